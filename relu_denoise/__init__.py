@@ -1,0 +1,20 @@
+"""reluden: minimum-norm shallow ReLU denoisers, their closed forms, and experiments around them.
+
+Implements Zeno, Ongie, Blumenfeld, Weinberger, Soudry, "How do Minimum-Norm Shallow Denoisers
+Look in Function Space?" (NeurIPS 2023). See theory.md for the mathematics.
+"""
+
+__version__ = "0.1.0"
+
+from .closed_form import ClosedForm, Ramp, closed_form, closed_form_for, ramps_network
+from .errors import DataError, NoClosedFormError, RecipeError, ReludenError, RunError, TrainingError
+from .network import ShallowDenoiser
+from .noise import NoiseSpec, offline_samples, resolve_rho
+from .recipe import Recipe, load_recipe, parse_recipe
+
+__all__ = [
+    "ClosedForm", "Ramp", "closed_form", "closed_form_for", "ramps_network",
+    "DataError", "NoClosedFormError", "RecipeError", "ReludenError", "RunError", "TrainingError",
+    "ShallowDenoiser", "NoiseSpec", "offline_samples", "resolve_rho",
+    "Recipe", "load_recipe", "parse_recipe",
+]

@@ -1,0 +1,58 @@
+"""Input gates: each converts one kind of input and validates it, or raises with a precise message.
+
+Call them once at public entries, never deep in the mathematics (style.md, habit 4).
+"""
+
+import numpy as np
+
+from .errors import DataError
+
+
+def check_points(x, *, name: str = "points", d: int | None = None) -> np.ndarray:
+    """Return `x` as a finite float64 array of shape (n, d), n >= 1.
+
+    A 1-D array of length n is read as n points in one dimension.
+    """
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name}: expected numbers, got {type(x).__name__} ({exc})") from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise DataError(f"{name}: expected shape (n, d) with n >= 1, got {arr.shape}; write one point per row")
+    if d is not None and arr.shape[1] != d:
+        raise DataError(f"{name}: expected shape (n, {d}), got {arr.shape}; write one point per row")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{name}: contains NaN or inf values")
+    return arr
+
+
+def check_positive(value, *, name: str) -> float:
+    """Return `value` as a finite float > 0."""
+    v = float(value)
+    if not np.isfinite(v) or v <= 0:
+        raise DataError(f"{name}: must be > 0, got {value}")
+    return v
+
+
+def read_points_file(path, *, name: str, d: int | None = None) -> np.ndarray:
+    """Points (n, d) from a `.npy` file or a `.csv` with one point per row and no header."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{name}: file not found: {path}")
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{name}: cannot read {path} as .npy ({exc})") from None
+    elif path.suffix == ".csv":
+        try:
+            arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+        except ValueError as exc:
+            raise DataError(f"{name}: {path} is not a numeric CSV without header ({exc})") from None
+    else:
+        raise DataError(f"{name}: expected a .npy or .csv file, got {path.name}")
+    return check_points(arr, name=name, d=d)

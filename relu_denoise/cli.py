@@ -1,0 +1,196 @@
+"""The `reluden` command line: parse, call the library, render with rich, write via `runs`.
+
+Human output goes to stderr, data (--json) to stdout. Exit status: 0 success, 1 the run failed
+(partial results are written), 2 bad usage or bad recipe.
+"""
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ReludenError, TrainingError
+
+app = typer.Typer(
+    help="Minimum-norm shallow ReLU denoisers: closed forms, training, comparisons, alignment.\n\n"
+         "Each command reads a YAML recipe (see recipes/), writes a run directory with recipe.yaml, "
+         "manifest.json, result.json, CSV tables and PNG figures, and prints a summary.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+err = Console(stderr=True, highlight=False)
+
+RecipeArg = Annotated[Path, typer.Argument(help="YAML recipe file (see recipes/ for examples).", show_default=False)]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run directory to write. Default: "
+                   "results/<command>/<recipe name>/<UTC time>-<recipe hash>/.", show_default=False)]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe key, e.g. --set "
+                   "noise.sigma=0.1 (value parsed as YAML; repeatable).", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly result.json to stdout (the summary "
+                    "still goes to stderr unless --quiet).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary on stderr.")]
+
+
+def _guard(fn):
+    """Turn library exceptions into one-line messages and exit codes (2 bad input, 1 failed run)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TrainingError as exc:
+            err.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("[red]interrupted[/]")
+            raise typer.Exit(1) from None
+        except (ReludenError, ValidationError) as exc:
+            err.print(f"[red]error:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _emit(result: dict, run, as_json: bool, quiet: bool) -> None:
+    from .runs import to_jsonable
+
+    if as_json:
+        sys.stdout.write(json.dumps(to_jsonable(result), indent=2) + "\n")
+    if not quiet:
+        err.print(f"run directory: [bold]{run.path}[/]")
+
+
+def _not_yet(command: str) -> None:
+    err.print(f"error: `reluden {command}` is not yet available in this version")
+    raise typer.Exit(2)
+
+
+# ---------------------------------------------------------------- closed-form
+
+
+@app.command("closed-form")
+@_guard
+def closed_form_cmd(
+    recipe: RecipeArg,
+    rho: Annotated[Optional[str], typer.Option(help="Flat-zone radius: a number, 'auto' (sigma*sqrt(2 ln M)) "
+                   "or 'empirical' (extreme sample projections). Default: the recipe's noise.rho; the radius "
+                   "for sphere/ball noise.", show_default=False)] = None,
+    query: Annotated[Optional[Path], typer.Option(help="Points to denoise: .npy of shape (n, d) or .csv with "
+                     "d numeric columns and no header. Writes predictions.csv (y0.., h0..).",
+                     show_default=False)] = None,
+    out: OutOpt = None, set_: SetOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False,
+):
+    """Build the min-cost denoiser of theory.md for the recipe's clean points.
+
+    Detects the geometry (univariate, subspace, rays, obtuse/orthogonal simplex, equilateral or
+    acute triangle), builds the closed form as an explicit ReLU network, and reports its cost,
+    ramps and status (paper / derived / numerical). Where no closed form applies it says
+    "no closed form:" and the failed condition (exit status 2).
+    """
+    from .checks import read_points_file
+    from .closed_form import closed_form_for
+    from .data import make_source
+    from .recipe import load_recipe
+    from .runs import Run
+
+    r, base = load_recipe(recipe, set_ or [])
+    rng = np.random.default_rng(r.seed)
+    source = make_source(r.data, rng=rng, base_dir=base)
+    queries = read_points_file(query, name="--query", d=source.points.shape[1]) if query else None
+    form = closed_form_for(source.points, r.noise, rho=_parse_rho(rho), rng=rng)
+    run = Run.create("closed-form", r, out=out, device="cpu", dtype="float64")
+    net = form.network
+    result = {
+        "geometry": form.geometry, "status": form.status, "rho": form.rho,
+        "rho_rule": "ball" if form.rho is not None else "empirical",
+        "cost": net.path_cost().item(), "cost_formula": form.cost_formula, "formula": form.formula,
+        "units": net.width, "ramps": len(form.ramps), "dim": form.dim, "affine_dim": form.affine_dim,
+        "n_points": form.n_points, "notes": form.notes, "data": source.info,
+    }
+    run.write_csv("ramps.csv", ["label", "lo", "hi", "height", "slope", "cost"]
+                  + [f"u{i}" for i in range(form.dim)] + [f"origin{i}" for i in range(form.dim)],
+                  [[p.label, p.lo, p.hi, p.height, p.slope, p.cost, *p.u, *p.origin] for p in form.ramps])
+    if queries is not None:
+        h = form.predict(queries)
+        run.write_csv("predictions.csv", [f"y{i}" for i in range(form.dim)] + [f"h{i}" for i in range(form.dim)],
+                      np.hstack([queries, h]))
+    figure = _closed_form_figure(run, form, source.points)
+    if figure:
+        result["figure"] = figure.name
+    run.finish("ok", result=result)
+    if not quiet:
+        _show_closed_form(form, result)
+    _emit(result, run, as_json, quiet)
+
+
+def _parse_rho(text: Optional[str]):
+    if text is None or text in ("auto", "empirical"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected a number, 'auto' or 'empirical', got {text!r}", param_hint="--rho")
+
+
+def _closed_form_figure(run, form, points):
+    from . import plots
+
+    h = {f"closed form ({form.status})": form.predict}
+    nets = {f"closed form ({form.status})": form.network}
+    title = f"{form.geometry}, rho = {form.rho:.4g}" if form.rho is not None else f"{form.geometry}, empirical rho"
+    if form.dim == 1:
+        return plots.curve_1d(run.file("closed_form.png"), h, points, rho=form.rho, title=title)
+    if form.dim == 2:
+        return plots.contours_2d(run.file("closed_form.png"), h, points, rho=form.rho, nets=nets, title=title)
+    if form.affine_dim == 2 and form.n_points == 3:
+        return plots.plane_contours(run.file("closed_form.png"), h, points, rho=form.rho, nets=nets, title=title)
+    return None
+
+
+def _show_closed_form(form, result) -> None:
+    err.print(f"[bold]{form.geometry}[/]  status [bold]{form.status}[/]  "
+              f"{form.n_points} points in R^{form.dim} (affine dimension {form.affine_dim})")
+    err.print(f"rho {'empirical (extreme sample projections)' if form.rho is None else format(form.rho, '.6g')}   "
+              f"cost {result['cost']:.6g} (weights)  {form.cost_formula:.6g} (formula: {form.formula})   "
+              f"units {result['units']}")
+    for note in form.notes:
+        err.print(f"  note: {note}")
+    table = Table(title="ramps  u * ramp(u^T (y - origin); lo, hi, height)", title_justify="left")
+    for col in ("ramp", "direction u", "flat below", "flat above", "slope", "cost"):
+        table.add_column(col, justify="right" if col not in ("ramp", "direction u") else "left")
+    for p in form.ramps:
+        u = "(" + ", ".join(f"{v:.3f}" for v in p.u) + ")" if form.dim <= 4 else f"{form.dim}-dim"
+        table.add_row(p.label, u, f"t <= {p.lo:.4g}", f"t >= {p.hi:.4g}", f"{p.slope:.4g}", f"{p.cost:.4g}")
+    err.print(table)
+
+
+# ---------------------------------------------------------------- commands other issues fill
+
+
+@app.command()
+@_guard
+def fit(recipe: RecipeArg):
+    """Train a shallow ReLU denoiser to min-cost interpolation (not yet available)."""
+    _not_yet("fit")
+
+
+@app.command()
+@_guard
+def compare(recipe: Annotated[Optional[Path], typer.Argument(show_default=False)] = None):
+    """Compare the NN denoiser with eMMSE and other estimators across noise levels (not yet available)."""
+    _not_yet("compare")
+
+
+@app.command()
+@_guard
+def align(target: Annotated[Path, typer.Argument(show_default=False)]):
+    """Measure how trained neurons align with edges and faces of the data (not yet available)."""
+    _not_yet("align")
+
+
+def main() -> None:
+    app()

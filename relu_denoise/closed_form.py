@@ -1,0 +1,371 @@
+"""Min-cost denoisers in closed form (theory.md sections 2 and 4), built as explicit networks.
+
+Every closed form here is a constant plus a sum of rank-one ramps,
+
+    h*(y) = c + sum_i u_i ramp(u_i^T (y - p_i); lo_i, hi_i, H_i),
+
+and each ramp is two ReLU units with input weight u_i and output weights +-u_i H_i / (hi_i - lo_i)
+(cost 2 H_i / (hi_i - lo_i)). Geometry is detected from the clean points; where no form of
+theory.md applies, `NoClosedFormError` names the condition that failed. Flat zones come from a
+`margin` rule: the ball model (+-rho along every direction) or the empirical variant (the
+extreme projections of the noisy samples, theory.md section 1).
+"""
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from .checks import check_points, check_positive
+from .errors import DataError, NoClosedFormError
+from .network import ShallowDenoiser
+
+STATUSES = ("paper", "derived", "numerical")  # from most to least established
+_ANGLE_TOL = 1e-9  # cosines within this of 0 count as right angles; of 1 as the same direction
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """u * ramp(u^T (y - origin); lo, hi, height): 0 for t <= lo, height for t >= hi, linear between."""
+
+    u: np.ndarray        # (d,) unit direction, input and output
+    origin: np.ndarray   # (d,)
+    lo: float
+    hi: float
+    height: float
+    label: str = ""
+
+    @property
+    def slope(self) -> float:
+        return self.height / (self.hi - self.lo)
+
+    @property
+    def cost(self) -> float:
+        return 2 * self.slope  # theory.md 1: two units of path cost slope each
+
+    def lift(self, U: np.ndarray, x_bar: np.ndarray) -> "Ramp":
+        """The same ramp seen in R^D through y = x_bar + U z (U (D, r) orthonormal)."""
+        return Ramp(U @ self.u, x_bar + U @ self.origin, self.lo, self.hi, self.height, self.label)
+
+
+@dataclass
+class ClosedForm:
+    """A closed-form min-cost denoiser and the facts a report needs.
+
+    `network` is the explicit ShallowDenoiser; `cost_formula` is computed from theory.md's
+    formula (not from the weights), so comparing it with `network.path_cost()` is a check.
+    """
+
+    geometry: str
+    status: str                     # paper | derived | numerical
+    formula: str                    # the cost formula, in words of theory.md
+    cost_formula: float
+    c: np.ndarray                   # (d,)
+    ramps: list[Ramp]
+    rho: float | None               # None for the empirical rule
+    affine_dim: int                 # dimension r of the affine hull of the clean points
+    n_points: int
+    dim: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def network(self) -> ShallowDenoiser:
+        return ramps_network(self.ramps, self.c)
+
+    def predict(self, y) -> np.ndarray:
+        """h*(y) for y of shape (n, d); numpy in, numpy out."""
+        y = check_points(y, name="y", d=self.dim)
+        return self.network.predict(y)
+
+
+def ramps_network(ramps: list[Ramp], c: np.ndarray) -> ShallowDenoiser:
+    """The explicit network of a sum of ramps: two units per ramp, V = 0, output bias c."""
+    d = len(c)
+    a, w, b = np.zeros((2 * len(ramps), d)), np.zeros((2 * len(ramps), d)), np.zeros(2 * len(ramps))
+    for i, r in enumerate(ramps):
+        shift = r.u @ r.origin
+        w[2 * i] = w[2 * i + 1] = r.u
+        b[2 * i], b[2 * i + 1] = -shift - r.lo, -shift - r.hi
+        a[2 * i], a[2 * i + 1] = r.slope * r.u, -r.slope * r.u
+    return ShallowDenoiser.from_weights(a, w, b, np.zeros((d, d)), c)
+
+
+# ---------------------------------------------------------------- flat-zone rules
+
+
+class BallMargin:
+    """Ball model: the flat zone around x_n along any direction u is [-rho, rho]."""
+
+    def __init__(self, rho: float):
+        self.rho = rho
+
+    def __call__(self, n: int, u: np.ndarray) -> tuple[float, float]:
+        return -self.rho, self.rho
+
+    def reduce(self, U, x_bar):
+        return self
+
+
+class EmpiricalMargin:
+    """Offline variant: along u the flat zone around x_n ends at the extreme sample projections."""
+
+    def __init__(self, points: np.ndarray, samples: np.ndarray):
+        self.offsets = samples - points[:, None, :]  # (N, M, d)
+
+    def __call__(self, n: int, u: np.ndarray) -> tuple[float, float]:
+        t = self.offsets[n] @ u                       # (M,)
+        return float(t.min()), float(t.max())
+
+    def reduce(self, U, x_bar):
+        reduced = EmpiricalMargin.__new__(EmpiricalMargin)
+        reduced.offsets = self.offsets @ U           # offsets project like points, no shift
+        return reduced
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm:
+    """The min-cost denoiser of theory.md for clean points (N, d), or NoClosedFormError.
+
+    Give exactly one of `rho` (ball model) or `samples` (N, M, d) offline noisy samples
+    (empirical rule: flat zones end at the extreme sample projections along each ramp).
+    """
+    X = check_points(points, name="points")
+    N, d = X.shape
+    if (rho is None) == (samples is None):
+        raise DataError("closed_form: give exactly one of rho (ball model) or samples (empirical rule)")
+    if rho is not None:
+        rho = check_positive(rho, name="rho")
+        _check_balls_apart(X, rho)
+        margin = BallMargin(rho)
+    else:
+        samples = np.asarray(samples, dtype=np.float64)
+        if samples.ndim != 3 or samples.shape[0] != N or samples.shape[2] != d:
+            raise DataError(f"samples: expected shape ({N}, M, {d}), got {samples.shape}")
+        margin = EmpiricalMargin(X, samples)
+    x_bar = X.mean(axis=0)
+    U = _affine_basis(X - x_bar)                      # (d, r)
+    r = U.shape[1]
+    if r == d:
+        form = _full_rank(X, margin, rho)
+    else:
+        Z = (X - x_bar) @ U                           # (N, r)
+        inner = _full_rank(Z, margin.reduce(U, x_bar), rho)
+        form = _lift(inner, U, x_bar)
+    form.affine_dim, form.dim = r, d
+    return form
+
+
+def _check_balls_apart(X: np.ndarray, rho: float) -> None:
+    if len(X) < 2:
+        return
+    dmin = min(np.linalg.norm(X[i] - X[j]) for i, j in combinations(range(len(X)), 2))
+    if dmin == 0:
+        raise DataError("points: two clean points coincide; remove duplicates")
+    if rho >= dmin / 2:
+        raise NoClosedFormError(
+            f"balls overlap: rho = {rho:g} must be < half the smallest distance between clean points ({dmin / 2:g})")
+
+
+def _affine_basis(Xc: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (d, r) of the span of the centred points, r = numerical rank."""
+    if len(Xc) < 2:
+        return np.zeros((Xc.shape[1], 0))
+    U, s, _ = np.linalg.svd(Xc.T, full_matrices=False)
+    r = int(np.sum(s > 1e-10 * s[0])) if s[0] > 0 else 0
+    return U[:, :r]
+
+
+def _lift(inner: ClosedForm, U: np.ndarray, x_bar: np.ndarray) -> ClosedForm:
+    """theory.md 4.1 (paper): h*(y) = x_bar + U g*(U^T (y - x_bar)); same cost, status at most paper."""
+    inner.ramps = [r.lift(U, x_bar) for r in inner.ramps]
+    inner.c = x_bar + U @ inner.c
+    inner.notes.append(f"data in a {U.shape[1]}-D affine subspace of R^{U.shape[0]}: solved there and lifted "
+                       "(theory.md 4.1); noise orthogonal to the subspace is removed")
+    return inner
+
+
+def _full_rank(X: np.ndarray, margin, rho) -> ClosedForm:
+    """Dispatch on geometry for points whose affine hull is all of R^d (or a single point)."""
+    N, d = X.shape
+    if N == 1:
+        return ClosedForm("single-point", "derived", "0 (a constant map)", 0.0, X[0].copy(), [], rho, 0, 1, d)
+    if d == 1:
+        return _univariate(X[:, 0], margin, rho)
+    rays, failure = _find_rays(X)
+    if rays is not None:
+        return _rays(X, *rays, margin, rho)
+    if N == d + 1 and d == 2:
+        return _triangle(X, margin, rho)
+    if N == d + 1:
+        raise NoClosedFormError(f"acute simplex in {d} dimensions: no vertex has all its edge angles >= 90 degrees "
+                                "(theory.md 4.5)")
+    raise NoClosedFormError(failure)
+
+
+# ---------------------------------------------------------------- theory.md 2: univariate (paper)
+
+
+def _chain(t: np.ndarray, idx: list[int], u: np.ndarray, origin: np.ndarray, margin, label) -> list[Ramp]:
+    """Ramps along u joining consecutive points at positions t (sorted) of clean points idx."""
+    ramps = []
+    for k in range(len(t) - 1):
+        lo = t[k] + margin(idx[k], u)[1]              # flat zone of the lower point ends here
+        hi = t[k + 1] + margin(idx[k + 1], u)[0]      # flat zone of the upper point starts here
+        if not lo < hi:
+            raise NoClosedFormError(f"flat zones of {label(idx[k])} and {label(idx[k + 1])} overlap along the "
+                                    f"ramp direction (gap {t[k + 1] - t[k]:g}, zones end at {lo:g} and {hi:g})")
+        ramps.append(Ramp(u, origin, lo, hi, t[k + 1] - t[k], f"{label(idx[k])}->{label(idx[k + 1])}"))
+    return ramps
+
+
+def _point_label(n: int) -> str:
+    return f"x{n}"
+
+
+def _univariate(t: np.ndarray, margin, rho) -> ClosedForm:
+    # theory.md 2 (paper): h*(y) = x_1 + sum_n ramp(y; x_n + rho, x_{n+1} - rho, D_n)
+    order = list(np.argsort(t))
+    ts = t[order]
+    ramps = _chain(ts, order, np.ones(1), np.zeros(1), margin, _point_label)
+    D = np.diff(ts)
+    if rho is not None:
+        cost = float(np.sum(2 * D / (D - 2 * rho)))
+        formula = "sum_n 2 D_n / (D_n - 2 rho)"
+    else:
+        cost = float(sum(2 * Dn / (r.hi - r.lo) for Dn, r in zip(D, ramps)))
+        formula = "sum_n 2 D_n / ((x_{n+1} + lo_{n+1}) - (x_n + hi_n))"
+    return ClosedForm("univariate", "paper", formula, cost, ts[:1].copy(), ramps, rho, 1, len(t), 1)
+
+
+# ---------------------------------------------------------------- theory.md 4.2 / 4.3: rays, obtuse simplex (paper)
+
+
+def _group_rays(X: np.ndarray, apex: int):
+    """Group the other points by direction from X[apex]: list of (u, [(t, index), ...])."""
+    groups = []
+    for j in range(len(X)):
+        if j == apex:
+            continue
+        v = X[j] - X[apex]
+        t = np.linalg.norm(v)
+        for u, members in groups:
+            if u @ v / t > 1 - _ANGLE_TOL:
+                members.append((t, j))
+                break
+        else:
+            groups.append((v / t, [(t, j)]))
+    return groups
+
+
+def _find_rays(X: np.ndarray):
+    """((apex, groups), None) if the points are rays from a common apex at pairwise angles >= 90 degrees.
+
+    Otherwise (None, reason). A candidate apex is any clean point (theory.md 4.2: the apex is a
+    training point).
+    """
+    worst = None  # (cosine, apex, i, j) of the least-acute violation among apexes with multi-point rays
+    for apex in range(len(X)):
+        groups = _group_rays(X, apex)
+        cosines = [(groups[i][0] @ groups[j][0], i, j) for i, j in combinations(range(len(groups)), 2)]
+        max_cos = max((c for c, _, _ in cosines), default=-1.0)
+        if max_cos <= _ANGLE_TOL:
+            return (apex, groups), None
+        if len(groups) < len(X) - 1 and (worst is None or max_cos < worst[0]):
+            worst = (max_cos, apex)
+    if worst is not None:
+        angle = np.degrees(np.arccos(min(worst[0], 1.0)))
+        return None, (f"rays from apex x{worst[1]} meet at an acute angle ({angle:.1f} degrees < 90); "
+                      "theory.md 4.2 needs every pair of rays at >= 90 degrees")
+    return None, ("points in general position: not collinear, not in a lower-dimensional subspace, not rays "
+                  "from a common apex at angles >= 90 degrees, not a simplex (theory.md 4.5)")
+
+
+def _rays(X: np.ndarray, apex: int, groups, margin, rho) -> ClosedForm:
+    # theory.md 4.2 (paper): h*(y) = x0 + sum_k u_k phi_k(u_k^T (y - x0)), phi_k univariate on the ray
+    x0 = X[apex]
+    ramps, cost = [], 0.0
+    for u, members in groups:
+        members = sorted(members)
+        t = np.array([0.0] + [m[0] for m in members])
+        ray = _chain(t, [apex] + [m[1] for m in members], u, x0, margin, _point_label)
+        ramps += ray
+        D = np.diff(t)
+        if rho is not None:
+            cost += float(np.sum(2 * D / (D - 2 * rho)))
+        else:
+            cost += float(sum(2 * Dn / (r.hi - r.lo) for Dn, r in zip(D, ray)))
+    one_each = all(len(m) == 1 for _, m in groups)
+    simplex = one_each and len(groups) == X.shape[1]
+    right = all(abs(groups[i][0] @ groups[j][0]) <= _ANGLE_TOL for i, j in combinations(range(len(groups)), 2))
+    if simplex:
+        geometry = "orthogonal-simplex" if right else "obtuse-simplex"
+        formula = "sum_i 2 L_i / (L_i - 2 rho)"         # theory.md 4.3
+    else:
+        geometry = "rays"
+        formula = "sum_rays sum_n 2 D_n / (D_n - 2 rho)"  # theory.md 4.2
+    if rho is None:
+        formula = formula.replace("- 2 rho", "- empirical flat zones")
+    form = ClosedForm(geometry, "paper", formula, cost, x0.copy(), ramps, rho, X.shape[1], len(X), X.shape[1])
+    form.notes.append(f"apex x{apex}; {len(groups)} rays" + (", all at right angles" if right else ""))
+    return form
+
+
+# ---------------------------------------------------------------- theory.md 4.4: acute triangle
+
+
+def orthocenter(X: np.ndarray) -> np.ndarray:
+    """Orthocenter H of a triangle X (3, 2): (H - x_i)^T (x_j - x_k) = 0 for each i."""
+    A = np.array([X[1] - X[2], X[2] - X[0]])          # (2, 2)
+    rhs = np.array([X[0] @ (X[1] - X[2]), X[1] @ (X[2] - X[0])])
+    return np.linalg.solve(A, rhs)
+
+
+def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:
+    # theory.md 4.4: equilateral (paper), other acute triangles (numerical)
+    H = orthocenter(X)
+    sides = np.array([np.linalg.norm(X[(i + 1) % 3] - X[(i + 2) % 3]) for i in range(3)])  # opposite x_i
+    e1, e2 = X[1] - X[0], X[2] - X[0]
+    area = 0.5 * abs(e1[0] * e2[1] - e1[1] * e2[0])
+    altitude = 2 * area / sides                       # h_i, from x_i
+    if rho is not None and rho >= altitude.min() / 2:
+        raise NoClosedFormError(f"rho = {rho:g} must be < half the smallest altitude ({altitude.min() / 2:g}) "
+                                "for the acute-triangle form (theory.md 4.4)")
+    ramps = []
+    for i in range(3):
+        R = np.linalg.norm(X[i] - H)
+        u = (X[i] - H) / R
+        others = [j for j in range(3) if j != i]
+        lo = max(u @ (X[j] - H) + margin(j, u)[1] for j in others)
+        hi = R + margin(i, u)[0]
+        if not lo < hi:
+            raise NoClosedFormError(f"flat zones of x{i} and the opposite edge overlap along its altitude")
+        ramps.append(Ramp(u, H, lo, hi, R, f"edge x{others[0]}x{others[1]}->x{i}"))
+    equilateral = np.ptp(sides) <= 1e-9 * sides.max()
+    if rho is not None:
+        cost = float(sum(2 * np.linalg.norm(X[i] - H) / (altitude[i] - 2 * rho) for i in range(3)))
+        formula = "sum_i 2 ||x_i - H|| / (h_i - 2 rho)"
+    else:
+        cost = float(sum(2 * r.height / (r.hi - r.lo) for r in ramps))
+        formula = "sum_i 2 ||x_i - H|| / (empirical flat-zone gap along altitude i)"
+    geometry = "equilateral-triangle" if equilateral else "acute-triangle"
+    form = ClosedForm(geometry, "paper" if equilateral else "numerical", formula, cost, H.copy(), ramps, rho, 2, 3, 2)
+    if not equilateral:
+        form.notes.append("acute non-equilateral triangle: the orthocenter form matches trained networks to about 1% "
+                          "in cost but is not proved (status numerical)")
+    return form
+
+
+def closed_form_for(points: np.ndarray, noise, *, rho=None, rng: np.random.Generator) -> ClosedForm:
+    """The closed form for clean points under a recipe's noise section (a NoiseSpec).
+
+    `rho` overrides the recipe's rule (a number, "auto" or "empirical"). The empirical rule
+    draws the offline samples with `rng`, as training on the same recipe would.
+    """
+    from .noise import offline_samples, resolve_rho
+
+    rule = resolve_rho(noise, rho)
+    if rule == "empirical":
+        return closed_form(points, samples=offline_samples(points, noise, rng=rng))
+    return closed_form(points, rho=rule)

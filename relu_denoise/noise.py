@@ -1,0 +1,94 @@
+"""Noisy samples y = x + eps and the rules that turn a noise level into a flat-zone radius rho.
+
+theory.md section 1: `gaussian` noise (sigma, the paper's experiments) or the theory's bounded
+noise, uniform on the `sphere` or in the `ball` of a radius. Offline training uses one fixed set
+of M samples per clean point; online training draws fresh noise every step.
+"""
+
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class NoiseSpec(BaseModel):
+    """The recipe's `noise:` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    distribution: Literal["gaussian", "sphere", "ball"] = "gaussian"
+    sigma: float | None = Field(None, gt=0, description="standard deviation per coordinate (gaussian)")
+    radius: float | None = Field(None, gt=0, description="radius of the sphere or ball")
+    samples: int = Field(100, ge=1, description="noisy samples M per clean point (offline)")
+    mode: Literal["offline", "online"] = "offline"
+    rho: Literal["auto", "empirical"] | float = Field("auto", description="flat-zone radius rule or value")
+
+    @model_validator(mode="after")
+    def _scale_matches_distribution(self):
+        if self.distribution == "gaussian":
+            if self.radius is not None:
+                raise ValueError("gaussian noise takes sigma, not radius")
+            self.sigma = 0.05 if self.sigma is None else self.sigma
+        elif self.radius is None or self.sigma is not None:
+            raise ValueError(f"{self.distribution} noise takes radius (and no sigma)")
+        return self
+
+    @field_validator("rho")
+    @classmethod
+    def _rho_positive(cls, rho):
+        if isinstance(rho, float) and rho <= 0:
+            raise ValueError("must be > 0, 'auto' or 'empirical'")
+        return rho
+
+    @property
+    def scale(self) -> float:
+        """sigma for gaussian noise, the radius otherwise."""
+        return self.sigma if self.distribution == "gaussian" else self.radius
+
+
+def draw_noise(shape: tuple[int, ...], spec: NoiseSpec, *, rng: np.random.Generator) -> np.ndarray:
+    """eps of shape (..., d) from the spec's distribution, float64."""
+    g = rng.standard_normal(shape)
+    if spec.distribution == "gaussian":
+        return spec.sigma * g
+    on_sphere = g / np.linalg.norm(g, axis=-1, keepdims=True)
+    if spec.distribution == "sphere":
+        return spec.radius * on_sphere
+    d = shape[-1]
+    return spec.radius * rng.random(shape[:-1] + (1,)) ** (1 / d) * on_sphere   # uniform in the ball
+
+
+def draw_noise_torch(shape: tuple[int, ...], spec: NoiseSpec, *, generator: torch.Generator,
+                     dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """Same as draw_noise, drawn by torch on the generator's device (fresh noise for online training)."""
+    g = torch.randn(shape, generator=generator, dtype=dtype, device=generator.device).to(device)
+    if spec.distribution == "gaussian":
+        return spec.sigma * g
+    on_sphere = g / g.norm(dim=-1, keepdim=True)
+    if spec.distribution == "sphere":
+        return spec.radius * on_sphere
+    u = torch.rand(shape[:-1] + (1,), generator=generator, dtype=dtype, device=generator.device).to(device)
+    return spec.radius * u ** (1 / shape[-1]) * on_sphere
+
+
+def offline_samples(points: np.ndarray, spec: NoiseSpec, *, rng: np.random.Generator) -> np.ndarray:
+    """M noisy copies of each clean point: (N, M, d) from points (N, d)."""
+    N, d = points.shape
+    return points[:, None, :] + draw_noise((N, spec.samples, d), spec, rng=rng)
+
+
+def resolve_rho(spec: NoiseSpec, override: float | str | None = None) -> float | str:
+    """The flat-zone radius for the ball closed form, or "empirical" for the sample-extreme rule.
+
+    A number (from the recipe or `override`) is used as is; sphere/ball noise defaults to its
+    radius; `auto` = sigma * sqrt(2 ln M), the typical extreme projection of M Gaussian draws.
+    """
+    rule = spec.rho if override is None else override
+    if isinstance(rule, (int, float)):
+        return float(rule)
+    if rule == "empirical":
+        return "empirical"
+    if spec.distribution != "gaussian":
+        return spec.radius
+    return spec.sigma * np.sqrt(2 * np.log(max(spec.samples, 2)))  # theory.md 1 (derived); M = 1 read as 2

@@ -1,0 +1,156 @@
+"""Recipes: the YAML files that describe an experiment, as pydantic models (design.md, Recipes).
+
+    name: obtuse-triangle
+    seed: 0
+    data:  {kind: points, points: [[0, 0], [2, 0], [-1, 1]]}
+    noise: {distribution: gaussian, sigma: 0.05, samples: 100, mode: offline, rho: auto}
+    model: {width: 256, skip: true}
+    train: {...}
+    compare: {...}
+
+`load_recipe(path, overrides)` reads, applies `--set key.path=value` overrides (values parsed
+as YAML) and validates; every problem becomes one RecipeError line naming the key path.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .data import DataSpec
+from .errors import RecipeError
+from .noise import NoiseSpec
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Section):
+    """The recipe's `model:` section: the ShallowDenoiser's shape."""
+
+    width: int = Field(256, ge=1, description="ReLU units K")
+    skip: bool = Field(True, description="unregularised linear skip unit V y")
+
+
+class TrainSpec(_Section):
+    """The recipe's `train:` section (see `reluden fit --help`)."""
+
+    method: Literal["weight-decay", "augmented-lagrangian"] = "augmented-lagrangian"
+    steps: int = Field(20000, ge=1, description="maximum optimisation steps")
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0, description="lambda of the weight-decay method")
+    tol: float = Field(0.01, gt=0, description="max residual allowed, as a fraction of the smallest distance "
+                                                "between clean points")
+    dtype: Literal["float64", "float32"] = "float64"
+
+
+class CompareSpec(_Section):
+    """The recipe's `compare:` section (see `reluden compare --help`)."""
+
+    noise: list[float] = Field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1])
+    n_test: int = Field(2000, ge=1, description="fresh clean test points per noise level")
+    repeats: int = Field(1, ge=1, description="training sets drawn per noise level")
+
+
+class Recipe(_Section):
+    name: str = Field("recipe", min_length=1)
+    seed: int = 0
+    data: DataSpec
+    noise: NoiseSpec = Field(default_factory=NoiseSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    compare: CompareSpec = Field(default_factory=CompareSpec)
+
+
+def load_recipe(path, overrides: list[str] = ()) -> tuple[Recipe, Path]:
+    """Read, override and validate a YAML recipe. Returns the recipe and its folder (for relative paths)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe: file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError(f"recipe {path}: YAML syntax error{where}: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RecipeError(f"recipe {path}: expected a mapping of sections (name, data, noise, ...), "
+                          f"got {type(raw).__name__}")
+    raw.setdefault("name", path.stem)
+    return parse_recipe(raw, overrides), path.parent
+
+
+def parse_recipe(raw: dict, overrides: list[str] = ()) -> Recipe:
+    """Validate a recipe given as a dictionary, after applying `key.path=value` overrides."""
+    raw = apply_overrides(raw, overrides)
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise RecipeError(format_validation_error(exc)) from None
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Return a copy of `raw` with each `a.b.c=value` set (value parsed as YAML)."""
+    import copy
+
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"--set {item}: expected KEY=VALUE, e.g. noise.sigma=0.1")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise RecipeError(f"--set {item}: value is not valid YAML") from None
+        node, parts = raw, key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise RecipeError(f"--set {item}: {part} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """The first problem of a pydantic error as `key.path: message, got value`."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"] if "[" not in str(p)]   # drop validator names pydantic inserts
+    if len(loc) > 1 and loc[0] == "data" and loc[1] in _DATA_KINDS:
+        del loc[1]                                            # the discriminator value, not a key
+    where = ".".join(loc) or "recipe"
+    msg = err["msg"].replace("Value error, ", "").replace("Input should be", "must be")
+    for words, sign in (("greater than or equal to", ">="), ("greater than", ">"),
+                        ("less than or equal to", "<="), ("less than", "<")):
+        msg = msg.replace(words, sign)
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown key (check its spelling and section)"
+    if err["type"] == "missing":
+        return f"{where}: required key is missing"
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return f"{where}.kind: {msg}"
+    shown = err.get("input")
+    got = "" if isinstance(shown, dict) or shown is None else f", got {shown!r}"
+    return f"{where}: {msg}{got}"
+
+
+_DATA_KINDS = {"points", "univariate", "subspace", "rays", "simplex", "digits", "patches", "file"}
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    """The resolved recipe (defaults filled in) as YAML text."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
+
+
+DEFAULT_RECIPE = {
+    # theory.md 3: N = 10 nearly evenly spread points on [0, 1], M = 100
+    "name": "default-univariate",
+    "seed": 0,
+    "data": {"kind": "univariate", "n": 10, "low": 0.0, "high": 1.0, "spacing": "jittered"},
+    "noise": {"distribution": "gaussian", "sigma": 0.01, "samples": 100, "rho": "empirical"},
+    "model": {"width": 64},
+}

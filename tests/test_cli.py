@@ -1,0 +1,96 @@
+"""The command line from the outside: exit codes, --json equals result.json, files, messages."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from relu_denoise.cli import app
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_closed_form_rays_writes_the_run_directory(tmp_path):
+    res = run("closed-form", RECIPES / "rays.yaml", "--out", tmp_path / "run", "--json")
+    assert res.exit_code == 0, res.stderr
+    out = tmp_path / "run"
+    result = json.loads((out / "result.json").read_text())
+    assert json.loads(res.stdout) == result
+    assert result["geometry"] == "rays" and result["status"] == "paper"
+    assert result["cost"] == pytest.approx(result["cost_formula"], rel=1e-10)
+    assert result["units"] == 12 and result["dim"] == 2 and result["n_points"] == 7
+    for name in ("recipe.yaml", "manifest.json", "ramps.csv", "closed_form.png"):
+        assert (out / name).stat().st_size > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["seed"] == 0 and manifest["end"]
+    assert "ramps" in res.stderr and "rays" in res.stderr
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_closed_form_digits_reduces_to_the_plane(tmp_path):
+    res = run("closed-form", RECIPES / "digits-obtuse.yaml", "--out", tmp_path, "--json", "--quiet")
+    assert res.exit_code == 0, res.stderr
+    result = json.loads(res.stdout)
+    assert (result["geometry"], result["dim"], result["affine_dim"]) == ("obtuse-simplex", 64, 2)
+    assert 93 <= result["data"]["largest_angle_deg"] <= 99
+    assert res.stderr == ""
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_query_writes_predictions(tmp_path, suffix):
+    q = np.array([[0.0, 0.0], [2.05, 0.01], [0.7, 0.3]])
+    path = tmp_path / f"q{suffix}"
+    np.save(path, q) if suffix == ".npy" else np.savetxt(path, q, delimiter=",")
+    res = run("closed-form", RECIPES / "obtuse-triangle.yaml", "--query", path, "--out", tmp_path / "r", "-q")
+    assert res.exit_code == 0, res.stderr
+    lines = (tmp_path / "r" / "predictions.csv").read_text().splitlines()
+    assert lines[0] == "y0,y1,h0,h1"
+    rows = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    assert rows[:, :2] == pytest.approx(q)
+    assert rows[:2, 2:] == pytest.approx(np.array([[0, 0], [2, 0]]), abs=1e-12)   # inside the balls
+
+
+BAD_USAGE = [
+    (["closed-form", RECIPES / "patches.yaml"], "no closed form: balls overlap"),
+    (["closed-form", RECIPES / "rays.yaml", "--set", "data.angles_deg=[0, 60, 180]"], "no closed form: rays"),
+    (["closed-form", RECIPES / "rays.yaml", "--rho", "0.6"], "no closed form: balls overlap"),
+    (["closed-form", RECIPES / "rays.yaml", "--rho", "big"], "--rho"),
+    (["closed-form", RECIPES / "rays.yaml", "--set", "noise.sigma=-1"], "noise.sigma: must be > 0, got -1"),
+    (["closed-form", RECIPES / "rays.yaml", "--set", "noise.sigmaa=1"], "noise.sigmaa: unknown key"),
+    (["closed-form", "missing.yaml"], "recipe: file not found"),
+    (["closed-form", RECIPES / "rays.yaml", "--query", "nope.npy"], "--query: file not found"),
+    (["closed-form", RECIPES / "rays.yaml", "--set", "data.kind=file", "--set", "data.path=nope.csv"],
+     "unknown key"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_USAGE, ids=[m for _, m in BAD_USAGE])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    res = run(*args, "--out", tmp_path / "r")
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "r" / "result.json").exists()
+
+
+def test_bad_query_shape(tmp_path):
+    path = tmp_path / "q.npy"
+    np.save(path, np.zeros((4, 3)))
+    res = run("closed-form", RECIPES / "rays.yaml", "--query", path, "--out", tmp_path / "r")
+    assert res.exit_code == 2
+    assert "--query: expected shape (n, 2), got (4, 3)" in res.output
+
+
+@pytest.mark.parametrize("command", ["closed-form", "fit", "compare", "align"])
+def test_every_command_has_help_and_is_in_the_readme(command):
+    res = run(command, "--help")
+    assert res.exit_code == 0 and "Usage" in res.stdout
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"reluden {command}" in readme

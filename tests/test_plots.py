@@ -1,0 +1,253 @@
+"""Figures (relu_denoise.plots): each writes a readable PNG atomically and closes its figure;
+the ReLU-boundary clipping is pinned against lines whose segments are known by hand."""
+
+import math
+
+import matplotlib
+import matplotlib.image
+import numpy as np
+import pytest
+import torch
+
+from relu_denoise import plots
+from relu_denoise.errors import DataError
+from relu_denoise.network import ShallowDenoiser
+from relu_denoise.plots import relu_boundaries
+
+import matplotlib.pyplot as plt  # noqa: E402  (after plots: the backend is already Agg)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _ramp_net_1d(x):
+    """The univariate min-cost denoiser of theory.md 2 for sorted x with rho = 0.05, as a network."""
+    rho = 0.05
+    a, w, b = [], [], []
+    for lo, hi in zip(x[:-1], x[1:]):
+        s = (hi - lo) / ((hi - rho) - (lo + rho))
+        a += [[s], [-s]]
+        w += [[1.0], [1.0]]
+        b += [-(lo + rho), -(hi - rho)]
+    return ShallowDenoiser.from_weights(a, w, b, None, [x[0]])
+
+
+def _triangle_net():
+    """Obtuse-simplex closed form (theory.md 4.3) at x0 = (0, 0), x1 = (2, 0), x2 = (0, 1), plus a dead unit."""
+    rho = 0.1
+    a, w, b = [], [], []
+    for u, L in (((1.0, 0.0), 2.0), ((0.0, 1.0), 1.0)):
+        s = L / (L - 2 * rho)
+        u = np.array(u)
+        a += [s * u, -s * u]
+        w += [u, u]
+        b += [-rho, -(L - rho)]
+    a.append([0.0, 0.0])
+    w.append([0.0, 0.0])
+    b.append(1.0)
+    return ShallowDenoiser.from_weights(a, w, b, None, None), rho
+
+
+def _assert_png(path, tmp_path):
+    assert path.exists() and path.suffix == ".png" and path.stat().st_size > 0
+    img = matplotlib.image.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 200 and img.shape[1] > 200 and img.shape[2] in (3, 4)
+    assert img[..., :3].std() > 0.01                              # not a blank canvas
+    assert not list(tmp_path.rglob("*.tmp*"))
+
+
+@pytest.fixture(autouse=True)
+def _no_open_figures():
+    before = set(plt.get_fignums())
+    yield
+    assert set(plt.get_fignums()) == before
+
+
+def test_backend_is_agg():
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+# ---------------------------------------------------------------- relu_boundaries
+
+
+def _same_segment(seg, p, q):
+    assert seg is not None
+    got = sorted(seg)
+    want = sorted([p, q])
+    np.testing.assert_allclose(np.array(got), np.array(want), atol=1e-12)
+
+
+def test_relu_boundaries_known_lines():
+    w = np.array([[1.0, 0.0],      # x = 0.5: vertical across the box
+                  [0.0, 2.0],      # y = 0.25 (2y - 0.5 = 0): horizontal
+                  [1.0, 1.0],      # x + y = 1: corner to corner of the lower-left triangle
+                  [1.0, 0.0],      # x = 3: misses the box
+                  [0.0, 0.0],      # w = 0: no boundary
+                  [1.0, 1.0],      # x + y = 0: touches the box only at (0, 0)
+                  [1.0, -1.0]])    # x = y: the box's diagonal
+    b = np.array([-0.5, -0.5, -1.0, -3.0, 0.2, 0.0, 0.0])
+    segs = relu_boundaries(w, b, (0.0, 2.0), (-1.0, 1.0))
+    assert len(segs) == 7
+    _same_segment(segs[0], (0.5, -1.0), (0.5, 1.0))
+    _same_segment(segs[1], (0.0, 0.25), (2.0, 0.25))
+    _same_segment(segs[2], (0.0, 1.0), (2.0, -1.0))
+    assert segs[3] is None
+    assert segs[4] is None
+    segs2 = relu_boundaries(w[5:], b[5:], (0.0, 1.0), (0.0, 1.0))
+    assert segs2[0] is None
+    _same_segment(segs2[1], (0.0, 0.0), (1.0, 1.0))
+
+
+def test_relu_boundaries_invariant_to_rescaling_and_on_the_line():
+    rng = np.random.default_rng(0)
+    w, b = rng.normal(size=(50, 2)), rng.normal(size=50)
+    segs = relu_boundaries(w, b, (-2.0, 2.0), (-1.5, 1.0))
+    scaled = relu_boundaries(3.7 * w, 3.7 * b, (-2.0, 2.0), (-1.5, 1.0))
+    assert sum(s is not None for s in segs) > 10
+    for wk, bk, seg, seg2 in zip(w, b, segs, scaled):
+        assert (seg is None) == (seg2 is None)
+        if seg is None:
+            continue
+        np.testing.assert_allclose(seg, seg2, atol=1e-12)
+        for p in seg:
+            assert abs(wk @ np.array(p) + bk) < 1e-12 * (1 + abs(bk))
+            assert -2 - 1e-12 <= p[0] <= 2 + 1e-12 and -1.5 - 1e-12 <= p[1] <= 1 + 1e-12
+
+
+def test_relu_boundaries_rejects_bad_shapes():
+    with pytest.raises(DataError, match=r"w of shape \(K, 2\)"):
+        relu_boundaries(np.ones((3, 3)), np.ones(3), (0, 1), (0, 1))
+
+
+# ---------------------------------------------------------------- figures
+
+
+def test_curve_1d(tmp_path):
+    x = np.array([[0.0], [0.3], [1.0]])
+    net = _ramp_net_1d(x[:, 0])
+    samples = x[:, None, :] + 0.02 * np.random.default_rng(0).normal(size=(3, 40, 1))
+    out = plots.curve_1d(tmp_path / "curve.png", {"closed form": net.predict, "shrink": lambda y: 0.5 * y},
+                         x, rho=0.05, samples=samples, title="three points")
+    assert out == tmp_path / "curve.png"
+    _assert_png(out, tmp_path)
+
+
+def test_curve_1d_minimal_single_point_without_suffix(tmp_path):
+    out = plots.curve_1d(tmp_path / "sub" / "one", {}, [[2.0]])
+    assert out == tmp_path / "sub" / "one.png"
+    _assert_png(out, tmp_path)
+
+
+def test_contours_2d_with_boundaries(tmp_path):
+    net, rho = _triangle_net()
+    points = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    out = plots.contours_2d(tmp_path / "c2.png", {"closed form": net.predict, "identity": lambda y: y.copy()},
+                            points, rho=rho, nets={"closed form": net}, title="obtuse triangle")
+    _assert_png(out, tmp_path)
+
+
+def test_plane_contours_in_r5(tmp_path):
+    rng = np.random.default_rng(1)
+    D = 5
+    U, _ = np.linalg.qr(rng.normal(size=(D, 2)))                 # (D, 2)
+    x_bar = rng.normal(size=D)
+    points = x_bar + np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]]) @ U.T  # (3, D)
+    net = ShallowDenoiser(16, D, generator=torch.Generator().manual_seed(0))
+    project = lambda y: x_bar + (y - x_bar) @ U @ U.T            # noqa: E731
+    out = plots.plane_contours(tmp_path / "plane.png", {"net": net.predict, "projection": project}, points,
+                               rho=0.1, nets={"net": net}, title="triangle in R^5")
+    _assert_png(out, tmp_path)
+
+
+def test_plane_basis_spans_the_points():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 7))
+    x_bar, U = plots._plane_basis(x)
+    np.testing.assert_allclose(U.T @ U, np.eye(2), atol=1e-12)
+    np.testing.assert_allclose(x_bar + (x - x_bar) @ U @ U.T, x, atol=1e-12)
+
+
+def test_plane_contours_rejects_collinear_points(tmp_path):
+    x = np.array([[0.0, 0, 0], [1, 1, 1], [2, 2, 2]])
+    with pytest.raises(DataError, match="not 2-D"):
+        plots.plane_contours(tmp_path / "p.png", {"id": lambda y: y}, x)
+    assert not list(tmp_path.iterdir())
+
+
+def test_training_curves(tmp_path):
+    steps = list(range(0, 1000, 10))
+    history = {"step": steps,
+               "loss": [1.0 / (1 + s) for s in steps],
+               "cost": [3.0 + math.exp(-s / 200) for s in steps],
+               "max_residual": [None if s % 50 else 0.1 / (1 + s) for s in steps],
+               "multiplier": [0.01 * s - 1 for s in steps],        # crosses 0: linear axis
+               "lr": [1e-3] * len(steps)}
+    out = plots.training_curves(tmp_path / "train.png", history, references={"cost": 3.0}, title="fit")
+    _assert_png(out, tmp_path)
+
+
+def test_training_curves_needs_a_known_key(tmp_path):
+    with pytest.raises(DataError, match="none of the keys"):
+        plots.training_curves(tmp_path / "t.png", {"step": [0, 1]})
+
+
+def test_mse_vs_noise_with_missing_entries(tmp_path):
+    noise = [1e-3, 1e-2, 1e-1]
+    results = {"network": {"mse": [3e-6, 2e-4, 1e-2], "ci_low": [2e-6, 1e-4, 8e-3], "ci_high": [4e-6, 3e-4, 1.2e-2]},
+               "eMMSE": {"mse": [1e-3, 1e-3, None], "ci_low": [9e-4, None, None], "ci_high": [1.1e-3, None, None]},
+               "identity": {"mse": [1e-6, 1e-4, 1e-2]},
+               "exact solver": {"mse": [None, None, None]}}
+    out = plots.mse_vs_noise(tmp_path / "mse.png", noise, results, title="generalization")
+    _assert_png(out, tmp_path)
+
+
+def test_direction_histogram(tmp_path):
+    rng = np.random.default_rng(3)
+    angles = np.concatenate([rng.normal(0.0, 0.05, 30), rng.normal(np.pi / 2, 0.05, 30), rng.uniform(-7, 7, 40)])
+    weights = np.concatenate([np.ones(60), 0.01 * np.ones(40)])
+    out = plots.direction_histogram(tmp_path / "dirs.png", angles, weights,
+                                    candidates={"edge 01": 0.0, "edge 02": np.pi / 2, "edge 12": 2.68},
+                                    predicted={"edge 01", "edge 02"}, title="obtuse triangle")
+    _assert_png(out, tmp_path)
+
+
+def test_direction_histogram_rejects_unknown_predicted(tmp_path):
+    with pytest.raises(DataError, match="no candidate named nope"):
+        plots.direction_histogram(tmp_path / "d.png", [0.0], [1.0], candidates={"a": 0.0}, predicted={"nope"})
+
+
+# ---------------------------------------------------------------- contracts shared by the figures
+
+
+def test_wrong_denoiser_output_shape_is_named(tmp_path):
+    with pytest.raises(DataError, match=r"denoiser 'bad': expected output shape \(40000, 2\)"):
+        plots.contours_2d(tmp_path / "c.png", {"bad": lambda y: y[:, 0]}, [[0, 0], [1, 0], [0, 1]])
+    assert not list(tmp_path.iterdir())
+
+
+def test_nets_must_name_a_denoiser(tmp_path):
+    net, _ = _triangle_net()
+    with pytest.raises(DataError, match="nets: no denoiser named typo"):
+        plots.contours_2d(tmp_path / "c.png", {"cf": net.predict}, [[0, 0], [1, 0]], nets={"typo": net})
+
+
+def test_failed_save_leaves_neither_file_nor_tmp(tmp_path, monkeypatch):
+    def boom(self, *args, **kwargs):
+        (tmp_path / "fig.tmp.png").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", boom)
+    with pytest.raises(OSError, match="disk full"):
+        plots.curve_1d(tmp_path / "fig.png", {}, [[0.0], [1.0]])
+    assert not list(tmp_path.iterdir())
+
+
+def test_contour_levels_cover_the_data_and_pin_the_lower_end():
+    rng = np.random.default_rng(4)
+    for _ in range(500):
+        lo = rng.normal() * 10 ** rng.uniform(-8, 3)
+        hi = lo + 10 ** rng.uniform(-12, 3)
+        for lower in (None, min(lo, 0.0)):
+            t = plots._levels([np.array([lo, hi, np.nan])], lower=lower)
+            assert t[0] <= lo and t[-1] >= hi and np.all(np.diff(t) > 0)
+            assert lower is None or t[0] == lower

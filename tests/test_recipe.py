@@ -1,0 +1,63 @@
+"""Recipes: validation messages name the key path; overrides; resolved recipe round trip."""
+
+import pytest
+import yaml
+
+from relu_denoise import RecipeError, load_recipe, parse_recipe
+from relu_denoise.recipe import recipe_to_yaml
+
+BASE = {"name": "t", "data": {"kind": "points", "points": [[0, 0], [2, 0], [-1, 1]]},
+        "noise": {"distribution": "gaussian", "sigma": 0.05}}
+
+BAD_OVERRIDES = [
+    (["noise.sigma=-1"], "noise.sigma: must be > 0, got -1"),
+    (["noise.sigmaa=1"], "noise.sigmaa: unknown key"),
+    (["model.width=abc"], "model.width: must be a valid integer"),
+    (["model.width=0"], "model.width: must be >= 1, got 0"),
+    (["noise.distribution=laplace"], "noise.distribution: must be 'gaussian', 'sphere' or 'ball'"),
+    (["noise.distribution=sphere"], "noise: sphere noise takes radius"),
+    (["data.kind=blob"], "data.kind"),
+    (["noise.rho=-0.1"], "noise.rho: must be > 0, 'auto' or 'empirical', got -0.1"),
+    (["train.method=magic"], "train.method: must be"),
+    (["sigma"], "--set sigma: expected KEY=VALUE"),
+    (["noise.sigma=[1"], "--set noise.sigma=[1: value is not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", BAD_OVERRIDES, ids=[o[0] for o, _ in BAD_OVERRIDES])
+def test_bad_recipes_name_the_key(overrides, message):
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(BASE, overrides)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_overrides_parse_values_as_yaml():
+    r = parse_recipe(BASE, ["noise.sigma=0.1", "model.skip=false", "noise.rho=empirical", "seed=7"])
+    assert (r.noise.sigma, r.model.skip, r.noise.rho, r.seed) == (0.1, False, "empirical", 7)
+
+
+def test_resolved_recipe_round_trips(tmp_path):
+    r = parse_recipe(BASE)
+    path = tmp_path / "resolved.yaml"
+    path.write_text(recipe_to_yaml(r))
+    again, base = load_recipe(path)
+    assert again == r and base == tmp_path
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(RecipeError, match="recipe: file not found"):
+        load_recipe(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndata: {kind: points\n")
+    with pytest.raises(RecipeError, match="YAML syntax error at line"):
+        load_recipe(bad)
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(RecipeError, match="expected a mapping"):
+        load_recipe(bad)
+
+
+def test_name_defaults_to_file_stem(tmp_path):
+    path = tmp_path / "my-geometry.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in BASE.items() if k != "name"}))
+    assert load_recipe(path)[0].name == "my-geometry"
