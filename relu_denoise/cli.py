@@ -146,6 +146,8 @@ def _closed_form_figure(run, form, points):
         return plots.curve_1d(run.file("closed_form.png"), h, points, rho=form.rho, title=title)
     if form.dim == 2:
         return plots.contours_2d(run.file("closed_form.png"), h, points, rho=form.rho, nets=nets, title=title)
+    if form.affine_dim == 1:
+        return plots.curve_on_line(run.file("closed_form.png"), h, points, rho=form.rho, title=title)
     if form.affine_dim == 2 and form.n_points == 3:
         return plots.plane_contours(run.file("closed_form.png"), h, points, rho=form.rho, nets=nets, title=title)
     return None

@@ -174,6 +174,10 @@ def _levels(arrays, *, n: int = 20, lower: float | None = None, floor: float = 0
     step = levels[1] - levels[0]
     if lower is not None:
         levels = np.r_[lower, levels[levels > lower]]
+    else:
+        # round values (plateaus at clean-point coordinates) fall mid-band, not on a boundary,
+        # where float round-off would paint them in stripes of two colours
+        levels = np.r_[levels - step / 2, levels[-1] + step / 2]
     if levels[0] > lo:                             # rounding may leave the extremes just outside
         levels = np.r_[levels[0] - step, levels]
     if levels[-1] < hi:
@@ -356,6 +360,20 @@ def curve_1d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | No
         plt.close(fig)
 
 
+def curve_on_line(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
+                  title: str = "") -> Path:
+    """`curve_1d` along the line through collinear points in R^D (theory.md 4.1, r = 1).
+
+    Plots t -> u^T (h(x_bar + t u) - x_bar) against t, with u the line's unit direction.
+    """
+    x = check_points(points, name="points")                      # (N, D)
+    x_bar = x.mean(axis=0)
+    u = np.linalg.svd((x - x_bar).T, full_matrices=False)[0][:, 0]  # (D,)
+    along = {name: (lambda t, h=h: (_apply(h, x_bar + t @ u[None], name) - x_bar) @ u[:, None])
+             for name, h in _check_denoisers(denoisers, at_least_one=False).items()}
+    return curve_1d(path, along, (x - x_bar) @ u[:, None], rho=rho, title=title)
+
+
 def _check_rug(samples) -> np.ndarray:
     """Noisy 1-D samples (N, M, 1), (N, M) or (n,) flattened; at most 20000 kept (even stride)."""
     s = np.asarray(samples, dtype=np.float64)
@@ -433,7 +451,7 @@ def plane_contours(path, denoisers: Mapping[str, Denoiser], points, *, rho: floa
     H = {name: F.reshape(*Z0.shape, 3) for name, F in H.items()}  # (G, G, 3): two in-plane, out-of-plane
     scale = float(np.linalg.norm(z.max(axis=0) - z.min(axis=0)))
     levels = [_levels([F[..., i] for F in H.values()]) for i in range(2)]
-    levels.append(_levels([F[..., 2] for F in H.values()], lower=0.0, floor=1e-6 * scale))
+    levels.append(_levels([F[..., 2] for F in H.values()], lower=0.0, floor=1e-3 * scale))  # round-off reads as 0
     rows = len(H)
     fig, axes = plt.subplots(rows, 3, figsize=_figsize(xlim, ylim, rows, 3), layout="constrained", squeeze=False)
     try:

@@ -94,3 +94,11 @@ def test_every_command_has_help_and_is_in_the_readme(command):
     assert res.exit_code == 0 and "Usage" in res.stdout
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"reluden {command}" in readme
+
+
+def test_closed_form_collinear_in_r3_draws_the_curve_along_the_line(tmp_path):
+    res = run("closed-form", RECIPES / "subspace.yaml", "--out", tmp_path, "--json", "-q")
+    assert res.exit_code == 0, res.stderr
+    result = json.loads(res.stdout)
+    assert (result["geometry"], result["dim"], result["affine_dim"]) == ("univariate", 3, 1)
+    assert result["figure"] == "closed_form.png" and (tmp_path / "closed_form.png").stat().st_size > 0
