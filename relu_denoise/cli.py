@@ -182,9 +182,91 @@ def fit(recipe: RecipeArg):
 
 @app.command()
 @_guard
-def compare(recipe: Annotated[Optional[Path], typer.Argument(show_default=False)] = None):
-    """Compare the NN denoiser with eMMSE and other estimators across noise levels (not yet available)."""
-    _not_yet("compare")
+def compare(
+    recipe: Annotated[Optional[Path], typer.Argument(help="YAML recipe. Default: the built-in recipe of "
+                      "theory.md 3 (10 nearly evenly spread points on [0, 1], M = 100).", show_default=False)] = None,
+    noise: Annotated[Optional[list[float]], typer.Option("--noise", help="Gaussian noise level sigma "
+                     "(repeatable). Default: the recipe's compare.noise grid.", show_default=False)] = None,
+    repeats: Annotated[Optional[int], typer.Option(min=1, help="Training sets drawn per noise level "
+                       "(averaged). Default: compare.repeats.", show_default=False)] = None,
+    n_test: Annotated[Optional[int], typer.Option("--n-test", min=1, help="Fresh test points per noise "
+                      "level. Default: compare.n_test.", show_default=False)] = None,
+    no_nn: Annotated[bool, typer.Option("--no-nn", help="Skip training the NN (references only; fast).")] = False,
+    device: Annotated[str, typer.Option(help="Device for training: auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    out: OutOpt = None, set_: SetOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False,
+):
+    """Test MSE on fresh data of the NN denoiser and reference estimators across noise levels.
+
+    Estimators: nn (trained on the recipe's offline samples at each noise level), closed_form
+    (empirical rho rule, where one exists), emmse (empirical MMSE), lmmse (Gaussian linear
+    MMSE), nearest (nearest training point) and identity. Writes compare.csv, result.json and
+    a log-log figure of MSE against sigma; the table marks the best estimator per noise level.
+    """
+    from .compare import compare as run_compare
+    from .recipe import DEFAULT_RECIPE, load_recipe, parse_recipe
+    from .runs import Run
+
+    if recipe is None:
+        r, base = parse_recipe(DEFAULT_RECIPE, set_ or []), Path(".")
+    else:
+        r, base = load_recipe(recipe, set_ or [])
+    levels = noise or r.compare.noise
+    if any(s <= 0 for s in levels):
+        raise typer.BadParameter(f"noise levels must be > 0, got {levels}", param_hint="--noise")
+    repeats, n_test = repeats or r.compare.repeats, n_test or r.compare.n_test
+    fit_nn, dev = (None, "cpu") if no_nn else _nn_fitter(r, device)
+    run = Run.create("compare", r, out=out, device=dev, dtype=r.train.dtype)
+    with _progress(quiet) as bar:
+        task = bar.add_task("compare", total=len(levels) * repeats)
+        comparison = run_compare(r, levels, fit_nn=fit_nn, n_test=n_test, repeats=repeats, base_dir=base,
+                                 on_fit=lambda msg: bar.update(task, advance=1, description=msg))
+    result = comparison.to_dict()
+    run.write_csv("compare.csv", ["noise", "estimator", "mse", "ci_low", "ci_high", "n_test"], comparison.rows())
+    from . import plots
+
+    plots.mse_vs_noise(run.file("compare.png"), comparison.noise,
+                       {k: {"mse": comparison.mse[k], "ci_low": comparison.ci_low[k],
+                            "ci_high": comparison.ci_high[k]} for k in comparison.mse},
+                       title=f"{r.name}: test MSE on {comparison.test_points} points")
+    result["figure"] = "compare.png"
+    run.finish("ok", result=result)
+    if not quiet:
+        _show_comparison(comparison)
+    _emit(result, run, as_json, quiet)
+
+
+def _progress(quiet: bool):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=quiet, transient=True)
+
+
+def _nn_fitter(recipe, device: str):
+    """(fit_nn, device name) for `compare`: trains with the recipe's model and train sections."""
+    from .errors import ReludenError
+
+    raise ReludenError("the nn estimator needs `reluden fit`, not yet available in this version; use --no-nn")
+
+
+def _show_comparison(c) -> None:
+    table = Table(title=f"test MSE  E||h(x + eps) - x||^2  ({c.n_test} {c.test_points} test points "
+                        f"x {c.repeats} repeat(s); ± 95% CI)  * = best", title_justify="left")
+    table.add_column("sigma", justify="right")
+    for name in c.mse:
+        table.add_column(name, justify="right")
+    for i, s in enumerate(c.noise):
+        best = c.best(i)
+        cells = []
+        for name in c.mse:
+            m = c.mse[name][i]
+            text = "n/a" if m is None else f"{m:.3g}±{100 * (c.ci_high[name][i] - m) / m:.0f}%" if m > 0 else "0"
+            cells.append(f"[bold green]*{text}[/]" if name == best else text)
+        table.add_row(f"{s:g}", *cells)
+    err.print(table)
+    for name, why in c.to_dict()["unavailable"].items():
+        first = next(w for w in why if w)
+        err.print(f"  {name} n/a at {sum(w is not None for w in why)} level(s): {first}")
 
 
 @app.command()
