@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
+from scipy.spatial.distance import pdist
 
 from .checks import check_points, check_positive
 from .errors import DataError, NoClosedFormError
@@ -135,9 +136,14 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
     N, d = X.shape
     if (rho is None) == (samples is None):
         raise DataError("closed_form: give exactly one of rho (ball model) or samples (empirical rule)")
+    dmin = float(pdist(X).min()) if N > 1 else np.inf
+    if dmin == 0:
+        raise DataError("points: two clean points coincide; remove duplicates")
     if rho is not None:
         rho = check_positive(rho, name="rho")
-        _check_balls_apart(X, rho)
+        if rho >= dmin / 2:
+            raise NoClosedFormError(f"balls overlap: rho = {rho:g} must be < half the smallest distance "
+                                    f"between clean points ({dmin / 2:g})")
         margin = BallMargin(rho)
     else:
         samples = np.asarray(samples, dtype=np.float64)
@@ -155,17 +161,6 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
         form = _lift(inner, U, x_bar)
     form.affine_dim, form.dim = r, d
     return form
-
-
-def _check_balls_apart(X: np.ndarray, rho: float) -> None:
-    if len(X) < 2:
-        return
-    dmin = min(np.linalg.norm(X[i] - X[j]) for i, j in combinations(range(len(X)), 2))
-    if dmin == 0:
-        raise DataError("points: two clean points coincide; remove duplicates")
-    if rho >= dmin / 2:
-        raise NoClosedFormError(
-            f"balls overlap: rho = {rho:g} must be < half the smallest distance between clean points ({dmin / 2:g})")
 
 
 def _affine_basis(Xc: np.ndarray) -> np.ndarray:
@@ -263,16 +258,20 @@ def _find_rays(X: np.ndarray):
     """((apex, groups), None) if the points are rays from a common apex at pairwise angles >= 90 degrees.
 
     Otherwise (None, reason). A candidate apex is any clean point (theory.md 4.2: the apex is a
-    training point).
+    training point). Per apex the test is one cosine matrix: every pair of other points is either
+    on the same ray (cos ~ 1) or at a non-acute angle (cos <= 0).
     """
-    worst = None  # (cosine, apex, i, j) of the least-acute violation among apexes with multi-point rays
+    worst = None  # (cosine, apex) of the least-acute violation among apexes with multi-point rays
     for apex in range(len(X)):
-        groups = _group_rays(X, apex)
-        cosines = [(groups[i][0] @ groups[j][0], i, j) for i, j in combinations(range(len(groups)), 2)]
-        max_cos = max((c for c, _, _ in cosines), default=-1.0)
+        V = np.delete(X, apex, axis=0) - X[apex]                      # (N-1, d)
+        V /= np.linalg.norm(V, axis=1, keepdims=True)
+        C = V @ V.T                                                   # (N-1, N-1)
+        same = C > 1 - _ANGLE_TOL
+        acute = C[~same]
+        max_cos = float(acute.max()) if acute.size else -1.0
         if max_cos <= _ANGLE_TOL:
-            return (apex, groups), None
-        if len(groups) < len(X) - 1 and (worst is None or max_cos < worst[0]):
+            return (apex, _group_rays(X, apex)), None
+        if same.sum() > len(V) and (worst is None or max_cos < worst[0]):
             worst = (max_cos, apex)
     if worst is not None:
         angle = np.degrees(np.arccos(min(worst[0], 1.0)))

@@ -1,0 +1,574 @@
+"""Alignment of a denoiser's ReLU units with directions of the clean data (theory.md 6).
+
+Neuron k of h(y) = sum_k a_k [w_k^T y + b_k]_+ + V y + c has input direction w_k / ||w_k||,
+output direction a_k / ||a_k||, boundary {y : w_k^T y + b_k = 0} and cost share
+||a_k|| ||w_k|| / path cost. The clean points give **candidate directions** (undirected lines):
+
+    edge          x_j - x_i for i < j, named 'edge xi-xj'
+    altitude      in a triangle of three points, the component of x_i - x_j perpendicular to the
+                  opposite edge (from the foot of the altitude to x_i), named 'altitude xi' when the
+                  triangle is all the points, 'altitude xi of xaxbxc' for a triangle among more points
+    face-normal   the same for a simplex of m >= 4 points: the direction within its affine hull
+                  perpendicular to the facet opposite x_i ('face-normal xi', '... of xaxbxcxd')
+    ray           a closed-form ramp direction that is none of the above (rare; named 'ray <label>')
+
+Candidates that coincide (|cos| > 1 - 1e-9, e.g. the edges of one ray, or an altitude of a right
+triangle and a leg) are kept once under the first name, the others listed as its aliases. The
+**predicted** directions are the distinct ramp directions of the closed form (theory.md 4),
+named after the candidate they coincide with. A unit is *aligned* with a direction u when
+|cos(w_k, u)| >= cos(tolerance) (theory.md 6: only |cos| matters for an undirected line).
+
+`align_report` balances and prunes a copy of the network and reports the aligned cost fraction,
+its random baseline, cost shares per direction, groups of units by (signed) direction, how
+parallel a_k is to w_k, and, for data whose affine hull is smaller than R^d, the in-plane share.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from .checks import check_points, check_positive
+from .closed_form import closed_form
+from .errors import DataError, NoClosedFormError
+from .network import ShallowDenoiser
+
+__all__ = ["Candidate", "AlignReport", "candidates", "align_report", "hull_basis", "plane_basis",
+           "neuron_angles_2d", "candidate_angles_2d", "neuron_angles_plane", "candidate_angles_plane"]
+
+KINDS = ("edge", "altitude", "face-normal", "ray")
+UNALIGNED = "unaligned"          # the per_direction key of the cost share aligned with no candidate
+_SAME = 1e-9                     # |cos| within this of 1: the same undirected line
+_RANK_TOL = 1e-10                # singular values below this x the largest count as zero
+_MAX_EDGE_POINTS = 100           # above: edges to nearest neighbours only
+_NEIGHBOURS = 2                  # nearest neighbours per point for many points
+_MAX_EDGES = 2000                # at most this many (shortest) edges for many points
+_MAX_FACE_POINTS = 8             # above: no altitudes / face normals (2^N subsets)
+_RHO_SHARE = 0.05                # rho = 0.05 x the smallest distance (0.1 x half of it) when none given
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A candidate direction of the clean data: a unit vector u (d,) standing for the line R u."""
+
+    name: str
+    u: np.ndarray                # (d,)
+    kind: str                    # edge | altitude | face-normal | ray
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class AlignReport:
+    """What `align_report` measured; `to_dict()` is JSON-able, `neuron_rows()` feeds a CSV.
+
+    Shares are of the path cost of the kept (pruned) units unless stated otherwise, so
+    `per_direction` (including 'unaligned') sums to 1; `pruned_share` is of the full path cost.
+    """
+
+    aligned_fraction: float
+    baseline_fraction: float
+    baseline_sd: float           # standard deviation of the statistic over the random draws
+    baseline_draws: int
+    tolerance_deg: float
+    against: str                 # 'predicted' or 'all candidates'
+    pruned_share: float
+    n_units: int
+    n_units_kept: int
+    n_groups: int
+    directions: dict             # name -> {vector, kind, predicted, aliases}
+    predicted: list[str]
+    per_direction: dict          # name -> cost share (closest candidate within tolerance), + 'unaligned'
+    groups: list[dict]
+    output_parallel: float       # cost-weighted mean |cos(a_k, w_k)|
+    in_plane_share: float | None  # cost-weighted mean ||P w_k|| / ||w_k||, when affine_dim < dim
+    affine_dim: int
+    dim: int
+    n_points: int
+    geometry: str | None         # of the closed form that gave the predicted set
+    status: str | None           # paper | derived | numerical
+    rho: float | None            # rho of that closed form (only its directions matter)
+    notes: list[str] = field(default_factory=list)
+    neurons: dict = field(default_factory=dict)  # per kept unit: unit, cost_share, closest, angle_deg, aligned,
+    #                                              in_plane (arrays of length n_units_kept)
+
+    def to_dict(self, *, neurons: bool = False) -> dict:
+        """Plain JSON types; the per-neuron arrays only when `neurons` is true (they can be long)."""
+        out = {k: _plain(v) for k, v in self.__dict__.items() if k != "neurons"}
+        if neurons:
+            out["neurons"] = _plain(self.neurons)
+        return out
+
+    def neuron_rows(self) -> list[dict]:
+        """One dict per kept unit (CSV rows): unit, cost_share, closest, angle_deg, aligned, in_plane."""
+        cols = list(self.neurons)
+        return [{c: _plain(self.neurons[c][i]) for c in cols} for i in range(self.n_units_kept)]
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+# ---------------------------------------------------------------- affine hull
+
+
+def hull_basis(points) -> tuple[np.ndarray, np.ndarray]:
+    """Mean x_bar (d,) and orthonormal basis U (d, r) of the directions of the points' affine hull."""
+    X = check_points(points, name="points")
+    x_bar = X.mean(axis=0)
+    return x_bar, _hull_basis(X - x_bar)
+
+
+def _hull_basis(Xc: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (d, r) of the span of the rows of Xc (N, d), r = numerical rank."""
+    if len(Xc) < 2:
+        return np.zeros((Xc.shape[1], 0))
+    U, s, _ = np.linalg.svd(Xc.T, full_matrices=False)
+    r = int(np.sum(s > _RANK_TOL * s[0])) if s[0] > 0 else 0
+    return U[:, :r]
+
+
+# ---------------------------------------------------------------- candidates
+
+
+def candidates(points) -> tuple[list[Candidate], list[str]]:
+    """Candidate directions of the clean points (N, d), N >= 2, and notes on any cap applied.
+
+    Edges between all pairs for N <= 100 (else each point's 2 nearest neighbours, at most the
+    2000 shortest); altitudes / face normals of every affinely independent subset of >= 3 points
+    for N <= 8. Coinciding lines are merged (first name kept, the others become aliases).
+    """
+    X = check_points(points, name="points")
+    N = len(X)
+    if N < 2:
+        raise DataError(f"points: alignment needs at least 2 clean points, got {N}")
+    notes = []
+    if N <= _MAX_EDGE_POINTS:
+        pairs = list(combinations(range(N), 2))
+    else:
+        pairs = _neighbour_pairs(X)
+        notes.append(f"{N} points: edges only to each point's {_NEIGHBOURS} nearest neighbours "
+                     f"({len(pairs)} edges), no altitudes or face normals")
+    cands = [_edge(X, i, j) for i, j in pairs]
+    if N <= _MAX_FACE_POINTS:
+        cands += _faces(X)
+    elif N <= _MAX_EDGE_POINTS:
+        notes.append(f"{N} points: edges only, no altitudes or face normals (they need N <= {_MAX_FACE_POINTS})")
+    return _merge(cands), notes
+
+
+def _edge(X: np.ndarray, i: int, j: int) -> Candidate:
+    v = X[j] - X[i]
+    n = np.linalg.norm(v)
+    if n == 0:
+        raise DataError(f"points: x{i} and x{j} coincide; remove duplicates")
+    return Candidate(f"edge x{i}-x{j}", v / n, "edge")
+
+
+def _neighbour_pairs(X: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs (i, j), i < j, joining each point to its nearest neighbours; the shortest _MAX_EDGES."""
+    N = len(X)
+    found = {}
+    step = max(1, 2_000_000 // (N * max(X.shape[1], 1)))
+    for s in range(0, N, step):
+        D = np.linalg.norm(X[s:s + step, None, :] - X[None, :, :], axis=-1)  # (n_s, N)
+        D[np.arange(D.shape[0]), np.arange(s, s + D.shape[0])] = np.inf
+        near = np.argsort(D, axis=1)[:, :_NEIGHBOURS]
+        for r, row in enumerate(near):
+            for j in row:
+                i = s + r
+                found[(min(i, j), max(i, j))] = D[r, j]
+    return sorted(found, key=lambda p: (found[p], p))[:_MAX_EDGES]
+
+
+def _faces(X: np.ndarray) -> list[Candidate]:
+    """Altitudes (triangles) and face normals (simplices of >= 4 points) of every affinely independent subset."""
+    N = len(X)
+    out = []
+    for m in range(3, N + 1):
+        for S in combinations(range(N), m):
+            if _hull_basis(X[list(S)] - X[S[0]]).shape[1] != m - 1:
+                continue                                  # not a simplex
+            kind = "altitude" if m == 3 else "face-normal"
+            where = "" if m == N else " of " + "".join(f"x{i}" for i in S)
+            out += [Candidate(f"{kind} x{i}{where}", _face_normal(X, i, [j for j in S if j != i]), kind)
+                    for i in S]
+    return out
+
+
+def _face_normal(X: np.ndarray, i: int, facet: list[int]) -> np.ndarray:
+    """Unit component of x_i - x_f perpendicular to the facet's affine hull: from the facet to x_i."""
+    f = X[facet[0]]
+    Q = _hull_basis(X[facet] - f)                       # (d, m - 2)
+    v = X[i] - f
+    n = v - Q @ (Q.T @ v)
+    return n / np.linalg.norm(n)
+
+
+def _merge(cands: list[Candidate]) -> list[Candidate]:
+    """Keep the first of each set of coinciding lines; the later names become its aliases."""
+    if not cands:
+        return []
+    C = np.array([c.u for c in cands])                  # (C, d)
+    G = np.abs(C @ C.T) > 1 - _SAME                     # (C, C)
+    taken = np.zeros(len(cands), bool)
+    out = []
+    for i, c in enumerate(cands):
+        if taken[i]:
+            continue
+        same = np.flatnonzero(G[i] & ~taken)
+        taken[same] = True
+        out.append(Candidate(c.name, c.u, c.kind, tuple(cands[j].name for j in same if j != i)))
+    return out
+
+
+# ---------------------------------------------------------------- predicted directions
+
+
+def _closed_form_directions(X: np.ndarray, rho: float | None):
+    """Distinct ramp directions of the closed form: ([(u, label)], geometry, status, rho, None) or a failure note."""
+    if rho is None:
+        dmin = _min_distance(X)
+        tries = [_RHO_SHARE * dmin, _RHO_SHARE * dmin * 1e-3]   # only directions matter; tiny rho for flat triangles
+    else:
+        tries = [check_positive(rho, name="rho")]
+    form = failure = None
+    for r in tries:
+        try:
+            form = closed_form(X, rho=r)
+            break
+        except NoClosedFormError as exc:
+            failure = exc
+            if "rho" not in exc.condition:
+                break                                     # a smaller rho cannot help
+    if form is None:
+        return [], None, None, None, f"no closed form for these points ({failure.condition})"
+    dirs = []
+    for ramp in form.ramps:
+        if not any(abs(ramp.u @ u) > 1 - _SAME for u, _ in dirs):
+            dirs.append((ramp.u, ramp.label))
+    return dirs, form.geometry, form.status, form.rho, None
+
+
+def _min_distance(X: np.ndarray) -> float:
+    """Smallest distance between two of the points (N >= 2), in chunks of rows."""
+    N, best = len(X), np.inf
+    step = max(1, 2_000_000 // (N * max(X.shape[1], 1)))
+    for s in range(0, N, step):
+        D = np.linalg.norm(X[s:s + step, None, :] - X[None, :, :], axis=-1)  # (n_s, N)
+        D[np.arange(D.shape[0]), np.arange(s, s + D.shape[0])] = np.inf
+        best = min(best, float(D.min()))
+    if best == 0:
+        raise DataError("points: two clean points coincide; remove duplicates")
+    return best
+
+
+def _mark_predicted(cands: list[Candidate], dirs) -> tuple[list[Candidate], list[str]]:
+    """Names of the candidates each predicted direction coincides with; unmatched ones become 'ray' candidates."""
+    cands, names = list(cands), []
+    for u, label in dirs:
+        match = next((c for c in cands if abs(c.u @ u) > 1 - _SAME), None)
+        if match is None:
+            match = Candidate(f"ray {label}", np.asarray(u, float), "ray")
+            cands.append(match)
+        if match.name not in names:
+            names.append(match.name)
+    return cands, names
+
+
+def _resolve_names(cands: list[Candidate], predicted: list[str]) -> list[str]:
+    """Canonical candidate names for user-given names (aliases accepted)."""
+    lookup = {c.name: c.name for c in cands} | {a: c.name for c in cands for a in c.aliases}
+    if len(predicted) == 0:
+        raise DataError("predicted: empty list; give candidate names, or None to take them from the closed form")
+    unknown = [p for p in predicted if p not in lookup]
+    if unknown:
+        raise DataError(f"predicted: no candidate named {', '.join(map(repr, unknown))}; "
+                        f"known: {', '.join(lookup)}")
+    return list(dict.fromkeys(lookup[p] for p in predicted))
+
+
+# ---------------------------------------------------------------- the report
+
+
+def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, predicted: list[str] | None = None,
+                 tolerance_deg: float = 5.0, prune_tol: float = 1e-3, rng: np.random.Generator,
+                 baseline_draws: int = 200) -> AlignReport:
+    """Alignment of the units of `net` with the candidate directions of the clean points (theory.md 6).
+
+    Parameters
+    ----------
+    net : the denoiser; not modified (a float64 CPU copy is balanced, then pruned).
+    points : (N, d) clean points, N >= 2.
+    rho : ball radius of the closed form that gives the predicted directions; None takes
+        0.05 x the smallest distance (only the directions matter).
+    predicted : candidate names (aliases accepted) to use instead of the closed form's.
+    tolerance_deg : a unit is aligned with u when |cos(w_k, u)| >= cos(tolerance_deg).
+    prune_tol : units with a share of the path cost <= prune_tol are dropped first.
+    rng : draws the random directions of the baseline.
+    baseline_draws : number of random draws averaged in `baseline_fraction`.
+
+    Definitions (s_k = ||a_k|| ||w_k|| / sum over kept units, u_k = w_k / ||w_k||):
+
+    - aligned_fraction = sum_k s_k [max_{u in T} |u_k^T u| >= cos(tol)], T the predicted set,
+      or all candidates when there is no predicted set (then `against` = 'all candidates').
+    - baseline_fraction: the same with T replaced by |T| directions drawn uniformly on the unit
+      sphere of the data's affine hull (in 2-D: uniform angles), averaged over the draws.
+      For any network in 2-D its expectation is 1 - (1 - tol/90)^|T| ~ 2 |T| tol / 180.
+    - angles are measured in the full space R^d: a unit aligned with an in-plane direction has
+      no out-of-plane part. in_plane_share = sum_k s_k ||U^T u_k|| (U a basis of the affine
+      hull's directions) says how much of the units' input directions lies in the data's hull,
+      which is what the function restricted to that hull sees (theory.md 5, real images).
+    - per_direction[name]: share of units whose closest candidate (largest |cos|) is `name` and
+      within tolerance; 'unaligned' holds the rest.
+    - groups: units clustered by signed direction (w and -w differ), each unit joining the group
+      of the costliest unit within tolerance; offsets are the boundary positions along the
+      group's units measured from the data mean x_bar, -(b_k + w_k^T x_bar) / ||w_k||.
+    - output_parallel = sum_k s_k |cos(a_k, w_k)| (1 for every closed form of theory.md 4).
+    """
+    X = check_points(points, name="points", d=net.dim)
+    tol = _check_tolerance(tolerance_deg)
+    prune_tol = _check_prune_tol(prune_tol)
+    if int(baseline_draws) < 1:
+        raise DataError(f"baseline_draws: must be >= 1, got {baseline_draws}")
+    cands, notes = candidates(X)
+    geometry = status = used_rho = None
+    if predicted is None:
+        dirs, geometry, status, used_rho, failure = _closed_form_directions(X, rho)
+        cands, names = _mark_predicted(cands, dirs)
+        if failure:
+            notes.append(failure)
+    else:
+        names = _resolve_names(cands, list(predicted))
+    against = "predicted" if names else "all candidates"
+    if not names:
+        notes.append(f"no predicted directions: aligned_fraction is measured against all {len(cands)} candidate "
+                     "directions and the baseline against as many random directions")
+    units = _kept_units(net, prune_tol)
+    x_bar, U = hull_basis(X)
+    cos_tol = math.cos(math.radians(tol))
+    C = np.array([c.u for c in cands])                  # (C, d)
+    target = [i for i, c in enumerate(cands) if c.name in names] if names else list(range(len(cands)))
+    st = _neuron_stats(units, C, target, U, cos_tol)
+    if units["idx"].size == 0:
+        notes.append("no units carry cost after pruning: every fraction is 0")
+    base = _baseline(units, U, len(target), cos_tol, rng, int(baseline_draws))
+    per_direction = _per_direction(units["cost"], st, cands, cos_tol)
+    groups = _groups(units, x_bar, C, cands, cos_tol)
+    r, d = U.shape[1], X.shape[1]
+    return AlignReport(
+        aligned_fraction=_share(units["cost"], st["aligned"]),
+        baseline_fraction=float(base.mean()), baseline_sd=float(base.std()), baseline_draws=int(baseline_draws),
+        tolerance_deg=tol, against=against, pruned_share=units["pruned_share"],
+        n_units=net.width, n_units_kept=int(units["idx"].size), n_groups=len(groups),
+        directions={c.name: {"vector": c.u.tolist(), "kind": c.kind, "predicted": c.name in names,
+                             "aliases": list(c.aliases)} for c in cands},
+        predicted=list(names), per_direction=per_direction, groups=groups,
+        output_parallel=_weighted(units["cost"], st["out_cos"]),
+        in_plane_share=_weighted(units["cost"], st["in_plane"]) if r < d else None,
+        affine_dim=r, dim=d, n_points=len(X), geometry=geometry, status=status, rho=used_rho, notes=notes,
+        neurons={"unit": units["idx"], "cost_share": _shares(units["cost"]),
+                 "closest": [cands[j].name for j in st["closest"]], "angle_deg": st["angle_deg"],
+                 "aligned": st["aligned"], "in_plane": st["in_plane"]},
+    )
+
+
+def _check_tolerance(tolerance_deg) -> float:
+    t = float(tolerance_deg)
+    if not 0 < t < 90:
+        raise DataError(f"tolerance_deg: must be in (0, 90) degrees, got {tolerance_deg}")
+    return t
+
+
+def _check_prune_tol(prune_tol) -> float:
+    t = float(prune_tol)
+    if not 0 <= t < 1:
+        raise DataError(f"prune_tol: must be in [0, 1) (a share of the path cost), got {prune_tol}")
+    return t
+
+
+def _kept_units(net: ShallowDenoiser, prune_tol: float) -> dict:
+    """Balance and prune a float64 CPU copy; the kept units' weights as numpy, with their original indices."""
+    a, w, b = (t.detach().cpu().double().numpy() for t in (net.a, net.w, net.b))
+    copy = ShallowDenoiser.from_weights(a, w, b).balance()
+    costs = copy.unit_costs().detach().numpy()          # (K,)
+    pruned, share = copy.prune(prune_tol)
+    keep = costs > prune_tol * max(float(costs.sum()), 1e-300)  # the rule of ShallowDenoiser.prune
+    if int(keep.sum()) != pruned.width:
+        raise RuntimeError("align: pruning rule out of step with ShallowDenoiser.prune")
+    a, w, b = (t.detach().numpy() for t in (pruned.a, pruned.w, pruned.b))
+    return {"idx": np.flatnonzero(keep), "a": a, "w": w, "b": b, "cost": costs[keep], "pruned_share": share}
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(n > 0, n, 1.0)
+
+
+def _neuron_stats(units: dict, C: np.ndarray, target: list[int], U: np.ndarray, cos_tol: float) -> dict:
+    """Per kept unit: closest candidate, its angle, aligned with the target set, |cos(a, w)|, in-plane share."""
+    uw = _unit(units["w"])                              # (K, d)
+    cos = np.abs(uw @ C.T)                              # (K, C)
+    closest = cos.argmax(axis=1) if cos.size else np.zeros(0, int)
+    return {
+        "closest": closest,
+        "cos": cos,
+        "angle_deg": _line_angle_deg(uw, C[closest]) if cos.size else np.zeros(0),
+        "aligned": cos[:, target].max(axis=1) >= cos_tol if cos.size else np.zeros(0, bool),
+        "out_cos": np.abs(np.sum(_unit(units["a"]) * uw, axis=1)),
+        "in_plane": np.linalg.norm(uw @ U, axis=1),
+    }
+
+
+def _line_angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Angle in degrees between the lines of unit rows u, v (n, d), in [0, 90]; accurate near 0 (no arccos)."""
+    s = np.where(np.sum(u * v, axis=1) < 0, -1.0, 1.0)[:, None]
+    return np.degrees(2 * np.arctan2(np.linalg.norm(u - s * v, axis=1), np.linalg.norm(u + s * v, axis=1)))
+
+
+def _share(cost: np.ndarray, mask: np.ndarray) -> float:
+    """sum of cost over mask / total (exactly 1.0 when mask is all true, 0.0 when empty)."""
+    total = cost.sum()
+    return float(cost[mask].sum() / total) if total > 0 else 0.0
+
+
+def _shares(cost: np.ndarray) -> np.ndarray:
+    total = cost.sum()
+    return cost / total if total > 0 else cost
+
+
+def _weighted(cost: np.ndarray, values: np.ndarray) -> float:
+    total = cost.sum()
+    return float(cost @ values / total) if total > 0 else 0.0
+
+
+def _baseline(units: dict, U: np.ndarray, n: int, cos_tol: float, rng: np.random.Generator, draws: int) -> np.ndarray:
+    """The aligned fraction against n uniformly random directions of the affine hull, per draw: (draws,)."""
+    P = _unit(units["w"]) @ U                           # (K, r): cos(w_k, U z) = (U^T u_k)^T z for unit z
+    s = _shares(units["cost"])
+    out = np.empty(draws)
+    for t in range(draws):
+        Z = _unit(rng.standard_normal((n, U.shape[1])))  # (n, r)
+        hit = np.abs(P @ Z.T).max(axis=1) >= cos_tol if P.size and n else np.zeros(len(P), bool)
+        out[t] = s @ hit
+    return out
+
+
+def _per_direction(cost: np.ndarray, st: dict, cands: list[Candidate], cos_tol: float) -> dict:
+    """Cost share of units whose closest candidate is within tolerance, per candidate, plus 'unaligned'."""
+    within = st["cos"].max(axis=1) >= cos_tol if st["cos"].size else np.zeros(len(cost), bool)
+    out = {c.name: _share(cost, within & (st["closest"] == j)) for j, c in enumerate(cands)}
+    out[UNALIGNED] = _share(cost, ~within)
+    return out
+
+
+def _groups(units: dict, x_bar: np.ndarray, C: np.ndarray, cands: list[Candidate], cos_tol: float) -> list[dict]:
+    """Cluster units by signed direction: each joins the group of the costliest unit within tolerance."""
+    uw, cost = _unit(units["w"]), units["cost"]
+    share = np.round(_shares(cost), 12)                # rounded: rescaled copies order ties alike
+    order = sorted(range(len(cost)), key=lambda k: (-share[k], k))
+    seeds, members = [], []
+    for k in order:
+        g = next((i for i, s in enumerate(seeds) if uw[k] @ uw[s] >= cos_tol), None)
+        if g is None:
+            seeds.append(k)
+            members.append([k])
+        else:
+            members[g].append(k)
+    nw = np.linalg.norm(units["w"], axis=1)
+    offsets = -(units["b"] + units["w"] @ x_bar) / np.where(nw > 0, nw, 1.0)  # from the data mean
+    out_cos = np.abs(np.sum(_unit(units["a"]) * uw, axis=1))
+    out = []
+    for m in members:
+        m = np.array(m)
+        u = _unit(cost[m] @ uw[m])
+        cos = np.abs(C @ u)
+        j = int(cos.argmax())
+        out.append({"direction": u.tolist(), "cost_share": float(cost[m].sum() / cost.sum()), "n_units": int(m.size),
+                    "units": units["idx"][np.sort(m)].tolist(), "offsets": sorted(offsets[m].tolist()),
+                    "output_parallel": _weighted(cost[m], out_cos[m]), "closest": cands[j].name,
+                    "angle_deg": float(_line_angle_deg(u[None], C[j][None])[0])})
+    return out
+
+
+# ---------------------------------------------------------------- angles for the polar histogram
+
+
+def neuron_angles_2d(net: ShallowDenoiser) -> tuple[np.ndarray, np.ndarray]:
+    """Angle atan2(w_k1, w_k0) in radians (K,) and unit cost ||a_k|| ||w_k|| (K,), for d = 2."""
+    if net.dim != 2:
+        raise DataError(f"net: neuron_angles_2d needs d = 2, got d = {net.dim}; use neuron_angles_plane")
+    w = net.w.detach().cpu().double().numpy()           # (K, 2)
+    return np.arctan2(w[:, 1], w[:, 0]), net.unit_costs().detach().cpu().double().numpy()
+
+
+def candidate_angles_2d(directions) -> dict[str, float]:
+    """name -> angle (radians) of each 2-D candidate; accepts Candidates or AlignReport.directions."""
+    return {name: float(np.arctan2(u[1], u[0])) for name, u in _vectors(directions, d=2).items()}
+
+
+def plane_basis(points) -> tuple[np.ndarray, np.ndarray]:
+    """x_bar (D,) and orthonormal U (D, 2) of a 2-D affine hull, as plots.plane_contours chooses them.
+
+    SVD of the centred points; each column's largest entry made positive, so angles here match
+    the plane coordinates of the contour plots.
+    """
+    X = check_points(points, name="points")
+    x_bar, U = hull_basis(X)
+    if U.shape[1] != 2:
+        raise DataError(f"points: their affine hull has dimension {U.shape[1]}, not 2; "
+                        "plane angles need points spanning a plane, e.g. three points")
+    signs = np.sign(U[np.abs(U).argmax(axis=0), [0, 1]])
+    return x_bar, U * signs
+
+
+def neuron_angles_plane(net: ShallowDenoiser, points) -> tuple[np.ndarray, np.ndarray]:
+    """Angles (K,) of the projected directions U^T w_k in the data plane's basis, weights ||a_k|| ||U^T w_k|| (K,).
+
+    The weight is the unit's cost as the function restricted to the plane sees its input side:
+    units orthogonal to the plane get weight 0.
+    """
+    X = check_points(points, name="points", d=net.dim)
+    _, U = plane_basis(X)
+    w = net.w.detach().cpu().double().numpy() @ U       # (K, 2)
+    na = net.a.detach().cpu().double().numpy()
+    return np.arctan2(w[:, 1], w[:, 0]), np.linalg.norm(na, axis=1) * np.linalg.norm(w, axis=1)
+
+
+def candidate_angles_plane(directions, points) -> dict[str, float]:
+    """name -> angle (radians) of each candidate projected on the data plane (basis of `plane_basis`)."""
+    X = check_points(points, name="points")
+    _, U = plane_basis(X)
+    return {name: float(np.arctan2(*(U.T @ u)[::-1])) for name, u in _vectors(directions, d=X.shape[1]).items()}
+
+
+def _vectors(directions, *, d: int) -> dict[str, np.ndarray]:
+    """name -> vector (d,) from a list of Candidates or a mapping name -> vector | {'vector': ...}."""
+    if isinstance(directions, Mapping):
+        items = [(k, v["vector"] if isinstance(v, Mapping) else v) for k, v in directions.items()]
+    elif isinstance(directions, Iterable):
+        items = [(c.name, c.u) for c in directions]
+    else:
+        raise DataError(f"directions: expected Candidates or a mapping name -> vector, got {type(directions).__name__}")
+    out = {}
+    for name, v in items:
+        v = np.asarray(v, dtype=np.float64)
+        if v.shape != (d,):
+            raise DataError(f"directions: {name!r} has shape {v.shape}, expected ({d},)")
+        out[str(name)] = v
+    return out

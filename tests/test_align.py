@@ -1,0 +1,316 @@
+"""Alignment analysis of theory.md 6: candidates, the aligned cost fraction, its random baseline, groups."""
+
+import json
+from itertools import combinations
+
+import numpy as np
+import pytest
+import torch
+
+from relu_denoise import DataError, ShallowDenoiser, closed_form
+from relu_denoise.align import (UNALIGNED, align_report, candidate_angles_2d, candidate_angles_plane, candidates,
+                                neuron_angles_2d, neuron_angles_plane, plane_basis)
+
+S3 = np.sqrt(3)
+OBTUSE = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])
+EQUILATERAL = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, S3 / 2]])
+RAYS = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 2.5], [-1.0, -1.0]])
+EMBED = np.linalg.qr(np.random.default_rng(1).standard_normal((5, 2)))[0]  # (5, 2) orthonormal
+OBTUSE_R5 = OBTUSE @ EMBED.T + 0.3
+
+CLOSED = {
+    # name: (points, rho, predicted names, number of signed directions among the units)
+    "obtuse": (OBTUSE, 0.15, {"edge x0-x1", "edge x0-x2"}, 2),
+    "equilateral": (EQUILATERAL, 0.1, {"altitude x0", "altitude x1", "altitude x2"}, 3),
+    "rays": (RAYS, 0.1, {"edge x0-x1", "edge x0-x3", "edge x0-x5"}, 3),
+    "obtuse-in-r5": (OBTUSE_R5, 0.15, {"edge x0-x1", "edge x0-x2"}, 2),
+    "univariate": (np.array([[0.0], [1.0], [3.0], [3.7]]), 0.2, {"edge x0-x1"}, 1),
+}
+
+
+def _random_net(K=256, d=2, seed=0):
+    return ShallowDenoiser(K, d, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(params=list(CLOSED))
+def closed(request):
+    X, rho, names, n_dirs = CLOSED[request.param]
+    return X, rho, names, n_dirs, closed_form(X, rho=rho).network
+
+
+# ---------------------------------------------------------------- closed forms align exactly
+
+
+def test_closed_form_network_aligns_exactly(closed, rng):
+    X, rho, names, n_dirs, net = closed
+    for r in (rho, None):                                     # None: align picks a small rho itself
+        rep = align_report(net, X, rho=r, rng=rng)
+        assert rep.against == "predicted" and set(rep.predicted) == names
+        assert rep.aligned_fraction == 1.0
+        assert rep.per_direction[UNALIGNED] == 0.0
+        assert sum(rep.per_direction[n] for n in names) == pytest.approx(1.0, abs=1e-12)
+        assert rep.output_parallel == pytest.approx(1.0, abs=1e-12)
+        assert rep.pruned_share == 0.0 and rep.n_units_kept == rep.n_units == net.width
+        assert rep.n_groups == n_dirs and all(g["angle_deg"] < 1e-9 for g in rep.groups)
+        assert all(rep.neurons["aligned"]) and max(rep.neurons["angle_deg"]) < 1e-9
+        assert {n for n, v in rep.directions.items() if v["predicted"]} == names
+
+
+def test_plane_data_in_high_dimension(rng):
+    rep = align_report(closed_form(OBTUSE_R5, rho=0.15).network, OBTUSE_R5, rng=rng)
+    assert (rep.affine_dim, rep.dim) == (2, 5)
+    assert rep.in_plane_share == pytest.approx(1.0, abs=1e-12)
+    # a unit with half of its direction out of the plane: in-plane share 1/sqrt(2), angle to the edge 45 degrees
+    u = (OBTUSE_R5[1] - OBTUSE_R5[0]) / 2
+    out = np.linalg.svd(np.eye(5) - EMBED @ EMBED.T)[0][:, 0]   # a unit vector orthogonal to the plane
+    net = ShallowDenoiser.from_weights([u], [u + out], [0.0])
+    rep = align_report(net, OBTUSE_R5, rng=rng)
+    assert rep.in_plane_share == pytest.approx(1 / np.sqrt(2))
+    assert rep.neurons["closest"] == ["edge x0-x1"] and rep.neurons["angle_deg"][0] == pytest.approx(45.0)
+    assert rep.aligned_fraction == 0.0
+    assert align_report(closed_form(OBTUSE, rho=0.1).network, OBTUSE, rng=rng).in_plane_share is None
+
+
+def test_groups_hold_boundary_offsets_from_the_data_mean(rng):
+    rho = 0.15
+    rep = align_report(closed_form(OBTUSE, rho=rho).network, OBTUSE, rng=rng)
+    x_bar = OBTUSE.mean(axis=0)
+    for g in rep.groups:
+        u = np.array(g["direction"])
+        i = 1 if g["closest"] == "edge x0-x1" else 2
+        L = np.linalg.norm(OBTUSE[i])                        # the ramp runs from x0 + rho u to x_i - rho u
+        shift = u @ (OBTUSE[0] - x_bar)
+        assert g["offsets"] == pytest.approx([shift + rho, shift + L - rho])
+        assert g["n_units"] == 2 and g["output_parallel"] == pytest.approx(1.0)
+    assert sum(g["cost_share"] for g in rep.groups) == pytest.approx(1.0)
+
+
+def test_opposite_directions_are_separate_groups(rng):
+    u = np.array([1.0, 0.0])
+    net = ShallowDenoiser.from_weights([u, u], [u, -u], [0.0, 0.0])
+    rep = align_report(net, OBTUSE, rng=rng)
+    assert rep.n_groups == 2 and rep.aligned_fraction == 1.0     # |cos| = 1 with edge x0-x1 for both
+    assert {tuple(g["direction"]) for g in rep.groups} == {(1.0, 0.0), (-1.0, 0.0)}
+
+
+# ---------------------------------------------------------------- random networks and the baseline
+
+
+def test_random_network_scores_near_the_baseline(rng):
+    rep = align_report(_random_net(), OBTUSE, rng=rng)
+    assert rep.baseline_fraction == pytest.approx(1 - (1 - 5 / 90) ** 2, abs=0.02)   # about 2*2*5/180 = 0.11
+    assert abs(rep.aligned_fraction - rep.baseline_fraction) < 0.1
+    assert rep.aligned_fraction < 0.3
+
+
+@pytest.mark.parametrize("names, tol", [(["edge x0-x1"], 2.0), (["edge x0-x1", "edge x0-x2"], 2.0),
+                                        (["altitude x0", "altitude x1", "altitude x2"], 3.0)])
+def test_baseline_matches_the_analytic_value_in_2d(names, tol):
+    # for any network and n independent uniform lines: P(aligned) = 1 - (1 - tol/90)^n ~ 2 n tol / 180
+    rep = align_report(closed_form(EQUILATERAL, rho=0.1).network, EQUILATERAL, predicted=names, tolerance_deg=tol,
+                       rng=np.random.default_rng(3), baseline_draws=4000)
+    exact = 1 - (1 - tol / 90) ** len(names)
+    assert exact == pytest.approx(2 * len(names) * tol / 180, rel=0.05)
+    assert abs(rep.baseline_fraction - exact) < 4 * rep.baseline_sd / np.sqrt(4000) + 1e-3
+    assert rep.aligned_fraction == 1.0 if len(names) == 3 else rep.aligned_fraction < 1.0
+
+
+def test_baseline_is_seeded():
+    net = _random_net()
+    a, b = (align_report(net, OBTUSE, rng=np.random.default_rng(7)) for _ in range(2))
+    assert a.baseline_fraction == b.baseline_fraction
+
+
+# ---------------------------------------------------------------- invariances and no mutation
+
+
+def _assert_close(x, y, path="report"):
+    if isinstance(x, dict):
+        assert x.keys() == y.keys(), path
+        for k in x:
+            _assert_close(x[k], y[k], f"{path}.{k}")
+    elif isinstance(x, list):
+        assert len(x) == len(y), path
+        for i, (p, q) in enumerate(zip(x, y)):
+            _assert_close(p, q, f"{path}[{i}]")
+    elif isinstance(x, float):
+        assert x == pytest.approx(y, rel=1e-9, abs=1e-9), path
+    else:
+        assert x == y, path
+
+
+@pytest.mark.parametrize("make", [lambda: _random_net(), lambda: closed_form(EQUILATERAL, rho=0.1).network])
+def test_report_is_invariant_to_unit_rescaling(make, rng):
+    net = make()
+    t = np.exp(rng.normal(size=net.width))                   # t_k > 0: a_k -> t a_k, (w_k, b_k) -> (w_k, b_k) / t
+    a, w, b = (p.detach().numpy() for p in (net.a, net.w, net.b))
+    scaled = ShallowDenoiser.from_weights(a * t[:, None], w / t[:, None], b / t)
+    X = EQUILATERAL
+    one, two = (align_report(n, X, rng=np.random.default_rng(5)).to_dict(neurons=True) for n in (net, scaled))
+    _assert_close(one, two)
+
+
+def test_caller_network_is_not_modified(rng):
+    net = _random_net()
+    before = [p.detach().clone() for p in net.parameters()]
+    align_report(net, OBTUSE, rng=rng)
+    assert all(torch.equal(p, q) for p, q in zip(before, net.parameters()))
+
+
+def test_pruning_drops_tiny_units_and_reports_their_share(rng):
+    big = closed_form(OBTUSE, rho=0.15).network
+    a, w, b = (p.detach().numpy() for p in (big.a, big.w, big.b))
+    tiny_w = rng.standard_normal((3, 2))                      # random directions, never aligned on purpose
+    tiny_a = 1e-7 * rng.standard_normal((3, 2))
+    net = ShallowDenoiser.from_weights(np.vstack([tiny_a, a]), np.vstack([tiny_w, w]), np.concatenate([[0, 0, 0], b]))
+    costs = net.unit_costs().detach().numpy()
+    rep = align_report(net, OBTUSE, rng=rng)
+    assert rep.pruned_share == pytest.approx(costs[:3].sum() / costs.sum())
+    assert 0 < rep.pruned_share < 1e-5
+    assert (rep.n_units, rep.n_units_kept) == (7, 4)
+    assert list(rep.neurons["unit"]) == [3, 4, 5, 6]          # indices in the caller's network
+    assert rep.aligned_fraction == 1.0
+    kept_all = align_report(net, OBTUSE, prune_tol=0.0, rng=rng)
+    assert kept_all.n_units_kept == 7 and kept_all.pruned_share == 0.0 and kept_all.aligned_fraction < 1.0
+
+
+# ---------------------------------------------------------------- candidates
+
+
+def test_triangle_candidates_are_three_edges_and_three_altitudes():
+    X = np.array([[0.0, 0.0], [3.0, 0.5], [1.0, 2.0]])
+    cands, notes = candidates(X)
+    assert notes == []
+    by = {c.name: c for c in cands}
+    assert set(by) == {"edge x0-x1", "edge x0-x2", "edge x1-x2", "altitude x0", "altitude x1", "altitude x2"}
+    for i, j, k in ((0, 1, 2), (1, 0, 2), (2, 0, 1)):
+        u = by[f"altitude x{i}"].u
+        assert by[f"altitude x{i}"].kind == "altitude"
+        assert abs(u @ (X[k] - X[j])) < 1e-12                 # perpendicular to the opposite edge
+        assert u @ (X[i] - X[j]) > 0                          # from the foot toward the vertex
+    assert by["edge x0-x1"].kind == "edge"
+    assert np.allclose(by["edge x0-x1"].u, (X[1] - X[0]) / np.linalg.norm(X[1] - X[0]))
+    assert all(np.linalg.norm(c.u) == pytest.approx(1.0) for c in cands)
+
+
+def test_coinciding_candidates_merge_into_aliases():
+    X = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.0]])          # right angle at x0: altitudes of x1, x2 are legs
+    by = {c.name: c for c in candidates(X)[0]}
+    assert set(by) == {"edge x0-x1", "edge x0-x2", "edge x1-x2", "altitude x0"}
+    assert by["edge x0-x1"].aliases == ("altitude x1",) and by["edge x0-x2"].aliases == ("altitude x2",)
+    rep = align_report(closed_form(X, rho=0.1).network, X, predicted=["altitude x1"],
+                       rng=np.random.default_rng(0))
+    assert rep.predicted == ["edge x0-x1"]
+
+
+def test_simplex_face_normals_in_3d():
+    X = np.array([[0.0, 0.0, 0.0], [1.0, 0.2, 0.1], [0.3, 1.0, 0.0], [0.2, 0.4, 1.0]])
+    by = {c.name: c for c in candidates(X)[0]}
+    assert sum(c.kind == "edge" for c in by.values()) == 6
+    for i in range(4):
+        u = by[f"face-normal x{i}"].u
+        facet = [j for j in range(4) if j != i]
+        assert all(abs(u @ (X[p] - X[q])) < 1e-12 for p, q in combinations(facet, 2))
+        assert u @ (X[i] - X[facet[0]]) > 0
+    assert "altitude x0 of x0x1x2" in by                       # altitudes of the faces too
+
+
+def test_many_points_use_nearest_neighbour_edges(rng):
+    t = np.sort(rng.random(120))
+    X = np.c_[t, 2 * t]                                        # collinear: univariate closed form along (1, 2)
+    cands, notes = candidates(X)
+    assert len(cands) == 1 and "nearest neighbours" in notes[0]
+    rep = align_report(closed_form(X, rho=1e-5).network, X, rho=1e-5, rng=rng, baseline_draws=20)
+    assert rep.aligned_fraction == 1.0 and rep.affine_dim == 1
+    assert rep.baseline_fraction == 1.0                       # one line: every random direction is it
+
+
+# ---------------------------------------------------------------- no closed form, given names, errors
+
+
+def test_no_closed_form_measures_against_all_candidates(rng):
+    X = np.array([[0.0, 0.0, 0.0], [1.0, 0.2, 0.1], [0.3, 1.0, 0.0], [0.6, 0.6, 1.0]])  # acute simplex in 3-D
+    rep = align_report(_random_net(64, 3), X, rng=rng)
+    assert rep.against == "all candidates" and rep.predicted == [] and rep.geometry is None
+    assert any("no closed form" in n for n in rep.notes)
+    assert not any(v["predicted"] for v in rep.directions.values())
+
+
+def test_unknown_predicted_name_lists_the_known_ones(rng):
+    with pytest.raises(DataError, match="no candidate named 'edge x0-x9'.*edge x0-x1"):
+        align_report(_random_net(), OBTUSE, predicted=["edge x0-x9"], rng=rng)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(tolerance_deg=0.0), "tolerance_deg: must be in"),
+    (dict(tolerance_deg=90.0), "tolerance_deg: must be in"),
+    (dict(prune_tol=1.0), "prune_tol: must be in"),
+    (dict(points=[[0.0, 0.0]]), "at least 2 clean points"),
+    (dict(points=[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), r"expected shape \(n, 2\)"),
+    (dict(predicted=[]), "predicted: empty list"),
+    (dict(rho=-1.0), "rho: must be > 0"),
+    (dict(baseline_draws=0), "baseline_draws: must be >= 1"),
+])
+def test_bad_input_is_named(kwargs, message, rng):
+    args = dict(points=OBTUSE) | kwargs
+    with pytest.raises(DataError, match=message):
+        align_report(_random_net(), args.pop("points"), rng=rng, **args)
+
+
+def test_report_is_json_and_rows(rng):
+    rep = align_report(_random_net(), OBTUSE, rng=rng)
+    d = json.loads(json.dumps(rep.to_dict()))
+    assert {"directions", "aligned_fraction", "baseline_fraction", "per_direction", "groups"} <= set(d)
+    assert "neurons" not in d
+    full = json.loads(json.dumps(rep.to_dict(neurons=True)))
+    assert len(full["neurons"]["unit"]) == rep.n_units_kept
+    assert d["directions"]["edge x0-x1"]["kind"] == "edge" and d["directions"]["edge x0-x1"]["predicted"]
+    rows = rep.neuron_rows()
+    assert len(rows) == rep.n_units_kept
+    assert set(rows[0]) == {"unit", "cost_share", "closest", "angle_deg", "aligned", "in_plane"}
+    assert sum(r["cost_share"] for r in rows) == pytest.approx(1.0)
+    assert sum(rep.per_direction.values()) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- angles for the polar histogram
+
+
+def test_angles_2d_of_closed_form_units_hit_the_predicted_lines(rng):
+    net = closed_form(EQUILATERAL, rho=0.1).network
+    theta, weights = neuron_angles_2d(net)
+    assert theta.shape == weights.shape == (net.width,)
+    assert np.allclose(weights, net.unit_costs().detach().numpy())
+    rep = align_report(net, EQUILATERAL, rng=rng)
+    cand = candidate_angles_2d(rep.directions)
+    assert cand == candidate_angles_2d(candidates(EQUILATERAL)[0])
+    pred = np.array([cand[n] for n in rep.predicted])
+    gap = np.abs(np.angle(np.exp(2j * (theta[:, None] - pred[None, :])))).min(axis=1)  # mod pi
+    assert gap.max() < 1e-12
+    with pytest.raises(DataError, match="d = 2"):
+        neuron_angles_2d(_random_net(4, 3))
+
+
+def test_plane_angles_match_the_2d_picture(rng):
+    from relu_denoise.plots import _plane_basis                # the basis plane_contours draws in
+
+    x_bar, U = plane_basis(OBTUSE_R5)
+    ref_bar, ref_U = _plane_basis(OBTUSE_R5)
+    assert np.allclose(x_bar, ref_bar) and np.allclose(U, ref_U)
+    net = closed_form(OBTUSE_R5, rho=0.15).network
+    theta, weights = neuron_angles_plane(net, OBTUSE_R5)
+    assert np.allclose(weights, net.unit_costs().detach().numpy())   # in-plane units keep their full cost
+    cand = candidate_angles_plane(candidates(OBTUSE_R5)[0], OBTUSE_R5)
+    # the plane picture is the 2-D one up to a rotation or reflection: angles between lines are kept
+    cand2 = candidate_angles_2d(candidates(OBTUSE)[0])
+    for p, q in combinations(cand2, 2):
+        assert abs(np.cos(cand[p] - cand[q])) == pytest.approx(abs(np.cos(cand2[p] - cand2[q])))
+    pred = np.array([cand["edge x0-x1"], cand["edge x0-x2"]])
+    assert np.abs(np.angle(np.exp(2j * (theta[:, None] - pred[None, :])))).min(axis=1).max() < 1e-9
+
+
+def test_network_without_cost_reports_zeros(rng):
+    net = ShallowDenoiser.from_weights(np.zeros((4, 2)), rng.standard_normal((4, 2)), np.zeros(4))  # a = 0: dead
+    rep = align_report(net, OBTUSE, rng=rng)
+    assert (rep.n_units_kept, rep.n_groups, rep.aligned_fraction, rep.baseline_fraction) == (0, 0, 0.0, 0.0)
+    assert rep.per_direction[UNALIGNED] == 0.0 and any("no units carry cost" in n for n in rep.notes)
+    assert rep.neuron_rows() == []
