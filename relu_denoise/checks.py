@@ -37,22 +37,28 @@ def check_positive(value, *, name: str) -> float:
 
 
 def read_points_file(path, *, name: str, d: int | None = None) -> np.ndarray:
-    """Points (n, d) from a `.npy` file or a `.csv` with one point per row and no header."""
+    """Points (n, d) from a `.npy` file or a `.csv` with one point per row and no header.
+
+    Every problem (missing file, unknown suffix, unreadable or non-numeric content, wrong shape)
+    is one DataError line that starts with `name`.
+    """
+    import warnings
     from pathlib import Path
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{name}: file not found: {path}")
-    if path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise DataError(f"{name}: cannot read {path} as .npy ({exc})") from None
-    elif path.suffix == ".csv":
-        try:
-            arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
-        except ValueError as exc:
-            raise DataError(f"{name}: {path} is not a numeric CSV without header ({exc})") from None
-    else:
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".csv"):
         raise DataError(f"{name}: expected a .npy or .csv file, got {path.name}")
-    return check_points(arr, name=name, d=d)
+    try:
+        if suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an empty file warns; check_points reports it
+                arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+    except (ValueError, OSError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{name}: cannot read {path}: {reason}") from None
+    return check_points(arr, name=f"{name} ({path})", d=d)

@@ -26,7 +26,7 @@ from typing import Annotated, Callable, Literal, Optional, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from .checks import check_points
+from .checks import check_points, read_points_file
 from .errors import DataError
 
 _FINITE = dict(allow_inf_nan=False)
@@ -691,26 +691,8 @@ def _cut(img: np.ndarray, corners: np.ndarray, k: int) -> np.ndarray:
 def _file_source(spec: FileData, *, base_dir: Path) -> Source:
     path = Path(spec.path).expanduser()
     path = path if path.is_absolute() else base_dir / path
-    if not path.is_file():
-        raise DataError(f"data.path: file not found: {path}")
-    x = check_points(_read_array(path), name=f"data.path ({path})")  # (N, d)
+    x = read_points_file(path, name="data.path")                  # (N, d)
     return Source(x, "file", {"path": str(path), "n_points": len(x), "dim": x.shape[1]})
-
-
-def _read_array(path: Path) -> np.ndarray:
-    """Raw array from a .npy or a headerless numeric .csv; one-line DataError otherwise."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if suffix == ".csv":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # an empty file warns; check_points reports it
-                return np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
-    except (ValueError, OSError, EOFError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"data.path: cannot read {path}: {reason}") from None
-    raise DataError(f"data.path: expected a .npy or .csv file, got {path.name}")
 
 
 _BUILDERS = {PointsData: _points_source, UnivariateData: _univariate_source, SubspaceData: _subspace_source,
