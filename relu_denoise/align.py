@@ -33,7 +33,7 @@ from itertools import combinations
 import numpy as np
 
 from .checks import check_points, check_positive
-from .closed_form import closed_form
+from .closed_form import closed_form, span_basis
 from .errors import DataError, NoClosedFormError
 from .network import ShallowDenoiser
 
@@ -43,7 +43,6 @@ __all__ = ["Candidate", "AlignReport", "candidates", "align_report", "hull_basis
 KINDS = ("edge", "altitude", "face-normal", "ray")
 UNALIGNED = "unaligned"          # the per_direction key of the cost share aligned with no candidate
 _SAME = 1e-9                     # |cos| within this of 1: the same undirected line
-_RANK_TOL = 1e-10                # singular values below this x the largest count as zero
 _MAX_EDGE_POINTS = 100           # above: edges to nearest neighbours only
 _NEIGHBOURS = 2                  # nearest neighbours per point for many points
 _MAX_EDGES = 2000                # at most this many (shortest) edges for many points
@@ -131,16 +130,7 @@ def hull_basis(points) -> tuple[np.ndarray, np.ndarray]:
     """Mean x_bar (d,) and orthonormal basis U (d, r) of the directions of the points' affine hull."""
     X = check_points(points, name="points")
     x_bar = X.mean(axis=0)
-    return x_bar, _hull_basis(X - x_bar)
-
-
-def _hull_basis(Xc: np.ndarray) -> np.ndarray:
-    """Orthonormal basis (d, r) of the span of the rows of Xc (N, d), r = numerical rank."""
-    if len(Xc) < 2:
-        return np.zeros((Xc.shape[1], 0))
-    U, s, _ = np.linalg.svd(Xc.T, full_matrices=False)
-    r = int(np.sum(s > _RANK_TOL * s[0])) if s[0] > 0 else 0
-    return U[:, :r]
+    return x_bar, span_basis(X - x_bar)
 
 
 # ---------------------------------------------------------------- candidates
@@ -202,7 +192,7 @@ def _faces(X: np.ndarray) -> list[Candidate]:
     out = []
     for m in range(3, N + 1):
         for S in combinations(range(N), m):
-            if _hull_basis(X[list(S)] - X[S[0]]).shape[1] != m - 1:
+            if span_basis(X[list(S)] - X[S[0]]).shape[1] != m - 1:
                 continue                                  # not a simplex
             kind = "altitude" if m == 3 else "face-normal"
             where = "" if m == N else " of " + "".join(f"x{i}" for i in S)
@@ -214,7 +204,7 @@ def _faces(X: np.ndarray) -> list[Candidate]:
 def _face_normal(X: np.ndarray, i: int, facet: list[int]) -> np.ndarray:
     """Unit component of x_i - x_f perpendicular to the facet's affine hull: from the facet to x_i."""
     f = X[facet[0]]
-    Q = _hull_basis(X[facet] - f)                       # (d, m - 2)
+    Q = span_basis(X[facet] - f)                       # (d, m - 2)
     v = X[i] - f
     n = v - Q @ (Q.T @ v)
     return n / np.linalg.norm(n)
@@ -533,8 +523,7 @@ def plane_basis(points) -> tuple[np.ndarray, np.ndarray]:
     if U.shape[1] != 2:
         raise DataError(f"points: their affine hull has dimension {U.shape[1]}, not 2; "
                         "plane angles need points spanning a plane, e.g. three points")
-    signs = np.sign(U[np.abs(U).argmax(axis=0), [0, 1]])
-    return x_bar, U * signs
+    return x_bar, U
 
 
 def neuron_angles_plane(net: ShallowDenoiser, points) -> tuple[np.ndarray, np.ndarray]:

@@ -151,7 +151,7 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
             raise DataError(f"samples: expected shape ({N}, M, {d}), got {samples.shape}")
         margin = EmpiricalMargin(X, samples)
     x_bar = X.mean(axis=0)
-    U = _affine_basis(X - x_bar)                      # (d, r)
+    U = span_basis(X - x_bar)                      # (d, r)
     r = U.shape[1]
     if r == d:
         form = _full_rank(X, margin, rho)
@@ -163,14 +163,18 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
     return form
 
 
-def _affine_basis(Xc: np.ndarray) -> np.ndarray:
-    """Orthonormal basis (d, r) of the span of the centred points, r = numerical rank."""
+def span_basis(Xc: np.ndarray) -> np.ndarray:
+    """Orthonormal basis U (d, r) of the span of the rows of Xc (N, d), r = numerical rank.
+
+    Each column's largest entry is made positive, so the same points always give the same basis
+    (plots and alignment angles are drawn in it).
+    """
     if len(Xc) < 2:
         return np.zeros((Xc.shape[1], 0))
     U, s, _ = np.linalg.svd(Xc.T, full_matrices=False)
     r = int(np.sum(s > 1e-10 * s[0])) if s[0] > 0 else 0
-    return U[:, :r]
-
+    U = U[:, :r]
+    return U * np.sign(U[np.abs(U).argmax(axis=0), np.arange(r)])
 
 def _lift(inner: ClosedForm, U: np.ndarray, x_bar: np.ndarray) -> ClosedForm:
     """theory.md 4.1 (paper): h*(y) = x_bar + U g*(U^T (y - x_bar)); same cost, status at most paper."""

@@ -32,6 +32,7 @@ from matplotlib.patches import Circle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .checks import check_points  # noqa: E402
+from .closed_form import span_basis  # noqa: E402
 from .errors import DataError  # noqa: E402
 
 if TYPE_CHECKING:
@@ -481,16 +482,14 @@ def _plane_basis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if N < 3 or D < 2:
         raise DataError(f"points: expected at least 3 points in R^D with D >= 2, got shape {x.shape}")
     x_bar = x.mean(axis=0)                                       # (D,)
-    _, s, Vt = np.linalg.svd(x - x_bar, full_matrices=False)     # s (min(N, D),), Vt (., D)
-    if s[1] <= 1e-10 * s[0]:
+    U = span_basis(x - x_bar)                                    # (D, r)
+    if U.shape[1] < 2:
         raise DataError("points: their affine hull is not 2-D (they are collinear or equal); "
                         "plane_contours needs three affinely independent points")
-    if s.size > 2 and s[2] > 1e-8 * s[0]:
-        raise DataError(f"points: their affine hull has dimension > 2 (singular values {s[:3]}); "
+    if U.shape[1] > 2:
+        raise DataError(f"points: their affine hull has dimension {U.shape[1]} > 2; "
                         "plane_contours needs points on a plane, e.g. three points")
-    U = Vt[:2].T                                                 # (D, 2)
-    signs = np.sign(U[np.abs(U).argmax(axis=0), [0, 1]])
-    return x_bar, U * signs
+    return x_bar, U
 
 
 def _plane_outputs(h: Denoiser, name: str, x_bar: np.ndarray, U: np.ndarray, z: np.ndarray) -> np.ndarray:
