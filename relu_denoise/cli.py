@@ -175,9 +175,131 @@ def _show_closed_form(form, result) -> None:
 
 @app.command()
 @_guard
-def fit(recipe: RecipeArg):
-    """Train a shallow ReLU denoiser to min-cost interpolation (not yet available)."""
-    _not_yet("fit")
+def fit(
+    recipe: Annotated[Optional[Path], typer.Argument(help="YAML recipe file (see recipes/). Omit it with "
+                      "--resume.", show_default=False)] = None,
+    out: OutOpt = None, set_: SetOpt = None,
+    device: Annotated[Optional[str], typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or "
+                      "mps. Default: auto; with --resume, the device the run started on.",
+                      show_default=False)] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="float64 or float32 (sets train.dtype; default float64, "
+                     "the paper's effects live at low noise; MPS needs float32).", show_default=False)] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted "
+                      "fit (Ctrl-C) from RUN_DIR/checkpoint.pt, with the run's own recipe; on the same CPU the "
+                      "result equals an uninterrupted run.", show_default=False)] = None,
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
+):
+    """Train a shallow ReLU denoiser to min-cost interpolation of its noisy samples.
+
+    Methods (train.method): augmented-lagrangian (default; exact interpolation at minimal path
+    cost, 36x fewer steps than the paper's procedure, see benchmarks/fit_speed.py), penalty
+    (continuation on the penalty weight) and weight-decay (the paper: Adam on MSE + lambda C).
+    Offline (fixed noisy samples) or online (noise.mode: online, fresh noise every step).
+    Stops when the max residual max ||h(y_nm) - x_n|| is under train.tol (a fraction of the
+    smallest distance between clean points) and the path cost has stopped falling.
+
+    Writes model.pt, checkpoint.pt, history.csv, result.json (cost, train_mse, max_residual,
+    steps, seconds, device, dtype and, where a closed form exists, closed_form_cost, cost_ratio,
+    function_gap), fit.png and training.png. Exit status 1 when training diverges (the last good
+    state stays in checkpoint.pt; lower train.lr), is interrupted (Ctrl-C saves a checkpoint for
+    --resume; neither writes result.json) or ends at train.steps with the residual above
+    train.tol (result.json then has status "not-converged").
+    """
+    from .fitting import fit_recipe
+    from .train import resolve_device
+
+    r, base, run = _fit_setup(recipe, resume, set_ or [], dtype, device, out)
+    dev = resolve_device(device or run.manifest.get("device", "auto"))
+    run.update(device=str(dev))
+    try:
+        with _fit_progress(quiet, r.train.steps) as on_check:
+            outcome = fit_recipe(r, base, run, device=dev, callback=on_check, resume=resume is not None)
+    except TrainingError as exc:
+        if getattr(exc, "reason", "") == "interrupted":
+            raise TrainingError(f"{exc}; continue with: reluden fit --resume {run.path}") from None
+        raise TrainingError(f"{exc}; run directory {run.path}") from None
+    result = outcome.result
+    if not quiet:
+        _show_fit(outcome)
+    _emit(result, run, as_json, quiet)
+    if result["status"] != "ok":
+        err.print(f"[red]error:[/] {result['reason']}")
+        raise typer.Exit(1)
+
+
+def _fit_setup(recipe, resume, overrides, dtype, device, out):
+    """(recipe, base folder, Run) for a new fit or for --resume RUN_DIR."""
+    from .recipe import load_recipe
+    from .runs import Run, load_run
+    from .train import resolve_device
+
+    if dtype is not None:
+        overrides = [*overrides, f"train.dtype={dtype}"]
+    if resume is None:
+        if recipe is None:
+            raise typer.BadParameter("give a RECIPE, or --resume RUN_DIR", param_hint="RECIPE")
+        r, base = load_recipe(recipe, overrides)
+        dev = resolve_device(device or "auto")
+        run = Run.create("fit", r, out=out, device=str(dev), dtype=r.train.dtype, recipe_dir=str(base.resolve()))
+        return r, base, run
+    if recipe is not None or overrides or out is not None:
+        raise typer.BadParameter("--resume continues a run as it was: give no RECIPE, --set, --dtype or --out",
+                                 param_hint="--resume")
+    manifest, _, path = load_run(resume)
+    if manifest.get("command") != "fit" or not (path / "checkpoint.pt").is_file():
+        from .errors import RunError
+
+        raise RunError(f"--resume {path}: not a fit run with a checkpoint.pt")
+    r, _ = load_recipe(path / "recipe.yaml")
+    resolve_device(device or manifest.get("device", "auto"))
+    run = Run(path, manifest)
+    run.update(status="running", end=None, resumed=manifest.get("resumed", 0) + 1)
+    return r, Path(manifest.get("recipe_dir", path)), run
+
+
+def _fit_progress(quiet: bool, steps: int):
+    """A context manager yielding the training callback: a rich bar with step, loss, cost, residual, ETA."""
+    import contextlib
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    @contextlib.contextmanager
+    def bar():
+        columns = (BarColumn(bar_width=10), TextColumn("{task.completed}/{task.total}"),
+                   TextColumn("loss {task.fields[loss]} cost {task.fields[cost]} max res {task.fields[res]}"),
+                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+        with Progress(*columns, console=err, disable=quiet, transient=True) as progress:
+            task = progress.add_task("fit", total=steps, loss="-", cost="-", res="-")
+
+            def on_check(rec: dict) -> None:
+                progress.update(task, completed=rec["step"], loss=f"{rec['loss']:.3g}", cost=f"{rec['cost']:.4g}",
+                                res=f"{rec['max_residual']:.1e}")
+
+            yield on_check
+
+    return bar()
+
+
+def _show_fit(outcome) -> None:
+    res, form = outcome.result, outcome.form
+    table = Table(title=f"fit: {res['method']} ({res['mode']}), {res['steps']} steps in {res['seconds']:.1f} s on "
+                        f"{res['device']} ({res['dtype']}); {res['active_units']} of {res['units']} units active",
+                  title_justify="left")
+    for col in ("", "trained", "closed form" + (f" ({form.status})" if form is not None else "")):
+        table.add_column(col, justify="right" if col else "left")
+    ratio = f" (ratio {res['cost_ratio']:.4f})" if res.get("cost_ratio") is not None else ""
+    table.add_row("path cost", f"{res['cost']:.6g}{ratio}",
+                  f"{res['closed_form_cost']:.6g}" if form is not None else "none")
+    table.add_row("max residual", f"{res['max_residual']:.3g} = {res['max_residual_rel']:.3g} x min distance "
+                  f"(tol {res['tol']:g})", "0 (interpolates)" if form is not None else "")
+    table.add_row("train MSE", f"{res['train_mse']:.3g}", "")
+    if "function_gap" in res:
+        table.add_row("function gap", f"{res['function_gap']:.3g} x diameter", "")
+    err.print(table)
+    cf = res["closed_form"]
+    err.print(f"closed form: {cf['geometry']}, {cf['rho_rule']}" if form is not None else f"closed form: {cf['none']}")
+    if "note" in res:
+        err.print(f"note: {res['note']}")
 
 
 @app.command()

@@ -35,15 +35,51 @@ class ModelSpec(_Section):
 
 
 class TrainSpec(_Section):
-    """The recipe's `train:` section (see `reluden fit --help`)."""
+    """The recipe's `train:` section: method, optimiser schedule and stopping rule (see relu_denoise.train).
 
-    method: Literal["weight-decay", "augmented-lagrangian"] = "augmented-lagrangian"
+    Every `check_every` steps the path cost and the max residual are measured. The cost has
+    *stopped falling* when the lowest cost of the last `patience` checks is within `ftol`
+    (relative) of the lowest of the `patience` checks before. Training stops when the max
+    residual is under `tol` and the cost has stopped falling. It *stalls* when the residual
+    is above `tol` and has not fallen by a third between the two windows while the cost is
+    within 10 ftol: then the learning rate is multiplied by `lr_decay` (down to `lr_min`).
+    Without multipliers the penalty mu grows by `penalty_growth` at every check while the
+    max residual is above tol / 4.
+    """
+
+    method: Literal["augmented-lagrangian", "penalty", "weight-decay"] = Field(
+        "augmented-lagrangian", description="augmented-lagrangian (default, fastest to exact min-cost "
+        "interpolation), penalty (continuation on the penalty weight), weight-decay (the paper's procedure)")
     steps: int = Field(20000, ge=1, description="maximum optimisation steps")
-    lr: float = Field(1e-3, gt=0)
+    lr: float | None = Field(None, gt=0, description="Adam learning rate; default 1e-2, or 1e-3 for weight-decay "
+                                                      "(the paper's)")
+    lr_decay: float = Field(0.5, gt=0, le=1, description="learning-rate factor at each stall (1: constant)")
+    lr_min: float = Field(1e-4, gt=0, description="floor of the decayed learning rate")
     weight_decay: float = Field(1e-5, ge=0, description="lambda of the weight-decay method")
+    penalty: float = Field(300.0, gt=0, description="mu: penalty weight on the squared relative residuals "
+                                                      "(augmented-lagrangian, penalty)")
+    penalty_growth: float = Field(1.05, ge=1, description="without multipliers (penalty method; online mode): mu "
+                                  "factor at each check while the max residual is above tol / 4 (continuation)")
+    penalty_max: float = Field(1e6, gt=0, description="largest penalty weight mu")
+    multiplier_every: int = Field(100, ge=1, description="steps between multiplier updates (augmented-lagrangian)")
     tol: float = Field(0.01, gt=0, description="max residual allowed, as a fraction of the smallest distance "
                                                 "between clean points")
+    ftol: float = Field(1e-4, ge=0, description="relative change of the path cost between two windows of "
+                                                "`patience` checks below which it has stopped falling")
+    check_every: int = Field(100, ge=1, description="steps between measurements of cost and residual")
+    patience: int = Field(5, ge=1, description="checks per plateau window")
+    checkpoint_every: int = Field(2000, ge=1, description="steps between checkpoints (run directories only)")
+    average: float = Field(0.99, ge=0, lt=1, description="exponential moving average of the weights, measured and "
+                                                       "returned by the exact methods (0: the last iterate)")
+    init_scale: float = Field(1.0, gt=0, description="scale of the random initial weights")
     dtype: Literal["float64", "float32"] = "float64"
+
+    @property
+    def learning_rate(self) -> float:
+        """The Adam learning rate: `lr`, or the method's default."""
+        if self.lr is not None:
+            return self.lr
+        return 1e-3 if self.method == "weight-decay" else 1e-2
 
 
 class CompareSpec(_Section):

@@ -1,0 +1,268 @@
+"""Training engine and `reluden fit`: the hand-written step against autograd and torch.optim, a 1-D fit
+against its closed form, determinism, resume, divergence and device errors."""
+
+import json
+import signal
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from relu_denoise import TrainingError, closed_form
+from relu_denoise import fitting
+from relu_denoise.cli import app
+from relu_denoise.errors import RecipeError
+from relu_denoise.network import ShallowDenoiser
+from relu_denoise.noise import NoiseSpec, offline_samples
+from relu_denoise.recipe import ModelSpec, TrainSpec
+from relu_denoise.train import (_Flat, _forward, _gradients, _Workspace, fit_denoiser, load_checkpoint,
+                                resolve_device, resolve_dtype)
+
+POINTS = np.array([[0.0], [1.0], [2.5]])   # three points on a line, gaps 1 and 1.5
+RADIUS = 0.1
+RECIPE = {"name": "three", "seed": 0, "data": {"kind": "points", "points": POINTS.tolist()},
+          "noise": {"distribution": "sphere", "radius": RADIUS, "samples": 20},
+          "model": {"width": 32}, "train": {"steps": 6000}}
+
+
+def _samples(seed=0):
+    return offline_samples(POINTS, NoiseSpec(distribution="sphere", radius=RADIUS, samples=20),
+                           rng=np.random.default_rng(seed))
+
+
+def _fit(train=None, *, seed=0, data=None, **kw):
+    return fit_denoiser(POINTS, _samples(seed) if data is None else data, ModelSpec(width=32), train or TrainSpec(),
+                        generator=torch.Generator().manual_seed(seed), **kw)
+
+
+# ---------------------------------------------------------------- the step against oracles
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_gradients_match_autograd(skip):
+    g = torch.Generator().manual_seed(1)
+    K, d, P, coef = 7, 3, 11, 0.3
+    net = ShallowDenoiser(K, d, skip=skip, generator=g)
+    with torch.no_grad():
+        net.V.copy_(torch.randn(d, d, generator=g, dtype=torch.float64) if skip else torch.zeros(d, d))
+        net.c.copy_(torch.randn(d, generator=g, dtype=torch.float64))
+    Y = torch.randn(P, d, generator=g, dtype=torch.float64)                        # (P, d)
+    G = torch.randn(P, d, generator=g, dtype=torch.float64)                        # (P, d)
+    ((net(Y) * G).sum() + coef * net.weight_cost()).backward()
+    p = _Flat.from_network(net)
+    grad, ws = _Flat(torch.zeros_like(p.flat), K, d), _Workspace()
+    Z, S, O = _forward(p, Y.T.contiguous(), ws)
+    torch.testing.assert_close(O.T, net(Y), rtol=1e-12, atol=1e-12)
+    _gradients(p, grad, Y.T.contiguous(), Z, S, G.T.contiguous(), coef, skip, ws)
+    expected = {"At": net.a.grad.T, "w": net.w.grad, "b": net.b.grad[:, None], "c": net.c.grad[:, None],
+                "V": net.V.grad if skip else torch.zeros(d, d, dtype=torch.float64)}
+    for name, want in expected.items():
+        torch.testing.assert_close(getattr(grad, name), want, rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_weight_decay_method_is_torch_adam_with_coupled_weight_decay():
+    """The engine's weight-decay method = the paper's code: Adam(weight_decay on a and w) on MSELoss."""
+    steps, lam, lr = 25, 1e-2, 1e-2
+    fit = _fit(TrainSpec(method="weight-decay", steps=steps, lr=lr, weight_decay=lam, check_every=1000))
+    net = ShallowDenoiser(32, 1, generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.Adam([{"params": [net.a, net.w], "weight_decay": lam},
+                            {"params": [net.b, net.V, net.c], "weight_decay": 0.0}], lr=lr)
+    S = _samples()
+    Y, X = torch.as_tensor(S.reshape(-1, 1)), torch.as_tensor(np.repeat(POINTS, 20, axis=0))
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(net(Y), X).backward()
+        opt.step()
+    grid = np.linspace(-1, 3.5, 50)[:, None]
+    np.testing.assert_allclose(fit.net.predict(grid), net.predict(grid), rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- fits
+
+
+def test_three_point_fit_reaches_the_closed_form():
+    fit = _fit()
+    form = closed_form(POINTS, rho=RADIUS)
+    assert fit.stats["converged"] and fit.stats["stop_reason"] == "converged"
+    assert fit.stats["cost"] / form.cost_formula == pytest.approx(1.0, abs=0.02)
+    assert fit.stats["max_residual_rel"] <= 0.01
+    S = _samples()
+    worst = np.abs(fit.net.predict(S.reshape(-1, 1)) - np.repeat(POINTS, 20, axis=0)).max()
+    assert worst == pytest.approx(fit.stats["max_residual"], rel=1e-6)   # stats describe the returned net
+    assert fitting.function_gap(fit.net, form, POINTS, scale=RADIUS) <= 0.05
+    assert fit.history["step"][0] == 0 and fit.history["step"][-1] == fit.stats["steps"]
+
+
+def test_online_fit_reaches_the_closed_form():
+    fit = _fit(data=NoiseSpec(distribution="sphere", radius=RADIUS, samples=20, mode="online"))
+    form = closed_form(POINTS, rho=RADIUS)
+    assert fit.stats["mode"] == "online" and fit.stats["max_residual_rel"] <= 0.01
+    assert fit.stats["cost"] / form.cost_formula == pytest.approx(1.0, abs=0.03)
+    assert fitting.function_gap(fit.net, form, POINTS, scale=RADIUS) <= 0.05
+
+
+def test_same_seed_same_weights_and_another_seed_differs():
+    train = TrainSpec(steps=300)
+    one, two, other = _fit(train), _fit(train), _fit(train, seed=1)
+    for k, v in one.net.state_dict().items():
+        assert torch.equal(v, two.net.state_dict()[k]), k
+    assert one.history == {k: v for k, v in two.history.items()}
+    assert not torch.equal(one.net.w, other.net.w)
+
+
+def test_float32_keeps_its_dtype():
+    fit = _fit(TrainSpec(steps=200, dtype="float32"))
+    assert fit.net.w.dtype == torch.float32 and fit.stats["dtype"] == "float32"
+
+
+def test_divergence_raises_after_saving_the_last_good_state(tmp_path):
+    with pytest.raises(TrainingError, match="diverged at step 100") as info:
+        _fit(TrainSpec(lr=1e300), checkpoint=tmp_path / "ck.pt")
+    assert info.value.reason == "diverged" and info.value.history["step"] == [0]
+    state = torch.load(tmp_path / "ck.pt", weights_only=False)
+    assert state["step"] == 0 and torch.isfinite(state["theta"]).all()
+
+
+def test_a_crash_resumes_from_the_periodic_checkpoint_to_the_same_weights(tmp_path):
+    train = TrainSpec(checkpoint_every=500)
+    whole = _fit(train)
+
+    def crash(rec):
+        if rec["step"] == 1200:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        _fit(train, callback=crash, checkpoint=tmp_path / "ck.pt")
+    state = load_checkpoint(tmp_path / "ck.pt")
+    assert state["step"] == 1000
+    resumed = _fit(train, resume=state)
+    assert resumed.history == whole.history
+    for k, v in whole.net.state_dict().items():
+        assert torch.equal(v, resumed.net.state_dict()[k]), k
+
+
+# ---------------------------------------------------------------- probe set and gap
+
+
+def test_function_gap_of_a_closed_form_with_itself_is_zero_and_sees_a_shift():
+    X = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])
+    form = closed_form(X, rho=0.15)
+    assert fitting.function_gap(form.network, form, X) == 0.0
+    shifted = form.network
+    with torch.no_grad():
+        shifted.c += torch.tensor([0.0, 0.1], dtype=torch.float64)
+    assert fitting.function_gap(shifted, form, X) == pytest.approx(0.1 / np.sqrt(10))
+
+
+def test_probe_points_stay_near_the_hull():
+    X = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])
+    Y = fitting.probe_points(X)
+    assert len(Y) > 1000
+    assert fitting.distance_to_hull_2d(Y, X).max() <= 0.1 * np.sqrt(10) + 1e-12
+    assert fitting.distance_to_hull_2d(np.array([[0.5, 0.1], [0.5, -1.0]]), X) == pytest.approx([0.0, 1.0])
+
+
+# ---------------------------------------------------------------- devices
+
+
+@pytest.mark.parametrize("name,message", [
+    ("tpu", "--device 'tpu': expected auto, cpu, cuda, cuda:N or mps"),
+    ("cuda:x", "expected auto, cpu, cuda, cuda:N or mps"),
+    pytest.param("cuda", "CUDA is not available", marks=pytest.mark.skipif(torch.cuda.is_available(), reason="GPU")),
+    pytest.param("cuda:99", "CUDA", marks=pytest.mark.skipif(torch.cuda.device_count() > 8, reason="many GPUs")),
+])
+def test_bad_devices_raise_one_line_recipe_errors(name, message):
+    with pytest.raises(RecipeError, match=message.replace("(", r"\(")) as info:
+        resolve_device(name)
+    assert "\n" not in str(info.value)
+
+
+def test_devices_normalise():
+    assert resolve_device(" CPU ") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    assert resolve_dtype("float32", torch.device("cpu")) == torch.float32
+    with pytest.raises(RecipeError, match="MPS does not support float64"):
+        resolve_dtype("float64", torch.device("mps"))
+
+
+# ---------------------------------------------------------------- the command
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    path = tmp_path / "three.yaml"
+    path.write_text(yaml.safe_dump(RECIPE))
+    return path
+
+
+def _invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_bad_device_is_a_one_line_error(recipe_file, tmp_path):
+    out = tmp_path / "run"
+    result = _invoke("fit", recipe_file, "--device", "tpu", "--out", out, "--quiet")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == ["error: --device 'tpu': expected auto, cpu, cuda, cuda:N or mps"]
+    assert not out.exists()
+
+
+def test_cli_divergence_exits_1_with_reason_and_checkpoint(recipe_file, tmp_path):
+    out = tmp_path / "run"
+    result = _invoke("fit", recipe_file, "--set", "train.lr=1e300", "--out", out, "--quiet", "--json")
+    assert result.exit_code == 1
+    assert "diverged at step" in result.output and "lower train.lr" in result.output
+    assert "Traceback" not in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "diverged" and "diverged at step" in manifest["reason"]
+    assert (out / "checkpoint.pt").is_file() and (out / "history.csv").is_file()
+    assert not (out / "result.json").exists()
+
+
+def test_cli_fit_writes_the_run_and_resume_equals_an_uninterrupted_run(recipe_file, tmp_path, monkeypatch):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    done = CliRunner().invoke(app, ["fit", str(recipe_file), "--out", str(whole), "--json"])
+    assert done.exit_code == 0, done.output
+    result = json.loads((whole / "result.json").read_text())
+    assert json.loads(done.stdout) == result                                       # --json prints result.json
+    for key in ("cost", "train_mse", "max_residual", "steps", "seconds", "device", "dtype", "closed_form_cost",
+                "cost_ratio", "function_gap"):
+        assert key in result, key
+    assert result["status"] == "ok" and result["device"] == "cpu" and result["dtype"] == "float64"
+    assert abs(result["cost_ratio"] - 1) <= 0.02 and result["function_gap"] <= 0.05
+    for name in ("model.pt", "history.csv", "fit.png", "training.png", "recipe.yaml", "manifest.json"):
+        assert (whole / name).is_file(), name
+    net, meta = ShallowDenoiser.load(whole / "model.pt")
+    assert meta["recipe"]["name"] == "three" and float(net.path_cost().detach()) == pytest.approx(result["cost"])
+
+    original = fitting.fit_denoiser
+
+    def interrupted(*args, callback=None, **kwargs):                              # Ctrl-C at step 1000
+        def on_check(rec):
+            if rec["step"] == 1000:
+                signal.raise_signal(signal.SIGINT)
+            return callback(rec)
+        return original(*args, callback=on_check, **kwargs)
+
+    monkeypatch.setattr(fitting, "fit_denoiser", interrupted)
+    stopped = _invoke("fit", recipe_file, "--out", parts, "--quiet")
+    assert stopped.exit_code == 1 and "interrupted at step 1001" in stopped.output
+    assert json.loads((parts / "manifest.json").read_text())["status"] == "interrupted"
+    assert not (parts / "result.json").exists()
+    monkeypatch.setattr(fitting, "fit_denoiser", original)
+    resumed = _invoke("fit", "--resume", parts, "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    a, _ = ShallowDenoiser.load(whole / "model.pt")
+    b, _ = ShallowDenoiser.load(parts / "model.pt")
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    again = json.loads((parts / "result.json").read_text())
+    assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in result.items() if k != "seconds"}
+    assert (parts / "history.csv").read_text() == (whole / "history.csv").read_text()
+
+
+def test_cli_resume_refuses_a_new_recipe(recipe_file, tmp_path):
+    result = _invoke("fit", recipe_file, "--resume", tmp_path, "--quiet")
+    assert result.exit_code == 2 and "--resume continues a run as it was" in result.output
