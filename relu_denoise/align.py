@@ -320,10 +320,12 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
     - baseline_fraction: the same with T replaced by |T| directions drawn uniformly on the unit
       sphere of the data's affine hull (in 2-D: uniform angles), averaged over the draws.
       For any network in 2-D its expectation is 1 - (1 - tol/90)^|T| ~ 2 |T| tol / 180.
-    - angles are measured in the full space R^d: a unit aligned with an in-plane direction has
-      no out-of-plane part. in_plane_share = sum_k s_k ||U^T u_k|| (U a basis of the affine
-      hull's directions) says how much of the units' input directions lies in the data's hull,
-      which is what the function restricted to that hull sees (theory.md 5, real images).
+    - data whose affine hull x_bar + span(U) is smaller than R^d (e.g. three images in R^64):
+      the units analysed are those of the function restricted to the hull and projected onto
+      it, U^T (h(x_bar + U z) - x_bar), i.e. a_k U, w_k U, b_k + w_k^T x_bar (theory.md 5: the
+      paper's real-image claim is about this function; F2: it never costs more). Out-of-hull
+      parts of w_k, which fit the noise, do not count against alignment; in_plane_share =
+      sum_k s_k ||U^T u_k|| (measured before restricting) reports how much of them there is.
     - per_direction[name]: share of units whose closest candidate (largest |cos|) is `name` and
       within tolerance; 'unaligned' holds the rest.
     - groups: units clustered by signed direction (w and -w differ), each unit joining the group
@@ -349,18 +351,26 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
     if not names:
         notes.append(f"no predicted directions: aligned_fraction is measured against all {len(cands)} candidate "
                      "directions and the baseline against as many random directions")
-    units = _kept_units(net, prune_tol)
     x_bar, U = hull_basis(X)
+    r, d = U.shape[1], X.shape[1]
+    hull = (x_bar, U) if r < d else None
+    units = _kept_units(net, prune_tol, hull)
+    if hull is not None:                                # analysis in hull coordinates from here on
+        x_bar, U = np.zeros(r), np.eye(r)
     cos_tol = math.cos(math.radians(tol))
     C = np.array([c.u for c in cands])                  # (C, d)
+    C = C @ hull[1] if hull is not None else C          # (C, r): candidates lie in the hull
     target = [i for i, c in enumerate(cands) if c.name in names] if names else list(range(len(cands)))
-    st = _neuron_stats(units, C, target, U, cos_tol)
+    st = _neuron_stats(units, C, target, cos_tol)
     if units["idx"].size == 0:
         notes.append("no units carry cost after pruning: every fraction is 0")
+    if hull is not None:
+        notes.append(f"data in a {r}-D affine subspace of R^{d}: units measured on the function restricted to it "
+                     "and projected onto it (theory.md 5); in_plane_share says how much of their directions lies "
+                     "in it")
     base = _baseline(units, U, len(target), cos_tol, rng, int(baseline_draws))
     per_direction = _per_direction(units["cost"], st, cands, cos_tol)
     groups = _groups(units, x_bar, C, cands, cos_tol)
-    r, d = U.shape[1], X.shape[1]
     return AlignReport(
         aligned_fraction=_share(units["cost"], st["aligned"]),
         baseline_fraction=float(base.mean()), baseline_sd=float(base.std()), baseline_draws=int(baseline_draws),
@@ -370,11 +380,11 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
                              "aliases": list(c.aliases)} for c in cands},
         predicted=list(names), per_direction=per_direction, groups=groups,
         output_parallel=_weighted(units["cost"], st["out_cos"]),
-        in_plane_share=_weighted(units["cost"], st["in_plane"]) if r < d else None,
+        in_plane_share=_weighted(units["cost"], units["in_plane"]) if hull is not None else None,
         affine_dim=r, dim=d, n_points=len(X), geometry=geometry, status=status, rho=used_rho, notes=notes,
         neurons={"unit": units["idx"], "cost_share": _shares(units["cost"]),
                  "closest": [cands[j].name for j in st["closest"]], "angle_deg": st["angle_deg"],
-                 "aligned": st["aligned"], "in_plane": st["in_plane"]},
+                 "aligned": st["aligned"], "in_plane": units["in_plane"]},
     )
 
 
@@ -392,9 +402,19 @@ def _check_prune_tol(prune_tol) -> float:
     return t
 
 
-def _kept_units(net: ShallowDenoiser, prune_tol: float) -> dict:
-    """Balance and prune a float64 CPU copy; the kept units' weights as numpy, with their original indices."""
+def _kept_units(net: ShallowDenoiser, prune_tol: float, hull=None) -> dict:
+    """Balance and prune a float64 CPU copy; the kept units' weights as numpy, with their original indices.
+
+    With `hull` = (x_bar, U) the units are those of the function restricted to the affine hull
+    x_bar + U z and projected onto it, U^T (h(x_bar + U z) - x_bar): a U, w U, b + w x_bar (F2:
+    this never costs more). `in_plane` = ||U^T w_k|| / ||w_k|| is measured before restricting.
+    """
     a, w, b = (t.detach().cpu().double().numpy() for t in (net.a, net.w, net.b))
+    in_plane = np.ones(len(w))
+    if hull is not None:
+        x_bar, U = hull
+        in_plane = np.linalg.norm(w @ U, axis=1) / np.maximum(np.linalg.norm(w, axis=1), 1e-300)
+        a, w, b = a @ U, w @ U, b + w @ x_bar
     copy = ShallowDenoiser.from_weights(a, w, b).balance()
     costs = copy.unit_costs().detach().numpy()          # (K,)
     pruned, share = copy.prune(prune_tol)
@@ -402,7 +422,8 @@ def _kept_units(net: ShallowDenoiser, prune_tol: float) -> dict:
     if int(keep.sum()) != pruned.width:
         raise RuntimeError("align: pruning rule out of step with ShallowDenoiser.prune")
     a, w, b = (t.detach().numpy() for t in (pruned.a, pruned.w, pruned.b))
-    return {"idx": np.flatnonzero(keep), "a": a, "w": w, "b": b, "cost": costs[keep], "pruned_share": share}
+    return {"idx": np.flatnonzero(keep), "a": a, "w": w, "b": b, "cost": costs[keep], "pruned_share": share,
+            "in_plane": in_plane[keep]}
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -410,8 +431,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.where(n > 0, n, 1.0)
 
 
-def _neuron_stats(units: dict, C: np.ndarray, target: list[int], U: np.ndarray, cos_tol: float) -> dict:
-    """Per kept unit: closest candidate, its angle, aligned with the target set, |cos(a, w)|, in-plane share."""
+def _neuron_stats(units: dict, C: np.ndarray, target: list[int], cos_tol: float) -> dict:
+    """Per kept unit: closest candidate, its angle, aligned with the target set, |cos(a, w)|."""
     uw = _unit(units["w"])                              # (K, d)
     cos = np.abs(uw @ C.T)                              # (K, C)
     closest = cos.argmax(axis=1) if cos.size else np.zeros(0, int)
@@ -421,7 +442,6 @@ def _neuron_stats(units: dict, C: np.ndarray, target: list[int], U: np.ndarray, 
         "angle_deg": _line_angle_deg(uw, C[closest]) if cos.size else np.zeros(0),
         "aligned": cos[:, target].max(axis=1) >= cos_tol if cos.size else np.zeros(0, bool),
         "out_cos": np.abs(np.sum(_unit(units["a"]) * uw, axis=1)),
-        "in_plane": np.linalg.norm(uw @ U, axis=1),
     }
 
 
@@ -450,12 +470,11 @@ def _weighted(cost: np.ndarray, values: np.ndarray) -> float:
 def _baseline(units: dict, U: np.ndarray, n: int, cos_tol: float, rng: np.random.Generator, draws: int) -> np.ndarray:
     """The aligned fraction against n uniformly random directions of the affine hull, per draw: (draws,)."""
     P = _unit(units["w"]) @ U                           # (K, r): cos(w_k, U z) = (U^T u_k)^T z for unit z
-    s = _shares(units["cost"])
     out = np.empty(draws)
     for t in range(draws):
         Z = _unit(rng.standard_normal((n, U.shape[1])))  # (n, r)
         hit = np.abs(P @ Z.T).max(axis=1) >= cos_tol if P.size and n else np.zeros(len(P), bool)
-        out[t] = s @ hit
+        out[t] = _share(units["cost"], hit)
     return out
 
 

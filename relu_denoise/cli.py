@@ -336,13 +336,15 @@ def compare(
     if any(s <= 0 for s in levels):
         raise typer.BadParameter(f"noise levels must be > 0, got {levels}", param_hint="--noise")
     repeats, n_test = repeats or r.compare.repeats, n_test or r.compare.n_test
-    fit_nn, dev = (None, "cpu") if no_nn else _nn_fitter(r, device)
+    fit_nn, dev, fits = (None, "cpu", []) if no_nn else _nn_fitter(r, device)
     run = Run.create("compare", r, out=out, device=dev, dtype=r.train.dtype)
     with _progress(quiet) as bar:
         task = bar.add_task("compare", total=len(levels) * repeats)
         comparison = run_compare(r, levels, fit_nn=fit_nn, n_test=n_test, repeats=repeats, base_dir=base,
                                  on_fit=lambda msg: bar.update(task, advance=1, description=msg))
     result = comparison.to_dict()
+    if fits:
+        result["nn_fits"] = fits
     run.write_csv("compare.csv", ["noise", "estimator", "mse", "ci_low", "ci_high", "n_test"], comparison.rows())
     from . import plots
 
@@ -365,15 +367,29 @@ def _progress(quiet: bool):
 
 
 def _nn_fitter(recipe, device: str):
-    """(fit_nn, device name) for `compare`: trains with the recipe's model and train sections."""
-    from .errors import ReludenError
+    """(fit_nn, device name, fits) for `compare`: trains with the recipe's model and train sections.
 
-    raise ReludenError("the nn estimator needs `reluden fit`, not yet available in this version; use --no-nn")
+    `fits` collects each fit's stats (cost, residual, steps, whether it converged) for result.json.
+    """
+    import torch
+
+    from .train import fit_denoiser, resolve_device
+
+    dev, fits = resolve_device(device), []
+
+    def fit_nn(points, samples, sigma):
+        fit = fit_denoiser(points, samples, recipe.model, recipe.train, device=dev,
+                           generator=torch.Generator().manual_seed(recipe.seed))
+        fits.append({"sigma": sigma, **{k: fit.stats[k] for k in ("cost", "max_residual_rel", "steps", "converged",
+                                                                   "seconds")}})
+        return fit.net.predict
+
+    return fit_nn, str(dev), fits
 
 
 def _show_comparison(c) -> None:
     table = Table(title=f"test MSE  E||h(x + eps) - x||^2  ({c.n_test} {c.test_points} test points "
-                        f"x {c.repeats} repeat(s); ± 95% CI)  * = best", title_justify="left")
+                        f"x {c.repeats} repeat(s); 95% CIs in compare.csv)  * = best", title_justify="left")
     table.add_column("sigma", justify="right")
     for name in c.mse:
         table.add_column(name, justify="right")
@@ -382,7 +398,7 @@ def _show_comparison(c) -> None:
         cells = []
         for name in c.mse:
             m = c.mse[name][i]
-            text = "n/a" if m is None else f"{m:.3g}±{100 * (c.ci_high[name][i] - m) / m:.0f}%" if m > 0 else "0"
+            text = "n/a" if m is None else f"{m:.2e}"
             cells.append(f"[bold green]*{text}[/]" if name == best else text)
         table.add_row(f"{s:g}", *cells)
     err.print(table)
@@ -393,9 +409,132 @@ def _show_comparison(c) -> None:
 
 @app.command()
 @_guard
-def align(target: Annotated[Path, typer.Argument(show_default=False)]):
-    """Measure how trained neurons align with edges and faces of the data (not yet available)."""
-    _not_yet("align")
+def align(
+    target: Annotated[Path, typer.Argument(metavar="RUN_DIR|RECIPE", help="A `reluden fit` run directory to "
+                      "analyse, or a YAML recipe to fit first (with its own settings) and then analyse.",
+                      show_default=False)],
+    tolerance: Annotated[float, typer.Option(min=0.01, max=89.0, help="Angle in degrees within which a neuron "
+                         "counts as aligned with a direction.")] = 5.0,
+    device: Annotated[str, typer.Option(help="Device for the fit (RECIPE only): auto, cpu, cuda, cuda:N or "
+                      "mps.")] = "auto",
+    out: OutOpt = None, set_: SetOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False,
+):
+    """Measure how the neurons of a trained denoiser align with the edges and faces of the data.
+
+    Balances and prunes the network, groups units by direction, and compares each with the
+    candidate directions of the clean points (edges, altitudes / face normals). The headline is
+    aligned_fraction: the cost-weighted share of neurons within --tolerance of a direction the
+    closed form uses (theory.md 6), next to baseline_fraction, the same statistic against as
+    many random directions. Writes neurons.csv, result.json, the trained function beside the
+    closed form with its ReLU boundaries, and a polar histogram of neuron directions.
+    """
+    import torch
+
+    from .align import align_report
+    from .fitting import function_gap, plane_gap, recipe_data, reference_form
+    from .network import ShallowDenoiser
+    from .runs import Run
+
+    r, base, net, fit_result, source = _align_inputs(target, set_ or [], device, out, quiet)
+    run = source if isinstance(source, Run) else Run.create("align", r, out=out, source_run=str(source))
+    points, samples = recipe_data(r, base)
+    form, rho_note = reference_form(points, r.noise, samples)
+    report = align_report(net, points, tolerance_deg=tolerance, rng=np.random.default_rng(r.seed))
+    result = {**report.to_dict(), "fit": fit_result}
+    if form is not None:
+        result["function_gap"] = function_gap(net, form, points, scale=r.noise.scale)
+        if report.affine_dim == 2 and report.dim > 2:
+            result["plane_gap"] = plane_gap(net, form, points)
+    run.write_csv("neurons.csv", list(report.neurons), [list(row.values()) for row in report.neuron_rows()])
+    result["figures"] = _align_figures(run, r, net, form, points, report)
+    status = fit_result.get("status", "ok")
+    run.finish(status, reason=fit_result.get("reason"), result=result)
+    if not quiet:
+        _show_alignment(report, result, form)
+    _emit(result, run, as_json, quiet)
+    if status != "ok":
+        err.print(f"[red]error:[/] the fit did not converge: {fit_result.get('reason')}")
+        raise typer.Exit(1)
+
+
+def _align_inputs(target: Path, overrides, device, out, quiet):
+    """(recipe, base folder, network, fit result, run-or-source) for a fit RUN_DIR or a RECIPE."""
+    from .errors import RunError
+    from .fitting import fit_recipe
+    from .network import ShallowDenoiser
+    from .recipe import load_recipe
+    from .runs import Run, load_run
+    from .train import resolve_device
+
+    if target.is_dir():
+        manifest, fit_result, path = load_run(target)
+        if manifest.get("command") not in ("fit", "align") or not (path / "model.pt").is_file():
+            raise RunError(f"{path}: a `{manifest.get('command', '?')}` run directory, not a finished fit run "
+                           "(no model.pt); align needs a fit (or align) run directory or a recipe")
+        if overrides:
+            raise typer.BadParameter("--set applies to a RECIPE, not to a fit run directory", param_hint="--set")
+        r, _ = load_recipe(path / "recipe.yaml")
+        net, _ = ShallowDenoiser.load(path / "model.pt")
+        if manifest["command"] == "align":
+            fit_result = fit_result.get("fit", {})       # an align run keeps its fit's summary under "fit"
+        return r, Path(manifest.get("recipe_dir", path)), net, fit_result, path
+    r, base = load_recipe(target, overrides)
+    dev = resolve_device(device)
+    run = Run.create("align", r, out=out, device=str(dev), dtype=r.train.dtype, recipe_dir=str(base.resolve()))
+    with _fit_progress(quiet, r.train.steps) as on_check:
+        outcome = fit_recipe(r, base, run, device=dev, callback=on_check)
+    if not quiet:
+        _show_fit(outcome)
+    return r, base, outcome.fit.net, outcome.result, run
+
+
+def _align_figures(run, recipe, net, form, points, report) -> list[str]:
+    from . import align as al
+    from . import plots
+
+    d, names = points.shape[1], []
+    h, nets = {"trained": net.predict}, {"trained": net.prune(1e-6)[0]}
+    if form is not None:
+        h[f"closed form ({form.status})"], nets[f"closed form ({form.status})"] = form.predict, form.network
+    title = f"{recipe.name}: aligned fraction {report.aligned_fraction:.2f} (random {report.baseline_fraction:.2f})"
+    if d == 2:
+        names.append(plots.contours_2d(run.file("align.png"), h, points, nets=nets, title=title).name)
+        angles, weights = al.neuron_angles_2d(net)
+        cands = al.candidate_angles_2d(report.directions)
+    elif report.affine_dim == 2 and len(points) == 3:
+        names.append(plots.plane_contours(run.file("align.png"), h, points, nets=nets, title=title).name)
+        angles, weights = al.neuron_angles_plane(net, points)
+        cands = al.candidate_angles_plane(report.directions, points)
+    else:
+        return names
+    names.append(plots.direction_histogram(run.file("directions.png"), angles, weights, candidates=cands,
+                                           predicted=set(report.predicted), title=title).name)
+    return names
+
+
+def _show_alignment(report, result, form) -> None:
+    against = "the closed form's directions" if report.against == "predicted" else "all candidate directions"
+    err.print(f"[bold]aligned fraction {report.aligned_fraction:.3f}[/] of the path cost within "
+              f"{report.tolerance_deg:g} degrees of {against}; random directions: {report.baseline_fraction:.3f} "
+              f"(sd {report.baseline_sd:.3f})")
+    err.print(f"{report.n_units_kept} of {report.n_units} units kept ({100 * report.pruned_share:.2g}% of the cost "
+              f"pruned), {report.n_groups} direction groups; output parallel to input "
+              f"{report.output_parallel:.3f}" + (f"; in-plane share {report.in_plane_share:.3f}"
+                                                 if report.in_plane_share is not None else ""))
+    if form is not None:
+        gaps = f"function gap {result['function_gap']:.3g}"
+        if "plane_gap" in result:
+            gaps += f", in the data's plane {result['plane_gap']:.3g}"
+        err.print(f"closed form {form.geometry} ({form.status}): {gaps} (x data diameter)")
+    table = Table(title="cost share per candidate direction", title_justify="left")
+    for col in ("direction", "kind", "predicted", "cost share"):
+        table.add_column(col, justify="right" if col == "cost share" else "left")
+    for name, share in sorted(report.per_direction.items(), key=lambda kv: -kv[1]):
+        info = report.directions.get(name, {})
+        table.add_row(name, info.get("kind", ""), "yes" if info.get("predicted") else "", f"{share:.3f}")
+    err.print(table)
+    for note in report.notes:
+        err.print(f"  note: {note}")
 
 
 def main() -> None:

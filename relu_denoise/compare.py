@@ -110,7 +110,11 @@ def _estimator(name, x, samples, sigma, fit_nn):
             return fit_nn(x, samples, sigma), None
         if name == "closed_form":
             return closed_form(x, samples=samples).predict, None   # theory.md 1: empirical rho rule
-    except (NoClosedFormError, TrainingError) as exc:
+    except NoClosedFormError as exc:
+        return None, str(exc)
+    except TrainingError as exc:
+        if getattr(exc, "reason", "") == "interrupted":
+            raise                                                 # Ctrl-C stops the whole comparison
         return None, str(exc)
     except DataError as exc:                                      # e.g. duplicate clean points
         return None, f"no closed form: {exc}"

@@ -147,18 +147,42 @@ def function_gap(net, form, points, *, scale: float = 0.0) -> float:
     return gap / (diameter(X) or scale or 1.0)
 
 
+def plane_gap(net, form, points) -> float:
+    """`function_gap` restricted to the affine hull of 2-D-hull data in R^D (theory.md 5, real images).
+
+    The probe set is the 2-D grid of `probe_points` in plane coordinates, mapped into R^D.
+    """
+    from .closed_form import span_basis
+
+    X = check_points(points, name="points")
+    x_bar = X.mean(axis=0)
+    U = span_basis(X - x_bar)                                                    # (D, 2)
+    Y = x_bar + probe_points((X - x_bar) @ U) @ U.T                              # (n, D)
+    return float(np.linalg.norm(net.predict(Y) - form.predict(Y), axis=1).max()) / diameter(X)
+
+
 # ---------------------------------------------------------------- the run
 
 
-def fit_recipe(recipe: Recipe, base_dir, run: Run, *, device="cpu", callback=None, resume: bool = False) -> FitOutcome:
-    """Train the recipe's denoiser into `run` (see the module docstring); TrainingError after writing
-    history.csv, the checkpoint and the manifest's status and reason."""
+def recipe_data(recipe: Recipe, base_dir) -> tuple[np.ndarray, np.ndarray | None]:
+    """The clean points (N, d) and offline samples (N, M, d) (None online) a fit of `recipe` trains on.
+
+    Both come from one generator seeded by the recipe, so a later command (align on a run
+    directory) redraws exactly the samples the network was trained on.
+    """
     from .data import make_source
 
     rng = np.random.default_rng(recipe.seed)
     points = make_source(recipe.data, rng=rng, base_dir=Path(base_dir)).points          # (N, d)
     online = recipe.noise.mode == "online"
-    samples = None if online else offline_samples(points, recipe.noise, rng=rng)         # (N, M, d)
+    return points, None if online else offline_samples(points, recipe.noise, rng=rng)
+
+
+def fit_recipe(recipe: Recipe, base_dir, run: Run, *, device="cpu", callback=None, resume: bool = False) -> FitOutcome:
+    """Train the recipe's denoiser into `run` (see the module docstring); TrainingError after writing
+    history.csv, the checkpoint and the manifest's status and reason."""
+    points, samples = recipe_data(recipe, base_dir)
+    online = samples is None
     form, rho_note = reference_form(points, recipe.noise, samples)
     state = load_checkpoint(run.file("checkpoint.pt")) if resume else None
     try:
