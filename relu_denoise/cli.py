@@ -22,12 +22,12 @@ app = typer.Typer(
     help="Minimum-norm shallow ReLU denoisers: closed forms, training, comparisons, alignment.\n\n"
          "Each command reads a YAML recipe (see recipes/), writes a run directory with recipe.yaml, "
          "manifest.json, result.json, CSV tables and PNG figures, and prints a summary.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 err = Console(stderr=True, highlight=False)
 
 RecipeArg = Annotated[Path, typer.Argument(help="YAML recipe file (see recipes/ for examples).", show_default=False)]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run directory to write. Default: "
-                   "results/<command>/<recipe name>/<UTC time>-<recipe hash>/.", show_default=False)]
+                   "results/COMMAND/RECIPE-NAME/UTC-TIME-HASH/.", show_default=False)]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe key, e.g. --set "
                    "noise.sigma=0.1 (value parsed as YAML; repeatable).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly result.json to stdout (the summary "
