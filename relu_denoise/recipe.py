@@ -39,7 +39,8 @@ class TrainSpec(_Section):
 
     Every `check_every` steps the path cost and the max residual are measured. The cost has
     *stopped falling* when the lowest cost of the last `patience` checks is within `ftol`
-    (relative) of the lowest of the `patience` checks before. Training stops when the max
+    (relative) of the lowest of the `patience` checks before and the last cost is within
+    10 ftol of the lowest of its window (not rising). Training stops when the max
     residual is under `tol` and the cost has stopped falling. It *stalls* when the residual
     is above `tol` and has not fallen by a third between the two windows while the cost is
     within 10 ftol: then the learning rate is multiplied by `lr_decay` (down to `lr_min`).
@@ -51,13 +52,15 @@ class TrainSpec(_Section):
         "augmented-lagrangian", description="augmented-lagrangian (default, fastest to exact min-cost "
         "interpolation), penalty (continuation on the penalty weight), weight-decay (the paper's procedure)")
     steps: int = Field(20000, ge=1, description="maximum optimisation steps")
-    lr: float | None = Field(None, gt=0, description="Adam learning rate; default 1e-2, or 1e-3 for weight-decay "
-                                                      "(the paper's)")
+    lr: float | None = Field(None, gt=0, description="Adam learning rate; default 1e-2 capped at a tenth of the "
+                             "largest noise norm in the normalised training coordinates (exact methods), or "
+                             "1e-3 for weight-decay (the paper's)")
     lr_decay: float = Field(0.5, gt=0, le=1, description="learning-rate factor at each stall (1: constant)")
     lr_min: float = Field(1e-4, gt=0, description="floor of the decayed learning rate")
     weight_decay: float = Field(1e-5, ge=0, description="lambda of the weight-decay method")
-    penalty: float = Field(300.0, gt=0, description="mu: penalty weight on the squared relative residuals "
-                                                      "(augmented-lagrangian, penalty)")
+    penalty: float = Field(300.0, gt=0, description="mu: penalty weight on the squared residuals relative to "
+                           "min(smallest distance between clean points, 10 x rms noise norm) "
+                           "(augmented-lagrangian, penalty)")
     penalty_growth: float = Field(1.05, ge=1, description="without multipliers (penalty method; online mode): mu "
                                   "factor at each check while the max residual is above tol / 4 (continuation)")
     penalty_max: float = Field(1e6, gt=0, description="largest penalty weight mu")
@@ -76,7 +79,7 @@ class TrainSpec(_Section):
 
     @property
     def learning_rate(self) -> float:
-        """The Adam learning rate: `lr`, or the method's default."""
+        """The Adam learning rate: `lr`, or the method's default (before the exact methods' cap on it)."""
         if self.lr is not None:
             return self.lr
         return 1e-3 if self.method == "weight-decay" else 1e-2
