@@ -356,6 +356,10 @@ def compare(
     run.finish("ok", result=result)
     if not quiet:
         _show_comparison(comparison)
+        loose = [f"{f['sigma']:g}" for f in fits if not f["converged"]]
+        if loose:
+            err.print(f"  nn did not reach train.tol at sigma {', '.join(loose)} (overlapping noise clouds cannot "
+                      "be interpolated exactly; see nn_fits in result.json)")
     _emit(result, run, as_json, quiet)
 
 
@@ -392,7 +396,7 @@ def _show_comparison(c) -> None:
                         f"x {c.repeats} repeat(s); 95% CIs in compare.csv)  * = best", title_justify="left")
     table.add_column("sigma", justify="right")
     for name in c.mse:
-        table.add_column(name, justify="right")
+        table.add_column(name.replace("_", " "), justify="right")  # "closed form" wraps, no ellipsis
     for i, s in enumerate(c.noise):
         best = c.best(i)
         cells = []
