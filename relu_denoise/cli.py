@@ -64,11 +64,6 @@ def _emit(result: dict, run, as_json: bool, quiet: bool) -> None:
         err.print(f"run directory: [bold]{run.path}[/]")
 
 
-def _not_yet(command: str) -> None:
-    err.print(f"error: `reluden {command}` is not yet available in this version")
-    raise typer.Exit(2)
-
-
 # ---------------------------------------------------------------- closed-form
 
 
@@ -133,7 +128,7 @@ def _parse_rho(text: Optional[str]):
     try:
         return float(text)
     except ValueError:
-        raise typer.BadParameter(f"expected a number, 'auto' or 'empirical', got {text!r}", param_hint="--rho")
+        raise typer.BadParameter(f"expected a number, 'auto' or 'empirical', got {text!r}", param_hint="--rho") from None
 
 
 def _closed_form_figure(run, form, points):
@@ -432,11 +427,9 @@ def align(
     many random directions. Writes neurons.csv, result.json, the trained function beside the
     closed form with its ReLU boundaries, and a polar histogram of neuron directions.
     """
-    import torch
 
     from .align import align_report
     from .fitting import function_gap, plane_gap, recipe_data, reference_form
-    from .network import ShallowDenoiser
     from .runs import Run
 
     r, base, net, fit_result, source = _align_inputs(target, set_ or [], device, out, quiet)

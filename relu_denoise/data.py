@@ -18,7 +18,6 @@ Randomness is explicit: every function that draws takes a keyword-only `rng`
 """
 
 import functools
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Callable, Literal, Optional, Union

@@ -19,11 +19,11 @@ for online Gaussian noise. A number given as noise.rho is used as is.
 """
 
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.spatial.distance import pdist
 
 from .checks import check_points
 from .closed_form import ClosedForm, closed_form
@@ -99,7 +99,7 @@ def probe_points(points, *, margin: float = _PROBE_MARGIN, scale: float = 0.0, s
 
 def diameter(X: np.ndarray) -> float:
     """The largest distance between two clean points (0 for one point)."""
-    return max((float(np.linalg.norm(X[i] - X[j])) for i, j in combinations(range(len(X)), 2)), default=0.0)
+    return float(pdist(X).max()) if len(X) > 1 else 0.0
 
 
 def distance_to_hull_2d(Y: np.ndarray, X: np.ndarray) -> np.ndarray:

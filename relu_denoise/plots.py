@@ -370,7 +370,7 @@ def curve_on_line(path, denoisers: Mapping[str, Denoiser], points, *, rho: float
     x = check_points(points, name="points")                      # (N, D)
     x_bar = x.mean(axis=0)
     u = span_basis(x - x_bar)[:, 0]                              # (D,)
-    along = {name: (lambda t, h=h: (_apply(h, x_bar + t @ u[None], name) - x_bar) @ u[:, None])
+    along = {name: (lambda t, h=h, name=name: (_apply(h, x_bar + t @ u[None], name) - x_bar) @ u[:, None])
              for name, h in _check_denoisers(denoisers, at_least_one=False).items()}
     return curve_1d(path, along, (x - x_bar) @ u[:, None], rho=rho, title=title)
 
