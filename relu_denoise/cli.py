@@ -437,7 +437,10 @@ def align(
     points, samples = recipe_data(r, base)
     form, rho_note = reference_form(points, r.noise, samples)
     report = align_report(net, points, tolerance_deg=tolerance, rng=np.random.default_rng(r.seed))
-    result = {**report.to_dict(), "fit": fit_result}
+    result = report.to_dict()
+    # the report's geometry/status/rho describe the closed form; "status" alone would read as the run's
+    closed = {k: result.pop(k) for k in ("geometry", "status", "rho")}
+    result.update(closed_form=closed, fit=fit_result)
     if form is not None:
         result["function_gap"] = function_gap(net, form, points, scale=r.noise.scale)
         if report.affine_dim == 2 and report.dim > 2:

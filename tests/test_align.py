@@ -349,6 +349,7 @@ def test_align_recipe_fits_then_reports_and_json_equals_result(tmp_path):
     assert result["aligned_fraction"] >= 0.9 and result["baseline_fraction"] < 0.4
     assert set(result["predicted"]) == {"edge x0-x1", "edge x0-x2"}
     assert result["fit"]["status"] == "ok"
+    assert result["closed_form"]["status"] == "paper" and "status" not in result   # no clash with a run status
     for name in ("model.pt", "neurons.csv", "align.png", "directions.png", "manifest.json"):
         assert (tmp_path / "a" / name).stat().st_size > 0
     # an align run holds its fit: analysing it again (here at another tolerance) reads model.pt back
