@@ -201,11 +201,8 @@ def fit(
     train.tol (result.json then has status "not-converged").
     """
     from .fitting import fit_recipe
-    from .train import resolve_device
 
-    r, base, run = _fit_setup(recipe, resume, set_ or [], dtype, device, out)
-    dev = resolve_device(device or run.manifest.get("device", "auto"))
-    run.update(device=str(dev))
+    r, base, run, dev = _fit_setup(recipe, resume, set_ or [], dtype, device, out)
     try:
         with _fit_progress(quiet, r.train.steps) as on_check:
             outcome = fit_recipe(r, base, run, device=dev, callback=on_check, resume=resume is not None)
@@ -222,8 +219,20 @@ def fit(
         raise typer.Exit(1)
 
 
+def _new_training_run(command: str, recipe, overrides, device, out):
+    """(recipe, base folder, Run, device) for a command that trains: the device resolved once, in the manifest."""
+    from .recipe import load_recipe
+    from .runs import Run
+    from .train import resolve_device
+
+    r, base = load_recipe(recipe, overrides)
+    dev = resolve_device(device or "auto")
+    run = Run.create(command, r, out=out, device=str(dev), dtype=r.train.dtype, recipe_dir=str(base.resolve()))
+    return r, base, run, dev
+
+
 def _fit_setup(recipe, resume, overrides, dtype, device, out):
-    """(recipe, base folder, Run) for a new fit or for --resume RUN_DIR."""
+    """(recipe, base folder, Run, device) for a new fit or for --resume RUN_DIR."""
     from .recipe import load_recipe
     from .runs import Run, load_run
     from .train import resolve_device
@@ -233,10 +242,7 @@ def _fit_setup(recipe, resume, overrides, dtype, device, out):
     if resume is None:
         if recipe is None:
             raise typer.BadParameter("give a RECIPE, or --resume RUN_DIR", param_hint="RECIPE")
-        r, base = load_recipe(recipe, overrides)
-        dev = resolve_device(device or "auto")
-        run = Run.create("fit", r, out=out, device=str(dev), dtype=r.train.dtype, recipe_dir=str(base.resolve()))
-        return r, base, run
+        return _new_training_run("fit", recipe, overrides, device, out)
     if recipe is not None or overrides or out is not None:
         raise typer.BadParameter("--resume continues a run as it was: give no RECIPE, --set, --dtype or --out",
                                  param_hint="--resume")
@@ -246,10 +252,10 @@ def _fit_setup(recipe, resume, overrides, dtype, device, out):
 
         raise RunError(f"--resume {path}: not a fit run with a checkpoint.pt")
     r, _ = load_recipe(path / "recipe.yaml")
-    resolve_device(device or manifest.get("device", "auto"))
+    dev = resolve_device(device or manifest.get("device", "auto"))
     run = Run(path, manifest)
-    run.update(status="running", end=None, resumed=manifest.get("resumed", 0) + 1)
-    return r, Path(manifest.get("recipe_dir", path)), run
+    run.update(status="running", end=None, resumed=manifest.get("resumed", 0) + 1, device=str(dev))
+    return r, Path(manifest.get("recipe_dir", path)), run, dev
 
 
 def _fit_progress(quiet: bool, steps: int):
@@ -433,7 +439,8 @@ def align(
     from .runs import Run
 
     r, base, net, fit_result, source = _align_inputs(target, set_ or [], device, out, quiet)
-    run = source if isinstance(source, Run) else Run.create("align", r, out=out, source_run=str(source))
+    run = source if isinstance(source, Run) else Run.create("align", r, out=out, source_run=str(source),
+                                                            recipe_dir=str(Path(base).resolve()))
     points, samples = recipe_data(r, base)
     form, rho_note = reference_form(points, r.noise, samples)
     report = align_report(net, points, tolerance_deg=tolerance, rng=np.random.default_rng(r.seed))
@@ -463,8 +470,7 @@ def _align_inputs(target: Path, overrides, device, out, quiet):
     from .fitting import fit_recipe
     from .network import ShallowDenoiser
     from .recipe import load_recipe
-    from .runs import Run, load_run
-    from .train import resolve_device
+    from .runs import load_run
 
     if target.is_dir():
         manifest, fit_result, path = load_run(target)
@@ -478,9 +484,7 @@ def _align_inputs(target: Path, overrides, device, out, quiet):
         if manifest["command"] == "align":
             fit_result = fit_result.get("fit", {})       # an align run keeps its fit's summary under "fit"
         return r, Path(manifest.get("recipe_dir", path)), net, fit_result, path
-    r, base = load_recipe(target, overrides)
-    dev = resolve_device(device)
-    run = Run.create("align", r, out=out, device=str(dev), dtype=r.train.dtype, recipe_dir=str(base.resolve()))
+    r, base, run, dev = _new_training_run("align", target, overrides, device, out)
     with _fit_progress(quiet, r.train.steps) as on_check:
         outcome = fit_recipe(r, base, run, device=dev, callback=on_check)
     if not quiet:
