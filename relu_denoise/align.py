@@ -33,7 +33,7 @@ from itertools import combinations
 import numpy as np
 
 from .checks import check_points, check_positive
-from .closed_form import closed_form, span_basis
+from .closed_form import closed_form, min_distance, span_basis
 from .errors import DataError, NoClosedFormError
 from .network import ShallowDenoiser
 
@@ -233,7 +233,7 @@ def _merge(cands: list[Candidate]) -> list[Candidate]:
 def _closed_form_directions(X: np.ndarray, rho: float | None):
     """Distinct ramp directions of the closed form: ([(u, label)], geometry, status, rho, None) or a failure note."""
     if rho is None:
-        dmin = _min_distance(X)
+        dmin = min_distance(X)
         tries = [_RHO_SHARE * dmin, _RHO_SHARE * dmin * 1e-3]   # only directions matter; tiny rho for flat triangles
     else:
         tries = [check_positive(rho, name="rho")]
@@ -253,19 +253,6 @@ def _closed_form_directions(X: np.ndarray, rho: float | None):
         if not any(abs(ramp.u @ u) > 1 - _SAME for u, _ in dirs):
             dirs.append((ramp.u, ramp.label))
     return dirs, form.geometry, form.status, form.rho, None
-
-
-def _min_distance(X: np.ndarray) -> float:
-    """Smallest distance between two of the points (N >= 2), in chunks of rows."""
-    N, best = len(X), np.inf
-    step = max(1, 2_000_000 // (N * max(X.shape[1], 1)))
-    for s in range(0, N, step):
-        D = np.linalg.norm(X[s:s + step, None, :] - X[None, :, :], axis=-1)  # (n_s, N)
-        D[np.arange(D.shape[0]), np.arange(s, s + D.shape[0])] = np.inf
-        best = min(best, float(D.min()))
-    if best == 0:
-        raise DataError("points: two clean points coincide; remove duplicates")
-    return best
 
 
 def _mark_predicted(cands: list[Candidate], dirs) -> tuple[list[Candidate], list[str]]:

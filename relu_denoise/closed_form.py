@@ -136,9 +136,7 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
     N, d = X.shape
     if (rho is None) == (samples is None):
         raise DataError("closed_form: give exactly one of rho (ball model) or samples (empirical rule)")
-    dmin = float(pdist(X).min()) if N > 1 else np.inf
-    if dmin == 0:
-        raise DataError("points: two clean points coincide; remove duplicates")
+    dmin = min_distance(X)
     if rho is not None:
         rho = check_positive(rho, name="rho")
         if rho >= dmin / 2:
@@ -161,6 +159,14 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
         form = _lift(inner, U, x_bar)
     form.affine_dim, form.dim = r, d
     return form
+
+
+def min_distance(X: np.ndarray) -> float:
+    """Smallest distance between two clean points (inf for one); DataError if two coincide."""
+    dmin = float(pdist(X).min()) if len(X) > 1 else np.inf
+    if dmin == 0:
+        raise DataError("points: two clean points coincide; remove duplicates")
+    return dmin
 
 
 def span_basis(Xc: np.ndarray) -> np.ndarray:
