@@ -33,11 +33,13 @@ from itertools import combinations
 import numpy as np
 
 from .checks import check_points, check_positive
-from .closed_form import closed_form, min_distance, span_basis
+from .closed_form import closed_form
 from .errors import DataError, NoClosedFormError
+from .files import to_jsonable
+from .geometry import affine_hull, line_angle_deg, min_distance, plane_basis, span_basis
 from .network import ShallowDenoiser
 
-__all__ = ["Candidate", "AlignReport", "candidates", "align_report", "hull_basis", "plane_basis",
+__all__ = ["Candidate", "AlignReport", "candidates", "align_report",
            "neuron_angles_2d", "candidate_angles_2d", "neuron_angles_plane", "candidate_angles_plane"]
 
 KINDS = ("edge", "altitude", "face-normal", "ray")
@@ -96,41 +98,17 @@ class AlignReport:
 
     def to_dict(self, *, neurons: bool = False) -> dict:
         """Plain JSON types; the per-neuron arrays only when `neurons` is true (they can be long)."""
-        out = {k: _plain(v) for k, v in self.__dict__.items() if k != "neurons"}
+        out = {k: to_jsonable(v) for k, v in self.__dict__.items() if k != "neurons"}
         if neurons:
-            out["neurons"] = _plain(self.neurons)
+            out["neurons"] = to_jsonable(self.neurons)
         return out
 
     def neuron_rows(self) -> list[dict]:
         """One dict per kept unit (CSV rows): unit, cost_share, closest, angle_deg, aligned, in_plane."""
         cols = list(self.neurons)
-        return [{c: _plain(self.neurons[c][i]) for c in cols} for i in range(self.n_units_kept)]
+        return [{c: to_jsonable(self.neurons[c][i]) for c in cols} for i in range(self.n_units_kept)]
 
 
-def _plain(v):
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _plain(v.tolist())
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return float(v)
-    return v
-
-
-# ---------------------------------------------------------------- affine hull
-
-
-def hull_basis(points) -> tuple[np.ndarray, np.ndarray]:
-    """Mean x_bar (d,) and orthonormal basis U (d, r) of the directions of the points' affine hull."""
-    X = check_points(points, name="points")
-    x_bar = X.mean(axis=0)
-    return x_bar, span_basis(X - x_bar)
 
 
 # ---------------------------------------------------------------- candidates
@@ -338,7 +316,7 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
     if not names:
         notes.append(f"no predicted directions: aligned_fraction is measured against all {len(cands)} candidate "
                      "directions and the baseline against as many random directions")
-    x_bar, U = hull_basis(X)
+    x_bar, U = affine_hull(X)
     r, d = U.shape[1], X.shape[1]
     hull = (x_bar, U) if r < d else None
     units = _kept_units(net, prune_tol, hull)
@@ -426,16 +404,12 @@ def _neuron_stats(units: dict, C: np.ndarray, target: list[int], cos_tol: float)
     return {
         "closest": closest,
         "cos": cos,
-        "angle_deg": _line_angle_deg(uw, C[closest]) if cos.size else np.zeros(0),
+        "angle_deg": line_angle_deg(uw, C[closest]) if cos.size else np.zeros(0),
         "aligned": cos[:, target].max(axis=1) >= cos_tol if cos.size else np.zeros(0, bool),
         "out_cos": np.abs(np.sum(_unit(units["a"]) * uw, axis=1)),
     }
 
 
-def _line_angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Angle in degrees between the lines of unit rows u, v (n, d), in [0, 90]; accurate near 0 (no arccos)."""
-    s = np.where(np.sum(u * v, axis=1) < 0, -1.0, 1.0)[:, None]
-    return np.degrees(2 * np.arctan2(np.linalg.norm(u - s * v, axis=1), np.linalg.norm(u + s * v, axis=1)))
 
 
 def _share(cost: np.ndarray, mask: np.ndarray) -> float:
@@ -498,7 +472,7 @@ def _groups(units: dict, x_bar: np.ndarray, C: np.ndarray, cands: list[Candidate
         out.append({"direction": u.tolist(), "cost_share": float(cost[m].sum() / cost.sum()), "n_units": int(m.size),
                     "units": units["idx"][np.sort(m)].tolist(), "offsets": sorted(offsets[m].tolist()),
                     "output_parallel": _weighted(cost[m], out_cos[m]), "closest": cands[j].name,
-                    "angle_deg": float(_line_angle_deg(u[None], C[j][None])[0])})
+                    "angle_deg": float(line_angle_deg(u[None], C[j][None])[0])})
     return out
 
 
@@ -518,18 +492,6 @@ def candidate_angles_2d(directions) -> dict[str, float]:
     return {name: float(np.arctan2(u[1], u[0])) for name, u in _vectors(directions, d=2).items()}
 
 
-def plane_basis(points) -> tuple[np.ndarray, np.ndarray]:
-    """x_bar (D,) and orthonormal U (D, 2) of a 2-D affine hull, as plots.plane_contours chooses them.
-
-    SVD of the centred points; each column's largest entry made positive, so angles here match
-    the plane coordinates of the contour plots.
-    """
-    X = check_points(points, name="points")
-    x_bar, U = hull_basis(X)
-    if U.shape[1] != 2:
-        raise DataError(f"points: their affine hull has dimension {U.shape[1]}, not 2; "
-                        "plane angles need points spanning a plane, e.g. three points")
-    return x_bar, U
 
 
 def neuron_angles_plane(net: ShallowDenoiser, points) -> tuple[np.ndarray, np.ndarray]:

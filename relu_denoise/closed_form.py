@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
-from scipy.spatial.distance import pdist
 
 from .checks import check_points, check_positive
 from .errors import DataError, NoClosedFormError
+from .geometry import affine_hull, min_distance, orthocenter
 from .network import ShallowDenoiser
 
 STATUSES = ("paper", "derived", "numerical")  # from most to least established
@@ -148,8 +148,7 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
         if samples.ndim != 3 or samples.shape[0] != N or samples.shape[2] != d:
             raise DataError(f"samples: expected shape ({N}, M, {d}), got {samples.shape}")
         margin = EmpiricalMargin(X, samples)
-    x_bar = X.mean(axis=0)
-    U = span_basis(X - x_bar)                      # (d, r)
+    x_bar, U = affine_hull(X)                      # (d,), (d, r)
     r = U.shape[1]
     if r == d:
         form = _full_rank(X, margin, rho)
@@ -161,26 +160,8 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
     return form
 
 
-def min_distance(X: np.ndarray) -> float:
-    """Smallest distance between two clean points (inf for one); DataError if two coincide."""
-    dmin = float(pdist(X).min()) if len(X) > 1 else np.inf
-    if dmin == 0:
-        raise DataError("points: two clean points coincide; remove duplicates")
-    return dmin
 
 
-def span_basis(Xc: np.ndarray) -> np.ndarray:
-    """Orthonormal basis U (d, r) of the span of the rows of Xc (N, d), r = numerical rank.
-
-    Each column's largest entry is made positive, so the same points always give the same basis
-    (plots and alignment angles are drawn in it).
-    """
-    if len(Xc) < 2:
-        return np.zeros((Xc.shape[1], 0))
-    U, s, _ = np.linalg.svd(Xc.T, full_matrices=False)
-    r = int(np.sum(s > 1e-10 * s[0])) if s[0] > 0 else 0
-    U = U[:, :r]
-    return U * np.sign(U[np.abs(U).argmax(axis=0), np.arange(r)])
 
 def _lift(inner: ClosedForm, U: np.ndarray, x_bar: np.ndarray) -> ClosedForm:
     """theory.md 4.1 (paper): h*(y) = x_bar + U g*(U^T (y - x_bar)); same cost, status at most paper."""
@@ -324,11 +305,6 @@ def _rays(X: np.ndarray, apex: int, groups, margin, rho) -> ClosedForm:
 # ---------------------------------------------------------------- theory.md 4.4: acute triangle
 
 
-def orthocenter(X: np.ndarray) -> np.ndarray:
-    """Orthocenter H of a triangle X (3, 2): (H - x_i)^T (x_j - x_k) = 0 for each i."""
-    A = np.array([X[1] - X[2], X[2] - X[0]])          # (2, 2)
-    rhs = np.array([X[0] @ (X[1] - X[2]), X[1] @ (X[2] - X[0])])
-    return np.linalg.solve(A, rhs)
 
 
 def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:

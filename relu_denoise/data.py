@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from .checks import check_points, read_points_file
 from .errors import DataError
+from .geometry import pairwise_distances
 
 _FINITE = dict(allow_inf_nan=False)
 _FiniteFloat = Annotated[float, Field(**_FINITE)]
@@ -475,9 +476,6 @@ def _vertex_angles(x: np.ndarray) -> list[tuple[int, int, int, float]]:
     return out
 
 
-def _pairwise_distances(x: np.ndarray) -> np.ndarray:
-    i, j = np.triu_indices(len(x), k=1)
-    return np.linalg.norm(x[i] - x[j], axis=1)
 
 
 def _check_affinely_independent(x: np.ndarray) -> None:
@@ -503,7 +501,7 @@ def _check_orthogonal(x: np.ndarray) -> None:
 
 
 def _check_equilateral(x: np.ndarray) -> None:
-    edges = _pairwise_distances(x)
+    edges = pairwise_distances(x)
     if np.ptp(edges) > 1e-9 * edges.max():
         raise DataError("data.shape: equilateral construction failed, edges differ")
 
@@ -512,13 +510,13 @@ def _check_acute(x: np.ndarray) -> None:
     largest = max(a[3] for a in _vertex_angles(x))
     if largest >= 90:
         raise DataError(f"data.shape: acute construction failed, an angle is {largest:.2f} >= 90 degrees")
-    edges = _pairwise_distances(x)
+    edges = pairwise_distances(x)
     if np.ptp(edges) <= 1e-9 * edges.max():
         raise DataError("data.shape: acute construction failed, the simplex is equilateral")
 
 
 def _simplex_info(shape: str, x: np.ndarray) -> dict:
-    edges = _pairwise_distances(x)
+    edges = pairwise_distances(x)
     info = {"shape": shape, "vertices": len(x), "min_edge": float(edges.min()),
             "max_edge": float(edges.max())}
     angles = _vertex_angles(x)

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.spatial.distance import pdist
 
 from .checks import check_points
 from .closed_form import ClosedForm, closed_form
 from .errors import NoClosedFormError, TrainingError
+from .geometry import affine_hull, diameter, distance_to_hull_2d
 from .noise import offline_samples, resolve_rho
 from .recipe import Recipe
 from .runs import Run
@@ -97,43 +97,6 @@ def probe_points(points, *, margin: float = _PROBE_MARGIN, scale: float = 0.0, s
     return np.vstack([stretched, around.reshape(-1, d)])
 
 
-def diameter(X: np.ndarray) -> float:
-    """The largest distance between two clean points (0 for one point)."""
-    return float(pdist(X).max()) if len(X) > 1 else 0.0
-
-
-def distance_to_hull_2d(Y: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Euclidean distance from each row of Y (n, 2) to the convex hull of X (N, 2)."""
-    segments = _hull_segments(X)                                                 # (E, 2, 2)
-    A, B = segments[:, 0], segments[:, 1]                                        # (E, 2)
-    AB = B - A
-    t = np.einsum("ned,ed->ne", Y[:, None, :] - A, AB) / np.maximum((AB * AB).sum(1), 1e-300)
-    foot = A + np.clip(t, 0, 1)[..., None] * AB                                  # (n, E, 2)
-    dist = np.linalg.norm(Y[:, None, :] - foot, axis=-1).min(axis=1)             # (n,)
-    if len(segments) >= 3:
-        dist[_inside_polygon(Y, segments)] = 0.0
-    return dist
-
-
-def _hull_segments(X: np.ndarray) -> np.ndarray:
-    """The hull's edges as (E, 2, 2) segments, counterclockwise; a degenerate hull is one segment."""
-    from scipy.spatial import ConvexHull, QhullError
-
-    try:
-        v = ConvexHull(X).vertices                                               # counterclockwise in 2-D
-        return np.stack([X[v], X[np.roll(v, -1)]], axis=1)
-    except (QhullError, ValueError):
-        c = X.mean(axis=0)
-        _, _, Vt = np.linalg.svd(X - c)
-        t = (X - c) @ Vt[0]
-        return np.array([[X[np.argmin(t)], X[np.argmax(t)]]])
-
-
-def _inside_polygon(Y: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    A, B = segments[:, 0], segments[:, 1]
-    cross = (B - A)[:, 0] * (Y[:, None, 1] - A[:, 1]) - (B - A)[:, 1] * (Y[:, None, 0] - A[:, 0])   # (n, E)
-    return np.all(cross >= 0, axis=1)
-
 
 def function_gap(net, form, points, *, scale: float = 0.0) -> float:
     """sup_y ||h(y) - h*(y)|| over `probe_points`, divided by the data diameter (theory.md 1).
@@ -152,11 +115,8 @@ def plane_gap(net, form, points) -> float:
 
     The probe set is the 2-D grid of `probe_points` in plane coordinates, mapped into R^D.
     """
-    from .closed_form import span_basis
-
     X = check_points(points, name="points")
-    x_bar = X.mean(axis=0)
-    U = span_basis(X - x_bar)                                                    # (D, 2)
+    x_bar, U = affine_hull(X)                                                    # (D,), (D, 2)
     Y = x_bar + probe_points((X - x_bar) @ U) @ U.T                              # (n, D)
     return float(np.linalg.norm(net.predict(Y) - form.predict(Y), axis=1).max()) / diameter(X)
 

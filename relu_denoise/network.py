@@ -6,12 +6,11 @@ Closed forms are ShallowDenoiser instances with explicit weights, so one forward
 and one alignment analysis serve trained and theoretical denoisers alike.
 """
 
-import os
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
+
+from .files import atomic_write
 
 
 class ShallowDenoiser(nn.Module):
@@ -126,11 +125,8 @@ class ShallowDenoiser(nn.Module):
 
     def save(self, path, **meta) -> None:
         """Write weights and `meta` (e.g. the resolved recipe) atomically: temporary name, then rename."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
-        torch.save({"state": state, "skip": self.skip, "meta": meta}, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: torch.save({"state": state, "skip": self.skip, "meta": meta}, tmp))
 
     @classmethod
     def load(cls, path, *, device="cpu") -> tuple["ShallowDenoiser", dict]:

@@ -1,7 +1,7 @@
 """Figures for the command-line runner (design.md, `plots`): matplotlib with the Agg backend.
 
-Every public function draws one figure, writes it atomically (``<name>.tmp.png`` in the same
-folder, then ``os.replace``), closes it and returns the Path it wrote. A *denoiser* is any
+Every public function draws one figure, writes it atomically (`files.atomic_write`: a temporary
+name in the same folder, then a rename), closes it and returns the Path it wrote. A *denoiser* is any
 callable numpy (n, d) -> numpy (n, d), e.g. ``net.predict`` or an estimator of `estimators`.
 
     curve_1d            h(y) against y for 1-D data, flat zones and a rug of noisy samples
@@ -15,7 +15,6 @@ callable numpy (n, d) -> numpy (n, d), e.g. ``net.predict`` or an estimator of `
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +31,8 @@ from matplotlib.patches import Circle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .checks import check_points  # noqa: E402
-from .closed_form import span_basis  # noqa: E402
+from .files import atomic_write  # noqa: E402
+from .geometry import affine_hull, plane_basis, span_basis  # noqa: E402
 from .errors import DataError  # noqa: E402
 
 if TYPE_CHECKING:
@@ -138,13 +138,8 @@ def _target(path) -> Path:
 def _save(fig, path) -> Path:
     """Write `fig` to `<name>.tmp<suffix>` beside `path`, then rename it over `path`."""
     path = _target(path)
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
-    try:
-        fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=_DPI, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=_DPI,
+                                                      bbox_inches="tight"))
 
 
 def _apply(h: Denoiser, y: np.ndarray, name: str) -> np.ndarray:
@@ -443,7 +438,7 @@ def plane_contours(path, denoisers: Mapping[str, Denoiser], points, *, rho: floa
     denoisers = _check_denoisers(denoisers, at_least_one=True)
     x = check_points(points, name="points")                      # (N, D)
     rho = _check_rho(rho)
-    x_bar, U = _plane_basis(x)                                   # (D,), (D, 2)
+    x_bar, U = plane_basis(x)                                   # (D,), (D, 2)
     nets = _check_nets(nets, list(denoisers), d=x.shape[1])
     z = (x - x_bar) @ U                                          # (N, 2)
     xlim, ylim = _box(z, rho)
@@ -476,20 +471,6 @@ def plane_contours(path, denoisers: Mapping[str, Denoiser], points, *, rho: floa
         plt.close(fig)
 
 
-def _plane_basis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean x_bar (D,) and orthonormal basis U (D, 2) of the 2-D affine hull of x (N, D)."""
-    N, D = x.shape
-    if N < 3 or D < 2:
-        raise DataError(f"points: expected at least 3 points in R^D with D >= 2, got shape {x.shape}")
-    x_bar = x.mean(axis=0)                                       # (D,)
-    U = span_basis(x - x_bar)                                    # (D, r)
-    if U.shape[1] < 2:
-        raise DataError("points: their affine hull is not 2-D (they are collinear or equal); "
-                        "plane_contours needs three affinely independent points")
-    if U.shape[1] > 2:
-        raise DataError(f"points: their affine hull has dimension {U.shape[1]} > 2; "
-                        "plane_contours needs points on a plane, e.g. three points")
-    return x_bar, U
 
 
 def _plane_outputs(h: Denoiser, name: str, x_bar: np.ndarray, U: np.ndarray, z: np.ndarray) -> np.ndarray:

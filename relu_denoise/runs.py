@@ -14,7 +14,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -24,30 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RunError
+from .files import atomic_write_text, to_jsonable
 from .recipe import Recipe, recipe_to_yaml
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
-def to_jsonable(obj):
-    """numpy / torch scalars and arrays to plain Python, NaN/inf to None (JSON has neither)."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if hasattr(obj, "tolist"):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _versions() -> dict:

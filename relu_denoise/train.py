@@ -73,6 +73,7 @@ import torch
 
 from .checks import check_points
 from .errors import DataError, RecipeError, TrainingError
+from .files import atomic_write
 from .network import ShallowDenoiser
 from .noise import NoiseSpec, draw_noise_torch, resolve_rho
 from .recipe import ModelSpec, TrainSpec
@@ -766,10 +767,7 @@ def _noise_units(batch: _Batch) -> tuple[float, float]:
 
 def save_checkpoint(path, state: dict) -> None:
     """Write a training state atomically (temporary name, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path) -> dict:

@@ -9,7 +9,8 @@ import torch
 
 from relu_denoise import DataError, ShallowDenoiser, closed_form
 from relu_denoise.align import (UNALIGNED, align_report, candidate_angles_2d, candidate_angles_plane, candidates,
-                                neuron_angles_2d, neuron_angles_plane, plane_basis)
+                                neuron_angles_2d, neuron_angles_plane)
+from relu_denoise.geometry import affine_hull, plane_basis
 
 S3 = np.sqrt(3)
 OBTUSE = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])
@@ -296,10 +297,8 @@ def test_angles_2d_of_closed_form_units_hit_the_predicted_lines(rng):
 
 
 def test_plane_angles_match_the_2d_picture(rng):
-    from relu_denoise.plots import _plane_basis                # the basis plane_contours draws in
-
-    x_bar, U = plane_basis(OBTUSE_R5)
-    ref_bar, ref_U = _plane_basis(OBTUSE_R5)
+    x_bar, U = plane_basis(OBTUSE_R5)                         # the basis plane_contours draws in
+    ref_bar, ref_U = affine_hull(OBTUSE_R5)
     assert np.allclose(x_bar, ref_bar) and np.allclose(U, ref_U)
     net = closed_form(OBTUSE_R5, rho=0.15).network
     theta, weights = neuron_angles_plane(net, OBTUSE_R5)

@@ -8,7 +8,7 @@ import torch
 from scipy.optimize import linprog
 
 from relu_denoise import NoClosedFormError, closed_form
-from relu_denoise.closed_form import orthocenter
+from relu_denoise.geometry import orthocenter
 
 S3 = np.sqrt(3)
 GEOMETRIES = {

@@ -2,6 +2,7 @@
 the ReLU-boundary clipping is pinned against lines whose segments are known by hand."""
 
 import math
+import pathlib
 
 import matplotlib
 import matplotlib.image
@@ -11,6 +12,7 @@ import torch
 
 from relu_denoise import plots
 from relu_denoise.errors import DataError
+from relu_denoise.geometry import plane_basis
 from relu_denoise.network import ShallowDenoiser
 from relu_denoise.plots import relu_boundaries
 
@@ -162,7 +164,7 @@ def test_plane_contours_in_r5(tmp_path):
 def test_plane_basis_spans_the_points():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(3, 7))
-    x_bar, U = plots._plane_basis(x)
+    x_bar, U = plane_basis(x)
     np.testing.assert_allclose(U.T @ U, np.eye(2), atol=1e-12)
     np.testing.assert_allclose(x_bar + (x - x_bar) @ U @ U.T, x, atol=1e-12)
 
@@ -232,8 +234,8 @@ def test_nets_must_name_a_denoiser(tmp_path):
 
 
 def test_failed_save_leaves_neither_file_nor_tmp(tmp_path, monkeypatch):
-    def boom(self, *args, **kwargs):
-        (tmp_path / "fig.tmp.png").write_bytes(b"partial")
+    def boom(self, target, *args, **kwargs):
+        pathlib.Path(target).write_bytes(b"partial")          # the temporary file, half written
         raise OSError("disk full")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", boom)
