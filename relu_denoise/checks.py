@@ -28,6 +28,12 @@ def check_points(x, *, name: str = "points", d: int | None = None) -> np.ndarray
     return arr
 
 
+def output_dtype(y) -> np.dtype:
+    """The dtype a denoiser's output keeps: the input's float dtype, float64 otherwise (style.md, habit 8)."""
+    dtype = np.asarray(y).dtype
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
 def check_positive(value, *, name: str) -> float:
     """Return `value` as a finite float > 0."""
     v = float(value)

@@ -4,13 +4,13 @@ Human output goes to stderr, data (--json) to stdout. Exit status: 0 success, 1 
 (partial results are written), 2 bad usage or bad recipe.
 """
 
+import contextlib
 import functools
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -55,13 +55,19 @@ def _guard(fn):
     return wrapper
 
 
-def _emit(result: dict, run, as_json: bool, quiet: bool) -> None:
-    from .runs import to_jsonable
+def _emit(outcome, as_json: bool, quiet: bool) -> None:
+    from .files import to_jsonable
 
     if as_json:
-        sys.stdout.write(json.dumps(to_jsonable(result), indent=2) + "\n")
+        sys.stdout.write(json.dumps(to_jsonable(outcome.result), indent=2) + "\n")
     if not quiet:
-        err.print(f"run directory: [bold]{run.path}[/]")
+        err.print(f"run directory: [bold]{outcome.run.path}[/]", soft_wrap=True)
+
+
+def _load(recipe, overrides):
+    from .recipe import load_recipe
+
+    return load_recipe(recipe, overrides or [])
 
 
 # ---------------------------------------------------------------- closed-form
@@ -86,40 +92,13 @@ def closed_form_cmd(
     ramps and status (paper / derived / numerical). Where no closed form applies it says
     "no closed form:" and the failed condition (exit status 2).
     """
-    from .checks import read_points_file
-    from .closed_form import closed_form_for
-    from .data import make_source
-    from .recipe import load_recipe
-    from .runs import Run
+    from .workflows import closed_form_workflow
 
-    r, base = load_recipe(recipe, set_ or [])
-    rng = np.random.default_rng(r.seed)
-    source = make_source(r.data, rng=rng, base_dir=base)
-    queries = read_points_file(query, name="--query", d=source.points.shape[1]) if query else None
-    form = closed_form_for(source.points, r.noise, rho=_parse_rho(rho), rng=rng)
-    run = Run.create("closed-form", r, out=out, device="cpu", dtype="float64")
-    net = form.network
-    result = {
-        "geometry": form.geometry, "status": form.status, "rho": form.rho,
-        "rho_rule": "ball" if form.rho is not None else "empirical",
-        "cost": net.path_cost().item(), "cost_formula": form.cost_formula, "formula": form.formula,
-        "units": net.width, "ramps": len(form.ramps), "dim": form.dim, "affine_dim": form.affine_dim,
-        "n_points": form.n_points, "notes": form.notes, "data": source.info,
-    }
-    run.write_csv("ramps.csv", ["label", "lo", "hi", "height", "slope", "cost"]
-                  + [f"u{i}" for i in range(form.dim)] + [f"origin{i}" for i in range(form.dim)],
-                  [[p.label, p.lo, p.hi, p.height, p.slope, p.cost, *p.u, *p.origin] for p in form.ramps])
-    if queries is not None:
-        h = form.predict(queries)
-        run.write_csv("predictions.csv", [f"y{i}" for i in range(form.dim)] + [f"h{i}" for i in range(form.dim)],
-                      np.hstack([queries, h]))
-    figure = _closed_form_figure(run, form, source.points)
-    if figure:
-        result["figure"] = figure.name
-    run.finish("ok", result=result)
+    r, base = _load(recipe, set_)
+    outcome = closed_form_workflow(r, base, rho=_parse_rho(rho), query=query, out=out)
     if not quiet:
-        _show_closed_form(form, result)
-    _emit(result, run, as_json, quiet)
+        _show_closed_form(outcome.reference.form, outcome.result)
+    _emit(outcome, as_json, quiet)
 
 
 def _parse_rho(text: Optional[str]):
@@ -131,27 +110,11 @@ def _parse_rho(text: Optional[str]):
         raise typer.BadParameter(f"expected a number, 'auto' or 'empirical', got {text!r}", param_hint="--rho") from None
 
 
-def _closed_form_figure(run, form, points):
-    from . import plots
-
-    h = {f"closed form ({form.status})": form.predict}
-    nets = {f"closed form ({form.status})": form.network}
-    title = f"{form.geometry}, rho = {form.rho:.4g}" if form.rho is not None else f"{form.geometry}, empirical rho"
-    if form.dim == 1:
-        return plots.curve_1d(run.file("closed_form.png"), h, points, rho=form.rho, title=title)
-    if form.dim == 2:
-        return plots.contours_2d(run.file("closed_form.png"), h, points, rho=form.rho, nets=nets, title=title)
-    if form.affine_dim == 1:
-        return plots.curve_on_line(run.file("closed_form.png"), h, points, rho=form.rho, title=title)
-    if form.affine_dim == 2 and form.n_points == 3:
-        return plots.plane_contours(run.file("closed_form.png"), h, points, rho=form.rho, nets=nets, title=title)
-    return None
-
-
 def _show_closed_form(form, result) -> None:
     err.print(f"[bold]{form.geometry}[/]  status [bold]{form.status}[/]  "
               f"{form.n_points} points in R^{form.dim} (affine dimension {form.affine_dim})")
-    err.print(f"rho {'empirical (extreme sample projections)' if form.rho is None else format(form.rho, '.6g')}   "
+    rho = "empirical (extreme sample projections)" if form.rho is None else f"{form.rho:.6g} ({result['rho_rule']})"
+    err.print(f"rho {rho}   "
               f"cost {result['cost']:.6g} (weights)  {form.cost_formula:.6g} (formula: {form.formula})   "
               f"units {result['units']}")
     for note in form.notes:
@@ -200,76 +163,59 @@ def fit(
     --resume; neither writes result.json) or ends at train.steps with the residual above
     train.tol (result.json then has status "not-converged").
     """
-    from .fitting import fit_recipe
+    from .workflows import fit_workflow, resume_fit
 
-    r, base, run, dev = _fit_setup(recipe, resume, set_ or [], dtype, device, out)
-    try:
-        with _fit_progress(quiet, r.train.steps) as on_check:
-            outcome = fit_recipe(r, base, run, device=dev, callback=on_check, resume=resume is not None)
-    except TrainingError as exc:
-        if getattr(exc, "reason", "") == "interrupted":
-            raise TrainingError(f"{exc}; continue with: reluden fit --resume {run.path}") from None
-        raise TrainingError(f"{exc}; run directory {run.path}") from None
-    result = outcome.result
+    if dtype is not None:
+        set_ = [*(set_ or []), f"train.dtype={dtype}"]
+    events = RichEvents(quiet)
+    if resume is not None:
+        if recipe is not None or set_ or out is not None:
+            raise typer.BadParameter("--resume continues a run as it was: give no RECIPE, --set, --dtype or --out",
+                                     param_hint="--resume")
+        run_path = resume
+        outcome = _training(lambda: resume_fit(resume, device=device, events=events), run_path)
+    else:
+        if recipe is None:
+            raise typer.BadParameter("give a RECIPE, or --resume RUN_DIR", param_hint="RECIPE")
+        r, base = _load(recipe, set_)
+        outcome = _training(lambda: fit_workflow(r, base, out=out, device=device or "auto", events=events))
     if not quiet:
         _show_fit(outcome)
-    _emit(result, run, as_json, quiet)
-    if result["status"] != "ok":
-        err.print(f"[red]error:[/] {result['reason']}")
+    _emit(outcome, as_json, quiet)
+    _exit_for(outcome)
+
+
+def _training(call, run_path=None):
+    """Run a training workflow; a TrainingError's message says where the run is and how to go on."""
+    try:
+        return call()
+    except TrainingError as exc:
+        where = getattr(exc, "run_dir", None) or run_path
+        if exc.reason == "interrupted" and where is not None:
+            raise TrainingError(f"{exc}; continue with: reluden fit --resume {where}", reason=exc.reason) from None
+        raise
+
+
+def _exit_for(outcome) -> None:
+    if outcome.status not in ("ok",):
+        err.print(f"[red]error:[/] {outcome.result.get('reason')}", soft_wrap=True)
         raise typer.Exit(1)
 
 
-def _new_training_run(command: str, recipe, overrides, device, out):
-    """(recipe, base folder, Run, device) for a command that trains: the device resolved once, in the manifest."""
-    from .recipe import load_recipe
-    from .runs import Run
-    from .train import resolve_device
+class RichEvents:
+    """The workflows' Events, drawn with rich on stderr: a training bar (step, loss, cost, residual, ETA) and a task bar."""
 
-    r, base = load_recipe(recipe, overrides)
-    dev = resolve_device(device or "auto")
-    run = Run.create(command, r, out=out, device=str(dev), dtype=r.train.dtype, recipe_dir=str(base.resolve()))
-    return r, base, run, dev
-
-
-def _fit_setup(recipe, resume, overrides, dtype, device, out):
-    """(recipe, base folder, Run, device) for a new fit or for --resume RUN_DIR."""
-    from .recipe import load_recipe
-    from .runs import Run, load_run
-    from .train import resolve_device
-
-    if dtype is not None:
-        overrides = [*overrides, f"train.dtype={dtype}"]
-    if resume is None:
-        if recipe is None:
-            raise typer.BadParameter("give a RECIPE, or --resume RUN_DIR", param_hint="RECIPE")
-        return _new_training_run("fit", recipe, overrides, device, out)
-    if recipe is not None or overrides or out is not None:
-        raise typer.BadParameter("--resume continues a run as it was: give no RECIPE, --set, --dtype or --out",
-                                 param_hint="--resume")
-    manifest, _, path = load_run(resume)
-    if manifest.get("command") != "fit" or not (path / "checkpoint.pt").is_file():
-        from .errors import RunError
-
-        raise RunError(f"--resume {path}: not a fit run with a checkpoint.pt")
-    r, _ = load_recipe(path / "recipe.yaml")
-    dev = resolve_device(device or manifest.get("device", "auto"))
-    run = Run(path, manifest)
-    run.update(status="running", end=None, resumed=manifest.get("resumed", 0) + 1, device=str(dev))
-    return r, Path(manifest.get("recipe_dir", path)), run, dev
-
-
-def _fit_progress(quiet: bool, steps: int):
-    """A context manager yielding the training callback: a rich bar with step, loss, cost, residual, ETA."""
-    import contextlib
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
 
     @contextlib.contextmanager
-    def bar():
+    def training(self, steps: int):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
         columns = (BarColumn(bar_width=10), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("loss {task.fields[loss]} cost {task.fields[cost]} max res {task.fields[res]}"),
                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-        with Progress(*columns, console=err, disable=quiet, transient=True) as progress:
+        with Progress(*columns, console=err, disable=self.quiet, transient=True) as progress:
             task = progress.add_task("fit", total=steps, loss="-", cost="-", res="-")
 
             def on_check(rec: dict) -> None:
@@ -278,11 +224,19 @@ def _fit_progress(quiet: bool, steps: int):
 
             yield on_check
 
-    return bar()
+    @contextlib.contextmanager
+    def tasks(self, total: int):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=self.quiet,
+                      transient=True) as bar:
+            task = bar.add_task("", total=total)
+            yield lambda message: bar.update(task, advance=1, description=message)
 
 
 def _show_fit(outcome) -> None:
-    res, form = outcome.result, outcome.form
+    res, form = outcome.result, outcome.reference.form
     table = Table(title=f"fit: {res['method']} ({res['mode']}), {res['steps']} steps in {res['seconds']:.1f} s on "
                         f"{res['device']} ({res['dtype']}); {res['active_units']} of {res['units']} units active",
                   title_justify="left")
@@ -298,9 +252,14 @@ def _show_fit(outcome) -> None:
         table.add_row("function gap", f"{res['function_gap']:.3g} x diameter", "")
     err.print(table)
     cf = res["closed_form"]
-    err.print(f"closed form: {cf['geometry']}, {cf['rho_rule']}" if form is not None else f"closed form: {cf['none']}")
+    err.print(f"closed form: {cf['geometry']}, rho rule {_rho_words(cf)}" if form is not None
+              else f"closed form: {cf['reason']}", soft_wrap=True)
     if "note" in res:
         err.print(f"note: {res['note']}")
+
+
+def _rho_words(cf: dict) -> str:
+    return cf["rho_rule"] + (f" (rho = {cf['rho']:.4g})" if cf.get("rho") is not None else "")
 
 
 @app.command()
@@ -325,71 +284,25 @@ def compare(
     MMSE), nearest (nearest training point) and identity. Writes compare.csv, result.json and
     a log-log figure of MSE against sigma; the table marks the best estimator per noise level.
     """
-    from .compare import compare as run_compare
-    from .recipe import DEFAULT_RECIPE, load_recipe, parse_recipe
-    from .runs import Run
+    from .recipe import DEFAULT_RECIPE, parse_recipe
+    from .workflows import compare_workflow
 
     if recipe is None:
         r, base = parse_recipe(DEFAULT_RECIPE, set_ or []), Path(".")
     else:
-        r, base = load_recipe(recipe, set_ or [])
+        r, base = _load(recipe, set_)
     levels = noise or r.compare.noise
     if any(s <= 0 for s in levels):
         raise typer.BadParameter(f"noise levels must be > 0, got {levels}", param_hint="--noise")
-    repeats, n_test = repeats or r.compare.repeats, n_test or r.compare.n_test
-    fit_nn, dev, fits = (None, "cpu", []) if no_nn else _nn_fitter(r, device)
-    run = Run.create("compare", r, out=out, device=dev, dtype=r.train.dtype)
-    with _progress(quiet) as bar:
-        task = bar.add_task("compare", total=len(levels) * repeats)
-        comparison = run_compare(r, levels, fit_nn=fit_nn, n_test=n_test, repeats=repeats, base_dir=base,
-                                 on_fit=lambda msg: bar.update(task, advance=1, description=msg))
-    result = comparison.to_dict()
-    if fits:
-        result["nn_fits"] = fits
-    run.write_csv("compare.csv", ["noise", "estimator", "mse", "ci_low", "ci_high", "n_test"], comparison.rows())
-    from . import plots
-
-    plots.mse_vs_noise(run.file("compare.png"), comparison.noise,
-                       {k: {"mse": comparison.mse[k], "ci_low": comparison.ci_low[k],
-                            "ci_high": comparison.ci_high[k]} for k in comparison.mse},
-                       title=f"{r.name}: test MSE on {comparison.test_points} points")
-    result["figure"] = "compare.png"
-    run.finish("ok", result=result)
+    outcome = compare_workflow(r, base, noise=levels, repeats=repeats or r.compare.repeats,
+                               n_test=n_test or r.compare.n_test, nn=not no_nn, device=device, out=out,
+                               events=RichEvents(quiet))
     if not quiet:
-        _show_comparison(comparison)
-        loose = [f"{f['sigma']:g}" for f in fits if not f["converged"]]
+        _show_comparison(outcome.extra["comparison"])
+        loose = [f"{f['sigma']:g}" for f in outcome.extra["fits"] if not f["converged"]]
         if loose:
-            err.print(f"  nn did not reach train.tol at sigma {', '.join(loose)} (overlapping noise clouds cannot "
-                      "be interpolated exactly; see nn_fits in result.json)")
-    _emit(result, run, as_json, quiet)
-
-
-def _progress(quiet: bool):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=quiet, transient=True)
-
-
-def _nn_fitter(recipe, device: str):
-    """(fit_nn, device name, fits) for `compare`: trains with the recipe's model and train sections.
-
-    `fits` collects each fit's stats (cost, residual, steps, whether it converged) for result.json.
-    """
-    import torch
-
-    from .train import fit_denoiser, resolve_device
-
-    dev, fits = resolve_device(device), []
-
-    def fit_nn(points, samples, sigma):
-        fit = fit_denoiser(points, samples, recipe.model, recipe.train, device=dev,
-                           generator=torch.Generator().manual_seed(recipe.seed))
-        fits.append({"sigma": sigma, **{k: fit.stats[k] for k in ("cost", "max_residual_rel", "steps", "converged",
-                                                                   "seconds")}})
-        return fit.net.predict
-
-    return fit_nn, str(dev), fits
+            err.print(f"  nn did not reach train.tol at level {', '.join(loose)} (see nn_fits in result.json)")
+    _emit(outcome, as_json, quiet)
 
 
 def _show_comparison(c) -> None:
@@ -434,86 +347,22 @@ def align(
     closed form with its ReLU boundaries, and a polar histogram of neuron directions.
     """
 
-    from .align import align_report
-    from .fitting import function_gap, plane_gap, recipe_data, reference_form
-    from .runs import Run
-
-    r, base, net, fit_result, source = _align_inputs(target, set_ or [], device, out, quiet)
-    run = source if isinstance(source, Run) else Run.create("align", r, out=out, source_run=str(source),
-                                                            recipe_dir=str(Path(base).resolve()))
-    points, samples = recipe_data(r, base)
-    form, rho_note = reference_form(points, r.noise, samples)
-    report = align_report(net, points, tolerance_deg=tolerance, rng=np.random.default_rng(r.seed))
-    result = report.to_dict()
-    # the report's geometry/status/rho describe the closed form; "status" alone would read as the run's
-    closed = {k: result.pop(k) for k in ("geometry", "status", "rho")}
-    result.update(closed_form=closed, fit=fit_result)
-    if form is not None:
-        result["function_gap"] = function_gap(net, form, points, scale=r.noise.scale)
-        if report.affine_dim == 2 and report.dim > 2:
-            result["plane_gap"] = plane_gap(net, form, points)
-    run.write_csv("neurons.csv", list(report.neurons), [list(row.values()) for row in report.neuron_rows()])
-    result["figures"] = _align_figures(run, r, net, form, points, report)
-    status = fit_result.get("status", "ok")
-    run.finish(status, reason=fit_result.get("reason"), result=result)
-    if not quiet:
-        _show_alignment(report, result, form)
-    _emit(result, run, as_json, quiet)
-    if status != "ok":
-        err.print(f"[red]error:[/] the fit did not converge: {fit_result.get('reason')}")
-        raise typer.Exit(1)
-
-
-def _align_inputs(target: Path, overrides, device, out, quiet):
-    """(recipe, base folder, network, fit result, run-or-source) for a fit RUN_DIR or a RECIPE."""
-    from .errors import RunError
-    from .fitting import fit_recipe
-    from .network import ShallowDenoiser
-    from .recipe import load_recipe
-    from .runs import load_run
+    from .workflows import align_run_dir, align_workflow
 
     if target.is_dir():
-        manifest, fit_result, path = load_run(target)
-        if manifest.get("command") not in ("fit", "align") or not (path / "model.pt").is_file():
-            raise RunError(f"{path}: a `{manifest.get('command', '?')}` run directory, not a finished fit run "
-                           "(no model.pt); align needs a fit (or align) run directory or a recipe")
-        if overrides:
+        if set_:
             raise typer.BadParameter("--set applies to a RECIPE, not to a fit run directory", param_hint="--set")
-        r, _ = load_recipe(path / "recipe.yaml")
-        net, _ = ShallowDenoiser.load(path / "model.pt")
-        if manifest["command"] == "align":
-            fit_result = fit_result.get("fit", {})       # an align run keeps its fit's summary under "fit"
-        return r, Path(manifest.get("recipe_dir", path)), net, fit_result, path
-    r, base, run, dev = _new_training_run("align", target, overrides, device, out)
-    with _fit_progress(quiet, r.train.steps) as on_check:
-        outcome = fit_recipe(r, base, run, device=dev, callback=on_check)
-    if not quiet:
-        _show_fit(outcome)
-    return r, base, outcome.fit.net, outcome.result, run
-
-
-def _align_figures(run, recipe, net, form, points, report) -> list[str]:
-    from . import align as al
-    from . import plots
-
-    d, names = points.shape[1], []
-    h, nets = {"trained": net.predict}, {"trained": net.prune(1e-6)[0]}
-    if form is not None:
-        h[f"closed form ({form.status})"], nets[f"closed form ({form.status})"] = form.predict, form.network
-    title = f"{recipe.name}: aligned fraction {report.aligned_fraction:.2f} (random {report.baseline_fraction:.2f})"
-    if d == 2:
-        names.append(plots.contours_2d(run.file("align.png"), h, points, nets=nets, title=title).name)
-        angles, weights = al.neuron_angles_2d(net)
-        cands = al.candidate_angles_2d(report.directions)
-    elif report.affine_dim == 2 and len(points) == 3:
-        names.append(plots.plane_contours(run.file("align.png"), h, points, nets=nets, title=title).name)
-        angles, weights = al.neuron_angles_plane(net, points)
-        cands = al.candidate_angles_plane(report.directions, points)
+        outcome = align_run_dir(target, tolerance=tolerance, out=out)
     else:
-        return names
-    names.append(plots.direction_histogram(run.file("directions.png"), angles, weights, candidates=cands,
-                                           predicted=set(report.predicted), title=title).name)
-    return names
+        r, base = _load(target, set_)
+        outcome = _training(lambda: align_workflow(r, base, tolerance=tolerance, device=device, out=out,
+                                                   events=RichEvents(quiet)))
+        if not quiet:
+            _show_fit(outcome.extra["fit_outcome"])
+    if not quiet:
+        _show_alignment(outcome.extra["report"], outcome.result, outcome.reference.form)
+    _emit(outcome, as_json, quiet)
+    _exit_for(outcome)
 
 
 def _show_alignment(report, result, form) -> None:

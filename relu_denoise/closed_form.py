@@ -12,13 +12,14 @@ extreme projections of the noisy samples, theory.md section 1).
 """
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import combinations
 
 import numpy as np
 
 from .checks import check_points, check_positive
 from .errors import DataError, NoClosedFormError
-from .geometry import affine_hull, min_distance, orthocenter
+from .geometry import affine_hull, min_distance, orthocenter, pairwise_distances
 from .network import ShallowDenoiser
 
 STATUSES = ("paper", "derived", "numerical")  # from most to least established
@@ -69,13 +70,13 @@ class ClosedForm:
     dim: int
     notes: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def network(self) -> ShallowDenoiser:
+        """The explicit network, built once (the ramps do not change after construction)."""
         return ramps_network(self.ramps, self.c)
 
     def predict(self, y) -> np.ndarray:
-        """h*(y) for y of shape (n, d); numpy in, numpy out."""
-        y = check_points(y, name="y", d=self.dim)
+        """h*(y) for y of shape (n, d) -> (n, d), in y's float dtype (the denoiser protocol)."""
         return self.network.predict(y)
 
 
@@ -147,6 +148,7 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
         samples = np.asarray(samples, dtype=np.float64)
         if samples.ndim != 3 or samples.shape[0] != N or samples.shape[2] != d:
             raise DataError(f"samples: expected shape ({N}, M, {d}), got {samples.shape}")
+        _check_clouds_apart(X, samples)
         margin = EmpiricalMargin(X, samples)
     x_bar, U = affine_hull(X)                      # (d,), (d, r)
     r = U.shape[1]
@@ -161,6 +163,22 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
 
 
 
+
+
+def _check_clouds_apart(X: np.ndarray, samples: np.ndarray) -> None:
+    """The empirical rule's ball model: the sample cloud of each clean point (radius r_n, its farthest
+    sample) must not reach another's: ||x_i - x_j|| > r_i + r_j."""
+    from scipy.spatial.distance import squareform
+
+    if len(X) < 2:
+        return
+    r = np.linalg.norm(samples - X[:, None, :], axis=2).max(axis=1)                 # (N,)
+    slack = squareform(pairwise_distances(X)) - r[:, None] - r[None, :]              # (N, N)
+    np.fill_diagonal(slack, np.inf)
+    i, j = np.unravel_index(np.argmin(slack), slack.shape)
+    if slack[i, j] <= 0:
+        raise NoClosedFormError(f"balls overlap: the sample clouds of x{min(i, j)} and x{max(i, j)} (radii "
+                                f"{r[i]:.3g}, {r[j]:.3g}) reach across their distance {np.linalg.norm(X[i] - X[j]):.3g}")
 
 
 def _lift(inner: ClosedForm, U: np.ndarray, x_bar: np.ndarray) -> ClosedForm:
@@ -342,15 +360,44 @@ def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:
     return form
 
 
-def closed_form_for(points: np.ndarray, noise, *, rho=None, rng: np.random.Generator) -> ClosedForm:
-    """The closed form for clean points under a recipe's noise section (a NoiseSpec).
+@dataclass
+class Reference:
+    """The reference closed form of a recipe and how its flat zones were chosen (docs/theory.md 1.1).
 
-    `rho` overrides the recipe's rule (a number, "auto" or "empirical"). The empirical rule
-    draws the offline samples with `rng`, as training on the same recipe would.
+    `form` is None where no closed form applies; `reason` then says which condition failed.
     """
-    from .noise import offline_samples, resolve_rho
 
-    rule = resolve_rho(noise, rho)
-    if rule == "empirical":
-        return closed_form(points, samples=offline_samples(points, noise, rng=rng))
-    return closed_form(points, rho=rule)
+    form: ClosedForm | None
+    rho: float | None               # None for the empirical rule
+    rho_rule: str                   # number | auto | radius | empirical
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        """What every result.json says about the closed form (the same keys in every command)."""
+        out = {"rho": self.rho, "rho_rule": self.rho_rule}
+        if self.form is None:
+            return {**out, "geometry": None, "status": "no-closed-form", "reason": self.reason}
+        f = self.form
+        return {**out, "geometry": f.geometry, "status": f.status, "cost": f.cost_formula,
+                "cost_weights": f.network.path_cost().item(), "formula": f.formula}
+
+
+def reference_form(points, noise, samples=None, *, rho=None) -> Reference:
+    """The closed form every command compares with, by the one rule of `noise.rho_rule`.
+
+    points (N, d); noise a NoiseSpec; samples (N, M, d) the offline samples (needed by the
+    empirical rule); rho overrides noise.rho (a number, "auto" or "empirical").
+    """
+    from .noise import rho_rule
+
+    value, rule = rho_rule(noise, rho)
+    try:
+        if rule == "empirical":
+            if samples is None:
+                raise DataError("reference_form: the empirical rule needs the offline samples")
+            form = closed_form(points, samples=samples)
+        else:
+            form = closed_form(points, rho=value)
+    except NoClosedFormError as exc:
+        return Reference(None, value, rule, str(exc))
+    return Reference(form, value, rule)

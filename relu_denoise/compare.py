@@ -1,16 +1,17 @@
-"""Test error of denoisers on fresh data across noise levels (theory.md section 3).
+"""Test error of denoisers on fresh data across noise levels (docs/theory.md 3).
 
 The paper's generalization claim made runnable: at low noise the min-cost NN denoiser has
 lower test MSE E||h(x + eps) - x||^2 on NEW clean points than the empirical MMSE, which snaps
-every input to a training point. Every estimator is called the same way, (n, d) -> (n, d).
+every input to a training point. Every denoiser follows one protocol, `predict` (n, d) -> (n, d).
 
-Protocol, per noise level sigma and repeat r:
-  1. clean training points from the recipe's data source (repeat 0: the recipe seed, so the
-     same points as `closed-form` and `fit`; repeat r > 0: a redrawn training set);
-  2. M offline Gaussian samples per point at sigma (the NN is trained on them; the closed
-     form uses their extremes, the empirical rho rule);
+Protocol, per noise level s (the recipe's noise model at scale s: sigma, or the radius) and repeat r:
+  1. clean training points from the recipe's data source (repeat 0: the same points as
+     `closed-form` and `fit`; repeat r > 0: a redrawn training set);
+  2. M offline samples per point at level s (the NN is trained on them; the closed form follows
+     the one reference rule, docs/theory.md 1.1); at the recipe's own level these are exactly
+     the samples `fit` trains on;
   3. n_test fresh clean points from the source's distribution (for `points` / `file` data,
-     which have none: the training points themselves, said in the result) plus N(0, sigma^2 I);
+     which have none: the training points themselves, said in the result) plus fresh noise;
   4. per test point the squared error ||h(y) - x||^2 (summed over coordinates).
 The MSE is the mean over test points and repeats, with a normal 95% confidence interval.
 """
@@ -20,12 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .closed_form import closed_form
-from .data import make_source
+from .closed_form import reference_form
 from .errors import DataError, NoClosedFormError, TrainingError
-from .estimators import make_estimator
-
-ESTIMATOR_NAMES = ("nn", "closed_form", "emmse", "lmmse", "nearest", "identity")
+from .estimators import DENOISERS, make_denoiser
+from .noise import NoiseSpec, draw_noise
+from .streams import TrainingSet, rng, training_set
 _Z95 = 1.959963984540054
 
 
@@ -41,6 +41,7 @@ class Comparison:
     ci_low: dict[str, list] = field(default_factory=dict)
     ci_high: dict[str, list] = field(default_factory=dict)
     unavailable: dict[str, list] = field(default_factory=dict)   # reasons, None where available
+    closed_form: list = field(default_factory=list)              # per level: the reference (repeat 0)
 
     def best(self, i: int) -> str | None:
         """Name of the estimator with the lowest MSE at noise level i."""
@@ -59,41 +60,66 @@ class Comparison:
                 "test_points": self.test_points, "estimators": self.mse,
                 "ci_low": self.ci_low, "ci_high": self.ci_high,
                 "unavailable": {k: v for k, v in self.unavailable.items() if any(v)},
+                "closed_form": self.closed_form,
                 "best": [self.best(i) for i in range(len(self.noise))]}
 
 
-FitNN = Callable[[np.ndarray, np.ndarray, float], Callable]  # (points, samples, sigma) -> denoiser
+FitNN = Callable[[TrainingSet], object]    # a training set -> a trained denoiser (ShallowDenoiser)
+
+
+def level_noise(noise: NoiseSpec, level: float) -> NoiseSpec:
+    """The recipe's noise model at scale `level` (sigma, or the radius for sphere/ball noise), offline."""
+    key = "sigma" if noise.distribution == "gaussian" else "radius"
+    return noise.model_copy(update={key: float(level), "mode": "offline"})
+
+
+def gaussian_sigma(noise: NoiseSpec, d: int) -> float:
+    """Per-coordinate standard deviation of the noise: the sigma eMMSE and LMMSE are built with.
+
+    Gaussian: sigma. Uniform on the sphere of radius r in R^d: r / sqrt(d); in the ball: r / sqrt(d + 2)
+    (same covariance, so LMMSE stays the best affine estimator; eMMSE is then the Gaussian-kernel
+    approximation, docs/theory.md 3).
+    """
+    if noise.distribution == "gaussian":
+        return noise.sigma
+    return noise.radius / np.sqrt(d if noise.distribution == "sphere" else d + 2)
 
 
 def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, repeats: int = 1,
             base_dir=".", on_fit: Callable[[str], None] = lambda msg: None) -> Comparison:
-    """Test MSE of every estimator at each noise level (see the module docstring for the protocol).
+    """Test MSE of every denoiser at each noise level (see the module docstring for the protocol).
 
-    `fit_nn(points, samples, sigma)` trains the NN denoiser (None skips the `nn` estimator);
-    `on_fit(message)` is called after each (noise level, repeat) for progress reporting.
+    `fit_nn(training_set)` trains the NN denoiser (None skips the `nn` estimator); `on_fit(message)` is
+    called after each (noise level, repeat). Every draw depends on (seed, level, repeat) alone, so a
+    level gives the same numbers alone or in any grid (streams).
     """
-    names = [n for n in ESTIMATOR_NAMES if fit_nn is not None or n != "nn"]
+    names = [n for n in DENOISERS if fit_nn is not None or n != "nn"]
     errors = {n: [[] for _ in noise] for n in names}
     reasons = {n: [None] * len(noise) for n in names}
     test_points = "fresh"
+    references = [None] * len(noise)
     for r in range(repeats):
-        rng = np.random.default_rng(recipe.seed if r == 0 else [recipe.seed, r])
-        source = make_source(recipe.data, rng=rng, base_dir=base_dir)
-        x = source.points                                             # (N, d)
-        for i, sigma in enumerate(noise):
-            rng_i = np.random.default_rng([recipe.seed, r, i])
-            samples = x[:, None, :] + sigma * rng_i.standard_normal((len(x), recipe.noise.samples, x.shape[1]))
-            x_test, fresh = _test_points(source, n_test, rng_i)
+        for i, level in enumerate(noise):
+            spec = level_noise(recipe.noise, level)
+            data = training_set(recipe, base_dir, noise=spec, repeat=r)
+            rng_i = rng(recipe.seed, "test", *(spec.distribution, float(level)), r)
+            x_test, fresh = _test_points(data.source, n_test, rng_i)
             test_points = test_points if fresh else "training points (the data kind has no distribution)"
-            y_test = x_test + sigma * rng_i.standard_normal(x_test.shape)
+            y_test = x_test + draw_noise(x_test.shape, spec, rng=rng_i)
+            sigma = gaussian_sigma(spec, x_test.shape[1])
+            ref = reference_form(data.points, spec, data.samples)
+            if r == 0:
+                references[i] = ref.to_dict()
             for name in names:
-                h, why = _estimator(name, x, samples, sigma, fit_nn)
+                h, why = _estimator(name, data, sigma, fit_nn, ref)
                 if h is None:
                     reasons[name][i] = why
                     continue
-                errors[name][i].append(np.sum((h(y_test) - x_test) ** 2, axis=1))
-            on_fit(f"sigma={sigma:g} repeat {r + 1}/{repeats}")
-    return _summarise(noise, n_test, repeats, test_points, errors, reasons)
+                errors[name][i].append(np.sum((h.predict(y_test) - x_test) ** 2, axis=1))
+            on_fit(f"level {level:g} repeat {r + 1}/{repeats}")
+    out = _summarise(noise, n_test, repeats, test_points, errors, reasons)
+    out.closed_form = references
+    return out
 
 
 def _test_points(source, n_test: int, rng) -> tuple[np.ndarray, bool]:
@@ -103,22 +129,17 @@ def _test_points(source, n_test: int, rng) -> tuple[np.ndarray, bool]:
         return source.points[rng.integers(len(source.points), size=n_test)], False
 
 
-def _estimator(name, x, samples, sigma, fit_nn):
+def _estimator(name, data: TrainingSet, sigma, fit_nn, ref):
     """(denoiser, None) or (None, reason the estimator is unavailable)."""
     try:
-        if name == "nn":
-            return fit_nn(x, samples, sigma), None
-        if name == "closed_form":
-            return closed_form(x, samples=samples).predict, None   # theory.md 1: empirical rho rule
+        return make_denoiser(name, data.points, sigma, samples=data.samples, noise=data.noise, reference=ref,
+                             fit_nn=lambda x, samples: fit_nn(data)), None
     except NoClosedFormError as exc:
         return None, str(exc)
     except TrainingError as exc:
-        if getattr(exc, "reason", "") == "interrupted":
+        if exc.reason == "interrupted":
             raise                                                 # Ctrl-C stops the whole comparison
         return None, str(exc)
-    except DataError as exc:                                      # e.g. duplicate clean points
-        return None, f"no closed form: {exc}"
-    return make_estimator(name, x, sigma), None
 
 
 def _summarise(noise, n_test, repeats, test_points, errors, reasons) -> Comparison:

@@ -1,22 +1,32 @@
 """Reference denoisers of theory.md section 3: empirical MMSE, Gaussian linear MMSE, nearest
 neighbour and identity.
 
-Each reference is a callable `(n, d) array -> (n, d) array`, the call signature of
-`ShallowDenoiser.predict`, so `compare` evaluates trained networks, closed forms and these
-references through one path. Computation is float64; outputs keep the input's float dtype.
-`make_estimator(name, x, sigma)` builds any of them by name.
+Every denoiser of the project, trained or analytic, follows one protocol (`Denoiser`):
+`predict(y)` maps an (n, d) array to an (n, d) array in y's float dtype (float64 otherwise) and
+raises DataError "y: expected shape (n, d), got ..." for a wrong dimension. `ShallowDenoiser`
+and `ClosedForm` follow it; so do the references here. Computation is float64.
+
+    DENOISERS                                  the one registry of names: nn, closed_form, references
+    make_estimator(name, x, sigma)             a reference by name
+    make_denoiser(name, x, sigma, ...)         any of the six by name (compare uses it)
 """
 
-from functools import partial
+from typing import Protocol
 
 import numpy as np
 from scipy.linalg import solve
 from scipy.spatial.distance import cdist
 
-from .checks import check_points, check_positive
+from .checks import check_points, check_positive, output_dtype
 from .errors import DataError
 
-ESTIMATORS = ("emmse", "lmmse", "nearest", "identity")
+DENOISERS = ("nn", "closed_form", "emmse", "lmmse", "nearest", "identity")
+REFERENCES = DENOISERS[2:]          # built from the clean points and sigma alone
+
+
+class Denoiser(Protocol):
+    def predict(self, y) -> np.ndarray:
+        """h(y) for y (n, d) -> (n, d) in y's float dtype."""
 
 # Elements of one (test rows x training chunk) block: 2**20 float64 = 8 MiB per array, so the
 # working memory stays bounded however many test rows and training points there are.
@@ -24,12 +34,6 @@ _BLOCK = 2**20
 
 
 # ---------------------------------------------------------------- gates and helpers
-
-
-def _out_dtype(y) -> np.dtype:
-    """The dtype an output keeps: the input's float dtype, float64 otherwise (style.md, habit 8)."""
-    dtype = np.asarray(y).dtype
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
 def _check_chunk(chunk) -> int:
@@ -83,7 +87,7 @@ def emmse(y, x, sigma, *, chunk: int = 4096) -> np.ndarray:
     -------
     h : ndarray, shape (n, d), the dtype of y if floating, else float64.
     """
-    dtype = _out_dtype(y)
+    dtype = output_dtype(y)
     x = check_points(x, name="x")
     y = check_points(y, name="y", d=x.shape[1])
     sigma = check_positive(sigma, name="sigma")
@@ -144,14 +148,12 @@ class LinearMMSE:
         # G^T = S (S + sigma^2 I)^{-1} and a row y gives h = mu + (y - mu) G.
         self.G = solve(self.S + self.sigma**2 * np.eye(d), self.S)         # (d, d)
 
-    def __call__(self, y) -> np.ndarray:
+    def predict(self, y) -> np.ndarray:
         """h(y) for y of shape (n, d); returns (n, d) in the dtype of y if floating, else float64."""
-        dtype = _out_dtype(y)
+        dtype = output_dtype(y)
         y = check_points(y, name="y", d=len(self.mu))
         h = self.mu + (y - self.mu) @ self.G                                 # (n, d)
         return h.astype(dtype, copy=False)
-
-    predict = __call__
 
 
 def lmmse_fit(x, sigma) -> LinearMMSE:
@@ -195,7 +197,7 @@ def nearest(y, x, *, chunk: int = 4096) -> np.ndarray:
     -------
     h : ndarray, shape (n, d), the dtype of y if floating, else float64.
     """
-    dtype = _out_dtype(y)
+    dtype = output_dtype(y)
     x = check_points(x, name="x")
     y = check_points(y, name="y", d=x.shape[1])
     chunk = _check_chunk(chunk)
@@ -222,26 +224,79 @@ def _nearest_index(y: np.ndarray, x: np.ndarray, chunk: int) -> np.ndarray:
 
 def identity(y, *, d: int | None = None) -> np.ndarray:
     """No denoising: h(y) = y, as a copy. `d`, if given, is the dimension y must have."""
-    dtype = _out_dtype(y)
+    dtype = output_dtype(y)
     return check_points(y, name="y", d=d).astype(dtype)
 
 
-# ---------------------------------------------------------------- factory
+class EmpiricalMMSE:
+    """`emmse` with its atoms x (N, d) and sigma bound: the denoiser protocol."""
+
+    def __init__(self, x, sigma, *, chunk: int = 4096):
+        self.x, self.sigma, self.chunk = check_points(x, name="x"), check_positive(sigma, name="sigma"), chunk
+
+    def predict(self, y) -> np.ndarray:
+        return emmse(y, self.x, self.sigma, chunk=self.chunk)
 
 
-def make_estimator(name: str, x, sigma):
+class Nearest:
+    """`nearest` with its clean points x (N, d) bound: the denoiser protocol."""
+
+    def __init__(self, x, *, chunk: int = 4096):
+        self.x, self.chunk = check_points(x, name="x"), chunk
+
+    def predict(self, y) -> np.ndarray:
+        return nearest(y, self.x, chunk=self.chunk)
+
+
+class Identity:
+    """h(y) = y for inputs of dimension d: the denoiser protocol."""
+
+    def __init__(self, d: int):
+        self.d = d
+
+    def predict(self, y) -> np.ndarray:
+        return identity(y, d=self.d)
+
+
+# ---------------------------------------------------------------- the registry
+
+
+def make_estimator(name: str, x, sigma) -> Denoiser:
     """Build the reference `name` from clean points x (N, d) and noise level sigma.
 
-    Returns a callable y (n, d) -> h(y) (n, d). Names: "emmse", "lmmse", "nearest",
-    "identity"; sigma is ignored by the last two, and every one checks that y has x's d.
+    Names: REFERENCES ("emmse", "lmmse", "nearest", "identity"); sigma is ignored by the last
+    two, and every one checks that y has x's d.
     """
-    if name not in ESTIMATORS:
-        raise DataError(f"estimator: unknown name {name!r}; valid names are {', '.join(ESTIMATORS)}")
+    if name not in REFERENCES:
+        raise DataError(f"estimator: unknown name {name!r}; valid names are {', '.join(REFERENCES)}")
     x = check_points(x, name="x")
     if name == "emmse":
-        return partial(emmse, x=x, sigma=check_positive(sigma, name="sigma"))
+        return EmpiricalMMSE(x, sigma)
     if name == "lmmse":
         return lmmse_fit(x, sigma)
     if name == "nearest":
-        return partial(nearest, x=x)
-    return partial(identity, d=x.shape[1])
+        return Nearest(x)
+    return Identity(x.shape[1])
+
+
+def make_denoiser(name: str, x, sigma, *, samples=None, noise=None, fit_nn=None, reference=None) -> Denoiser:
+    """Any denoiser of DENOISERS from clean points x (N, d) at noise level sigma.
+
+    "nn": `fit_nn(x, samples)` trains it (a ShallowDenoiser); "closed_form": the reference closed
+    form of `noise` (a NoiseSpec) on the offline samples (N, M, d), or `reference` when the caller
+    already built it (NoClosedFormError where none applies, naming the condition); the references
+    need only x and sigma.
+    """
+    if name == "nn":
+        return fit_nn(x, samples)
+    if name == "closed_form":
+        from .closed_form import reference_form
+        from .errors import NoClosedFormError
+
+        ref = reference if reference is not None else reference_form(x, noise, samples)
+        if ref.form is None:
+            raise NoClosedFormError(ref.reason.removeprefix("no closed form: "))
+        return ref.form
+    if name not in DENOISERS:
+        raise DataError(f"denoiser: unknown name {name!r}; valid names are {', '.join(DENOISERS)}")
+    return make_estimator(name, x, sigma)

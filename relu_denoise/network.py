@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import check_points, output_dtype
 from .files import atomic_write
 
 
@@ -78,11 +79,11 @@ class ShallowDenoiser(nn.Module):
         return z @ self.a + y @ self.V.T + self.c     # (n, d)
 
     def predict(self, y) -> np.ndarray:
-        """Numpy in, numpy out: the call signature shared with every estimator, (n, d) -> (n, d)."""
-        y = np.asarray(y)
+        """h(y) for a numpy y (n, d) -> (n, d) in y's float dtype: the protocol every denoiser follows."""
+        arr = check_points(y, name="y", d=self.dim)                    # DataError for a wrong dimension
         with torch.no_grad():
-            t = torch.as_tensor(y, dtype=self.w.dtype, device=self.w.device)
-            return self(t).cpu().numpy().astype(y.dtype if y.dtype.kind == "f" else np.float64)
+            t = torch.as_tensor(arr, dtype=self.w.dtype).to(self.w.device)
+            return self(t).cpu().numpy().astype(output_dtype(y), copy=False)
 
     def unit_costs(self) -> torch.Tensor:
         """||a_k|| ||w_k|| for each unit, shape (K,)."""

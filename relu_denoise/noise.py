@@ -22,7 +22,10 @@ class NoiseSpec(BaseModel):
     radius: float | None = Field(None, gt=0, description="radius of the sphere or ball")
     samples: int = Field(100, ge=1, description="noisy samples M per clean point (offline)")
     mode: Literal["offline", "online"] = "offline"
-    rho: Literal["auto", "empirical"] | float = Field("auto", description="flat-zone radius rule or value")
+    rho: Literal["auto", "empirical"] | float | None = Field(
+        None, description="flat-zone radius of the reference closed form: a number, 'auto' (sigma sqrt(2 ln M)) "
+        "or 'empirical' (extreme sample projections); default: the radius for sphere/ball noise, empirical for "
+        "offline Gaussian noise, auto online (docs/theory.md 1.1)")
 
     @model_validator(mode="after")
     def _scale_matches_distribution(self):
@@ -78,17 +81,30 @@ def offline_samples(points: np.ndarray, spec: NoiseSpec, *, rng: np.random.Gener
     return points[:, None, :] + draw_noise((N, spec.samples, d), spec, rng=rng)
 
 
-def resolve_rho(spec: NoiseSpec, override: float | str | None = None) -> float | str:
-    """The flat-zone radius for the ball closed form, or "empirical" for the sample-extreme rule.
+RHO_RULES = ("number", "auto", "radius", "empirical")
 
-    A number (from the recipe or `override`) is used as is; sphere/ball noise defaults to its
-    radius; `auto` = sigma * sqrt(2 ln M), the typical extreme projection of M Gaussian draws.
+
+def rho_rule(spec: NoiseSpec, override: float | str | None = None) -> tuple[float | None, str]:
+    """The one rule for the reference closed form's flat zones (docs/theory.md 1.1): (rho, rule).
+
+    `override` (closed-form --rho) or the recipe's noise.rho: a number is used as is ("number");
+    "auto" = sigma sqrt(2 ln M), the typical extreme projection of M Gaussian draws ("auto";
+    the radius for sphere/ball noise); "empirical" = the extreme projections of the offline
+    samples (rho None). Unset: the radius for sphere/ball noise ("radius"), "empirical" for
+    offline Gaussian noise, "auto" online, where no fixed samples exist.
     """
     rule = spec.rho if override is None else override
-    if isinstance(rule, (int, float)):
-        return float(rule)
-    if rule == "empirical":
-        return "empirical"
+    if isinstance(rule, (int, float)) and not isinstance(rule, bool):
+        return float(rule), "number"
+    offline = spec.mode == "offline"
+    if offline and (rule == "empirical" or (rule is None and spec.distribution == "gaussian")):
+        return None, "empirical"
     if spec.distribution != "gaussian":
-        return spec.radius
-    return spec.sigma * np.sqrt(2 * np.log(max(spec.samples, 2)))  # theory.md 1 (derived); M = 1 read as 2
+        return float(spec.radius), "radius"
+    return float(spec.sigma * np.sqrt(2 * np.log(max(spec.samples, 2)))), "auto"   # M = 1 read as 2
+
+
+def resolve_rho(spec: NoiseSpec, override: float | str | None = None) -> float | str:
+    """`rho_rule`'s radius, or "empirical" for the sample-extreme rule."""
+    rho, rule = rho_rule(spec, override)
+    return "empirical" if rule == "empirical" else rho

@@ -7,6 +7,7 @@ callable numpy (n, d) -> numpy (n, d), e.g. ``net.predict`` or an estimator of `
     curve_1d            h(y) against y for 1-D data, flat zones and a rug of noisy samples
     contours_2d         filled contours of h_0, h_1 over the plane, ReLU boundaries, rho circles
     plane_contours      the same on the plane through three points in R^D (theory.md 5, digits)
+    denoiser_figure     whichever of curve_1d, contours_2d, curve_on_line, plane_contours fits the data
     training_curves     loss, cost, max residual, multiplier, learning rate against the step
     mse_vs_noise        test MSE against the noise level, log-log, with confidence bands
     direction_histogram polar histogram of neuron directions weighted by cost share (theory.md 6)
@@ -500,6 +501,27 @@ _TRAINING_PANELS = (
     (("lambda", "multiplier"), "$\\lambda$ / multiplier"),
     (("lr",), "learning rate"),
 )
+
+
+def denoiser_figure(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
+                    nets: Mapping[str, ShallowDenoiser] | None = None, samples=None, title: str = "") -> Path | None:
+    """The picture of denoisers that suits the data's dimension, or None where there is none.
+
+    d = 1: `curve_1d` (with the samples as a rug); d = 2: `contours_2d`; collinear data in R^D:
+    `curve_on_line`; three points in R^D: `plane_contours`; anything else: None.
+    """
+    X = check_points(points, name="points")
+    N, d = X.shape
+    r = span_basis(X - X.mean(axis=0)).shape[1]
+    if d == 1:
+        return curve_1d(path, denoisers, X, rho=rho, samples=samples, title=title)
+    if d == 2:
+        return contours_2d(path, denoisers, X, rho=rho, nets=nets, title=title)
+    if r == 1:
+        return curve_on_line(path, denoisers, X, rho=rho, title=title)
+    if r == 2 and N == 3:
+        return plane_contours(path, denoisers, X, rho=rho, nets=nets, title=title)
+    return None
 
 
 def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "step", title: str = "",

@@ -10,6 +10,7 @@ Every file is written under a temporary name and renamed, so a crash never leave
 half-written file that looks complete.
 """
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -89,6 +90,17 @@ class Run:
         self.manifest.update(facts)
         self._write_manifest()
 
+    @contextlib.contextmanager
+    def recording(self):
+        """Close the run with a recorded status whatever ends the block: interrupted or failed, with the reason."""
+        try:
+            yield self
+        except BaseException as exc:
+            if self.manifest.get("status") == "running":
+                status, reason = ending(exc)
+                self.finish(status, reason=reason)
+            raise
+
     def finish(self, status: str = "ok", reason: str | None = None, result: dict | None = None) -> None:
         """Write result.json (if given) and close the manifest with the status and reason."""
         if result is not None:
@@ -97,6 +109,20 @@ class Run:
         if reason:
             self.manifest["reason"] = reason
         self._write_manifest()
+
+
+def ending(exc: BaseException) -> tuple[str, str]:
+    """(status, reason) a run records when `exc` ends it."""
+    from .errors import TrainingError
+
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "interrupted (SIGINT or SIGTERM) before the run finished"
+    if isinstance(exc, TrainingError):
+        return exc.reason, str(exc)
+    if isinstance(exc, MemoryError):
+        return "failed", "out of memory"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return "failed", f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def load_run(path) -> tuple[dict, dict, Path]:

@@ -28,7 +28,7 @@ def test_references_at_low_noise_match_theory():
 def test_unavailable_closed_form_says_why():
     c = compare(parse_recipe(TINY), [0.2], fit_nn=None, n_test=50)
     assert c.mse["closed_form"] == [None]
-    assert c.unavailable["closed_form"][0].startswith("no closed form: flat zones")
+    assert c.unavailable["closed_form"][0].startswith("no closed form: balls overlap: the sample clouds")
 
 
 def test_points_data_uses_training_points_and_says_so():

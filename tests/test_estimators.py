@@ -2,12 +2,15 @@
 
 import numpy as np
 import pytest
+import torch
 from scipy.linalg import cholesky, solve_triangular
 from scipy.special import softmax
 
 from relu_denoise import estimators
 from relu_denoise.errors import DataError
-from relu_denoise.estimators import (ESTIMATORS, LinearMMSE, emmse, identity, lmmse_fit, make_estimator,
+from relu_denoise.network import ShallowDenoiser
+from relu_denoise.noise import NoiseSpec
+from relu_denoise.estimators import (DENOISERS, LinearMMSE, emmse, identity, lmmse_fit, make_denoiser, make_estimator,
                                      nearest)
 
 
@@ -105,18 +108,18 @@ def test_lmmse_is_the_gaussian_posterior_mean():
     # independent route: product of the Gaussians N(mu, S) and N(y, sigma^2 I), precision form
     P = np.linalg.inv(S) + np.eye(d) / sigma**2
     oracle = np.linalg.solve(P, (np.linalg.solve(S, mu)[:, None] + y.T / sigma**2)).T
-    np.testing.assert_allclose(est(y), oracle, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.predict(y), oracle, rtol=1e-10, atol=1e-12)
 
 
 def test_lmmse_of_one_point_returns_it():
     x = np.array([[1.5, -2.0]])
-    np.testing.assert_allclose(lmmse_fit(x, 0.3)(np.array([[9.0, 9.0], [0.0, 0.0]])), np.repeat(x, 2, axis=0))
+    np.testing.assert_allclose(lmmse_fit(x, 0.3).predict(np.array([[9.0, 9.0], [0.0, 0.0]])), np.repeat(x, 2, axis=0))
 
 
 def test_lmmse_accepts_a_singular_covariance():
     # points on a line in R^2: the component off the line is shrunk to mu entirely
     x = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
-    h = LinearMMSE(x.mean(axis=0), np.cov(x, rowvar=False, bias=True), 1e-4)(np.array([[1.0, 2.0]]))
+    h = LinearMMSE(x.mean(axis=0), np.cov(x, rowvar=False, bias=True), 1e-4).predict(np.array([[1.0, 2.0]]))
     np.testing.assert_allclose(h, [[1.5, 1.5]], atol=1e-6)
 
 
@@ -140,44 +143,56 @@ def test_nearest_keeps_the_first_of_tied_points():
 
 @pytest.fixture
 def clean():
-    return np.random.default_rng(6).normal(size=(12, 3))
+    """13 points on three orthogonal rays in R^3, rotated and shifted: every denoiser, the closed form too, exists."""
+    rng = np.random.default_rng(6)
+    Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    rays = np.vstack([np.zeros(3)] + [t * Q[k] for k in range(3) for t in (0.5, 1.0, 1.6, 2.1)])
+    return rays + rng.normal(size=3)
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+def _denoiser(name, x, sigma):
+    """Every denoiser through the one registry; nn is a small random network (the protocol, not training)."""
+    noise = NoiseSpec(distribution="gaussian", sigma=sigma, samples=5)
+    samples = x[:, None, :] + 1e-3 * np.random.default_rng(1).standard_normal((len(x), 5, x.shape[1]))
+    net = lambda x, samples: ShallowDenoiser(7, x.shape[1], generator=torch.Generator().manual_seed(0))  # noqa: E731
+    return make_denoiser(name, x, sigma, samples=samples, noise=noise, fit_nn=net)
+
+
+@pytest.mark.parametrize("name", DENOISERS)
 def test_contract_shapes_and_n_equals_one(name, clean):
-    h = make_estimator(name, clean, 0.3)
+    h = _denoiser(name, clean, 0.3).predict
     y = np.random.default_rng(7).normal(size=(5, 3))
     assert h(y).shape == (5, 3) and h(y).dtype == np.float64
     assert h(y[:1]).shape == (1, 3)
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", DENOISERS)
 def test_contract_batch_invariance(name, clean):
-    h = make_estimator(name, clean, 0.3)
+    h = _denoiser(name, clean, 0.3).predict
     y = np.random.default_rng(8).normal(size=(9, 3))
     rows = np.vstack([h(y[i:i + 1]) for i in range(len(y))])
     np.testing.assert_allclose(rows, h(y), rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", DENOISERS)
 def test_contract_float32_in_float32_out(name, clean):
-    h = make_estimator(name, clean, 0.3)
+    h = _denoiser(name, clean, 0.3).predict
     y = np.random.default_rng(9).normal(size=(4, 3))
     out = h(y.astype(np.float32))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, h(y.astype(np.float32).astype(np.float64)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", DENOISERS)
 def test_contract_one_dimension_and_one_point(name):
-    h = make_estimator(name, np.array([[0.25]]), 0.3)
+    h = _denoiser(name, np.array([[0.25]]), 0.3).predict
     out = h(np.array([[0.0], [1.0]]))
     assert out.shape == (2, 1) and np.all(np.isfinite(out))
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", DENOISERS)
 def test_contract_wrong_dimension_raises(name, clean):
-    h = make_estimator(name, clean, 0.3)
+    h = _denoiser(name, clean, 0.3).predict
     with pytest.raises(DataError, match=r"y: expected shape \(n, 3\), got \(5, 2\)"):
         h(np.zeros((5, 2)))
 

@@ -1,0 +1,65 @@
+"""How far apart two denoisers are: the function gap of theory.md 1 over a probe set near the data.
+
+    function_gap(net, form, points, scale=...)   sup ||h - h*|| over `probe_points`, / diameter
+    plane_gap(net, form, points)                 the same on the data's plane (three points in R^D)
+"""
+
+import numpy as np
+
+from .checks import check_points
+from .geometry import affine_hull, diameter, distance_to_hull_2d
+
+_PROBE_MARGIN = 0.1     # the probe set reaches this fraction of the data diameter beyond the convex hull
+
+
+def probe_points(points, *, margin: float = _PROBE_MARGIN, scale: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Where `function_gap` compares two denoisers: (n, d) points near the clean data.
+
+    d = 1: 4001 points evenly over [x_min - m, x_max + m]; d = 2: the points of a 241 x 241 grid
+    over the bounding box enlarged by m that lie within m of the convex hull; m = margin * diameter.
+    d > 2: 4000 convex combinations of the clean points (Dirichlet(1) weights) stretched by 1 + margin
+    about the centroid, plus 200 points per clean point at distance up to 2 * scale (the noise scale)
+    in uniformly random directions of R^d.
+    """
+    X = check_points(points, name="points")
+    N, d = X.shape
+    m = margin * max(diameter(X), scale, 1e-12)
+    lo, hi = X.min(axis=0) - m, X.max(axis=0) + m
+    if d == 1:
+        return np.linspace(lo[0], hi[0], 4001)[:, None]
+    if d == 2:
+        g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 241), np.linspace(lo[1], hi[1], 241))
+        grid = np.stack([g0.ravel(), g1.ravel()], axis=1)                       # (n, 2)
+        return grid[distance_to_hull_2d(grid, X) <= m]
+    rng = np.random.default_rng(seed)
+    centre = X.mean(axis=0)
+    inside = rng.dirichlet(np.ones(N), size=4000) @ X                            # (4000, d)
+    stretched = centre + (1 + margin) * (inside - centre)
+    u = rng.standard_normal((N, 200, d))
+    u /= np.linalg.norm(u, axis=-1, keepdims=True)
+    around = X[:, None, :] + 2 * scale * rng.random((N, 200, 1)) * u            # (N, 200, d)
+    return np.vstack([stretched, around.reshape(-1, d)])
+
+
+
+def function_gap(net, form, points, *, scale: float = 0.0) -> float:
+    """sup_y ||h(y) - h*(y)|| over `probe_points`, divided by the data diameter (theory.md 1).
+
+    `net` and `form` are denoisers with `predict` (n, d) -> (n, d); `scale` is the noise scale
+    (used for d > 2 and for a single point, whose gap is returned relative to the scale).
+    """
+    X = check_points(points, name="points")
+    Y = probe_points(X, scale=scale)
+    gap = float(np.linalg.norm(net.predict(Y) - form.predict(Y), axis=1).max())
+    return gap / (diameter(X) or scale or 1.0)
+
+
+def plane_gap(net, form, points) -> float:
+    """`function_gap` restricted to the affine hull of 2-D-hull data in R^D (theory.md 5, real images).
+
+    The probe set is the 2-D grid of `probe_points` in plane coordinates, mapped into R^D.
+    """
+    X = check_points(points, name="points")
+    x_bar, U = affine_hull(X)                                                    # (D,), (D, 2)
+    Y = x_bar + probe_points((X - x_bar) @ U) @ U.T                              # (n, D)
+    return float(np.linalg.norm(net.predict(Y) - form.predict(Y), axis=1).max()) / diameter(X)

@@ -1,0 +1,369 @@
+"""One function per command: a recipe and options in, a finished run directory and its result out.
+
+    closed_form_workflow(recipe, base_dir, ...)   `reluden closed-form`
+    fit_workflow(recipe, base_dir, ...)           `reluden fit`  (resume_fit: `reluden fit --resume`)
+    compare_workflow(recipe, base_dir, ...)       `reluden compare`
+    align_workflow(recipe, base_dir, ...)         `reluden align RECIPE`  (align_run_dir: `align RUN_DIR`)
+
+This is the only module that strings the steps together (recipe -> data -> denoisers ->
+metrics -> run files). It never imports `cli`: progress reaches the console through an
+`Events` object the caller passes in. Every workflow draws its data before the run directory
+exists, so a data error leaves no directory behind, and closes the run with a recorded status
+whatever ends it (`Run.recording`).
+"""
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .closed_form import Reference, reference_form
+from .errors import RunError
+from .recipe import Recipe, load_recipe
+from .runs import Run, load_run
+from .streams import TrainingSet, training_set
+
+
+class Events:
+    """How a workflow reports progress. This default is silent; `cli` passes a rich one."""
+
+    def training(self, steps: int):
+        """A context manager yielding the training callback (called at every check with a record), or None."""
+        return contextlib.nullcontext(None)
+
+    def tasks(self, total: int):
+        """A context manager yielding `advance(message)`, called once per finished task."""
+        return contextlib.nullcontext(lambda message: None)
+
+
+@dataclass
+class Outcome:
+    """What a workflow leaves: its run, the result written as result.json, and objects the summary shows."""
+
+    run: Run
+    result: dict
+    reference: Reference | None = None
+    extra: dict = field(default_factory=dict)   # fit, report, comparison, ... (the command's own objects)
+
+    @property
+    def status(self) -> str:
+        return self.result.get("status", "ok")
+
+
+# ---------------------------------------------------------------- closed-form
+
+
+def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=None) -> Outcome:
+    """The reference closed form of the recipe (docs/theory.md 1.1; `rho` overrides the rule), as a run.
+
+    Writes ramps.csv, closed_form.png and, with `query` ((n, d) points), predictions.csv.
+    NoClosedFormError (before any directory exists) where no closed form applies.
+    """
+    from .checks import read_points_file
+
+    data = training_set(recipe, base_dir)
+    queries = read_points_file(query, name="--query", d=data.points.shape[1]) if query else None
+    ref = reference_form(data.points, recipe.noise, data.samples, rho=rho)
+    if ref.form is None:
+        from .errors import NoClosedFormError
+
+        raise NoClosedFormError(ref.reason.removeprefix("no closed form: "))
+    form = ref.form
+    run = Run.create("closed-form", recipe, out=out, device="cpu", dtype="float64")
+    with run.recording():
+        result = {"geometry": form.geometry, "status": form.status, "rho": ref.rho, "rho_rule": ref.rho_rule,
+                  "cost": form.network.path_cost().item(), "cost_formula": form.cost_formula,
+                  "formula": form.formula, "units": form.network.width, "ramps": len(form.ramps), "dim": form.dim,
+                  "affine_dim": form.affine_dim, "n_points": form.n_points, "notes": form.notes,
+                  "data": data.source.info}
+        run.write_csv("ramps.csv", ["label", "lo", "hi", "height", "slope", "cost"]
+                      + [f"u{i}" for i in range(form.dim)] + [f"origin{i}" for i in range(form.dim)],
+                      [[p.label, p.lo, p.hi, p.height, p.slope, p.cost, *p.u, *p.origin] for p in form.ramps])
+        if queries is not None:
+            run.write_csv("predictions.csv", [f"y{i}" for i in range(form.dim)] + [f"h{i}" for i in range(form.dim)],
+                          np.hstack([queries, form.predict(queries)]))
+        figure = _closed_form_figure(run, ref, data.points)
+        if figure:
+            result["figure"] = figure.name
+        run.finish("ok", result=result)
+    return Outcome(run, result, ref)
+
+
+def _closed_form_figure(run: Run, ref: Reference, points):
+    from . import plots
+
+    form = ref.form
+    name = f"closed form ({form.status})"
+    title = f"{form.geometry}, rho = {form.rho:.4g}" if form.rho is not None else f"{form.geometry}, empirical rho"
+    return plots.denoiser_figure(run.file("closed_form.png"), {name: form.predict}, points, rho=form.rho,
+                                 nets={name: form.network}, title=title)
+
+
+# ---------------------------------------------------------------- fit
+
+
+def fit_workflow(recipe: Recipe, base_dir, *, out=None, device="auto", events: Events = Events()) -> Outcome:
+    """Train the recipe's denoiser to min-cost interpolation (docs/theory.md 9) into a new run directory.
+
+    Writes model.pt, checkpoint.pt, history.csv, result.json, fit.png and training.png. The result's
+    status is "ok" (max residual within train.tol) or "not-converged"; a diverged or interrupted
+    fit raises TrainingError after recording the status and reason in the manifest.
+    """
+    from .train import resolve_device
+
+    data = training_set(recipe, base_dir)
+    dev = resolve_device(device)
+    run = Run.create("fit", recipe, out=out, device=str(dev), dtype=recipe.train.dtype,
+                     recipe_dir=str(Path(base_dir).resolve()))
+    with run.recording():
+        return _fit_into(run, recipe, data, dev, events, resume=False)
+
+
+def resume_fit(run_dir, *, device=None, events: Events = Events()) -> Outcome:
+    """Continue an interrupted fit from RUN_DIR/checkpoint.pt with the run's own recipe."""
+    from .train import resolve_device
+
+    manifest, _, path = load_run(run_dir)
+    if manifest.get("command") != "fit" or not (path / "checkpoint.pt").is_file():
+        raise RunError(f"--resume {path}: not a fit run with a checkpoint.pt")
+    recipe, _ = load_recipe(path / "recipe.yaml")
+    base = Path(manifest.get("recipe_dir", path))
+    data = training_set(recipe, base)
+    dev = resolve_device(device or manifest.get("device", "auto"))
+    run = Run(path, manifest)
+    run.update(status="running", end=None, reason=None, resumed=manifest.get("resumed", 0) + 1, device=str(dev))
+    with run.recording():
+        return _fit_into(run, recipe, data, dev, events, resume=True)
+
+
+def _fit_into(run: Run, recipe: Recipe, data: TrainingSet, device, events: Events, *, resume: bool) -> Outcome:
+    import torch
+
+    from .errors import TrainingError
+    from .train import fit_denoiser, load_checkpoint
+
+    ref = reference_form(data.points, recipe.noise, data.samples)
+    state = load_checkpoint(run.file("checkpoint.pt")) if resume else None
+    try:
+        with events.training(recipe.train.steps) as on_check:
+            fit = fit_denoiser(data.points, recipe.noise if data.samples is None else data.samples, recipe.model,
+                               recipe.train, generator=torch.Generator().manual_seed(data.init_seed),
+                               device=device, callback=on_check, checkpoint=run.file("checkpoint.pt"), resume=state)
+    except TrainingError as exc:
+        _write_history(run, exc.history)
+        raise
+    _write_history(run, fit.history)
+    fit.net.save(run.file("model.pt"), recipe=recipe.model_dump(mode="json"), stats=fit.stats)
+    result = fit_summary(recipe, fit, ref, data.points)
+    result["figures"] = _fit_figures(run, recipe, fit, ref, data)
+    run.finish(result["status"], reason=result.get("reason"), result=result)
+    return Outcome(run, result, ref, {"fit": fit})
+
+
+def _write_history(run: Run, history: dict) -> None:
+    from .train import HISTORY_COLUMNS
+
+    if history and history.get("step"):
+        run.write_csv("history.csv", HISTORY_COLUMNS, zip(*(history[k] for k in HISTORY_COLUMNS)))
+
+
+_SHARE = 1e-3           # units with a smaller share of the path cost are not counted as active
+
+
+def fit_summary(recipe: Recipe, fit, ref: Reference, points: np.ndarray) -> dict:
+    """result.json of a fit: the training stats beside the reference closed form (design.md, result.json)."""
+    import torch
+
+    from .metrics import function_gap
+
+    s, tol = fit.stats, recipe.train.tol
+    with torch.no_grad():
+        shares = fit.net.unit_costs() / max(float(fit.net.path_cost()), 1e-300)
+    result = {k: s[k] for k in ("cost", "train_mse", "max_residual", "steps", "seconds", "device", "dtype")}
+    result.update(max_residual_rel=s["max_residual_rel"], residual_unit=s["residual_unit"], tol=tol,
+                  method=s["method"], mode=s["mode"], converged=s["converged"], stop_reason=s["stop_reason"],
+                  units=fit.net.width, active_units=int((shares >= _SHARE).sum()), closed_form=ref.to_dict())
+    if ref.form is not None:
+        form = ref.form
+        ratio = s["cost"] / form.cost_formula if form.cost_formula > 0 else None   # one point: cost 0
+        result.update(closed_form_cost=form.cost_formula, cost_ratio=ratio,
+                      function_gap=function_gap(fit.net, form, points, scale=recipe.noise.scale))
+    ok = s["max_residual_rel"] <= tol
+    result["status"] = "ok" if ok else "not-converged"
+    if not ok:
+        result["reason"] = (f"did not converge: max residual {s['max_residual_rel']:.3g} x ell > train.tol = "
+                            f"{tol:g} after {s['steps']} steps (raise train.steps)")
+    elif not s["converged"] and s["stop_reason"] == "max-steps":
+        result["note"] = "the path cost was still falling at train.steps; raise it for a tighter cost"
+    return result
+
+
+def _fit_figures(run: Run, recipe: Recipe, fit, ref: Reference, data: TrainingSet) -> list[str]:
+    from . import plots
+
+    h, nets = {"trained": fit.net.predict}, {"trained": fit.net.prune(1e-6)[0]}   # boundaries of live units
+    if ref.form is not None:
+        name = f"closed form ({ref.form.status})"
+        h[name], nets[name] = ref.form.predict, ref.form.network
+    rho = ref.form.rho if ref.form is not None else None
+    title = f"{recipe.name}: trained ({fit.stats['method']}) vs closed form"
+    names = []
+    figure = plots.denoiser_figure(run.file("fit.png"), h, data.points, rho=rho, nets=nets, samples=data.samples,
+                                   title=title)
+    if figure:
+        names.append(figure.name)
+    refs = {"cost": ref.form.cost_formula} if ref.form is not None else None
+    names.append(plots.training_curves(run.file("training.png"), fit.history, references=refs,
+                                       title=f"{recipe.name}: {fit.stats['method']}").name)
+    return names
+
+
+# ---------------------------------------------------------------- compare
+
+
+def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: int, n_test: int, nn: bool = True,
+                     device="auto", out=None, events: Events = Events()) -> Outcome:
+    """Test MSE of the six denoisers at each noise level (docs/theory.md 3), as a run.
+
+    Writes compare.csv, result.json (with `nn_fits`: each fit's cost, residual, steps) and compare.png.
+    """
+    from .compare import compare
+
+    dev, fits = "cpu", []
+    fit_nn = None
+    if nn:
+        from .train import resolve_device
+
+        dev = resolve_device(device)
+        fit_nn = _nn_fitter(recipe, dev, fits)
+    training_set(recipe, base_dir)                       # a data error stops here, before the directory exists
+    run = Run.create("compare", recipe, out=out, device=str(dev), dtype=recipe.train.dtype)
+    with run.recording():
+        with events.tasks(len(noise) * repeats) as advance:
+            comparison = compare(recipe, noise, fit_nn=fit_nn, n_test=n_test, repeats=repeats, base_dir=base_dir,
+                                 on_fit=advance)
+        result = comparison.to_dict()
+        if fits:
+            result["nn_fits"] = fits
+        run.write_csv("compare.csv", ["noise", "estimator", "mse", "ci_low", "ci_high", "n_test"], comparison.rows())
+        from . import plots
+
+        plots.mse_vs_noise(run.file("compare.png"), comparison.noise,
+                           {k: {"mse": comparison.mse[k], "ci_low": comparison.ci_low[k],
+                                "ci_high": comparison.ci_high[k]} for k in comparison.mse},
+                           title=f"{recipe.name}: test MSE on {comparison.test_points} points")
+        result["figure"] = "compare.png"
+        run.finish("ok", result=result)
+    return Outcome(run, result, None, {"comparison": comparison, "fits": fits})
+
+
+def _nn_fitter(recipe: Recipe, device, fits: list):
+    """fit_nn(data) for `compare`: trains with the recipe's model and train sections; stats go to `fits`."""
+    import torch
+
+    from .train import fit_denoiser
+
+    def fit_nn(data: TrainingSet):
+        fit = fit_denoiser(data.points, data.samples, recipe.model, recipe.train, device=device,
+                           generator=torch.Generator().manual_seed(data.init_seed))
+        fits.append({"sigma": data.noise.scale, "repeat": data.repeat,
+                     **{k: fit.stats[k] for k in ("cost", "max_residual_rel", "steps", "converged", "seconds")}})
+        return fit.net
+
+    return fit_nn
+
+
+# ---------------------------------------------------------------- align
+
+
+def align_workflow(recipe: Recipe, base_dir, *, tolerance: float = 5.0, device="auto", out=None,
+                   events: Events = Events()) -> Outcome:
+    """Fit the recipe (as `fit` would), then measure how its units align with the data (docs/theory.md 6)."""
+    from .train import resolve_device
+
+    data = training_set(recipe, base_dir)
+    dev = resolve_device(device)
+    run = Run.create("align", recipe, out=out, device=str(dev), dtype=recipe.train.dtype,
+                     recipe_dir=str(Path(base_dir).resolve()))
+    with run.recording():
+        fitted = _fit_into(run, recipe, data, dev, events, resume=False)
+        return _align_into(run, recipe, data, fitted.extra["fit"].net, fitted.result, tolerance,
+                           extra={"fit_outcome": fitted})
+
+
+def align_run_dir(path, *, tolerance: float = 5.0, out=None) -> Outcome:
+    """Measure the alignment of the network of a finished fit (or align) run directory, into a new run."""
+    from .network import ShallowDenoiser
+
+    manifest, fit_result, path = load_run(path)
+    if manifest.get("command") not in ("fit", "align") or not (path / "model.pt").is_file():
+        raise RunError(f"{path}: a `{manifest.get('command', '?')}` run directory, not a finished fit run "
+                       "(no model.pt); align needs a fit (or align) run directory or a recipe")
+    recipe, _ = load_recipe(path / "recipe.yaml")
+    base = Path(manifest.get("recipe_dir", path))
+    net, _ = ShallowDenoiser.load(path / "model.pt")
+    if manifest["command"] == "align":
+        fit_result = fit_result.get("fit", {})       # an align run keeps its fit's summary under "fit"
+    data = training_set(recipe, base)
+    run = Run.create("align", recipe, out=out, source_run=str(path), recipe_dir=str(base.resolve()))
+    with run.recording():
+        return _align_into(run, recipe, data, net, fit_result, tolerance)
+
+
+def _align_into(run: Run, recipe: Recipe, data: TrainingSet, net, fit_result: dict, tolerance: float,
+                extra: dict | None = None) -> Outcome:
+    from .align import align_report
+    from .metrics import function_gap, plane_gap
+    from .streams import rng
+
+    ref = reference_form(data.points, recipe.noise, data.samples)
+    form = ref.form
+    report = align_report(net, data.points, tolerance_deg=tolerance, rng=rng(recipe.seed, "align-baseline"),
+                          **({"form": form} if _align_takes_form() else {}))
+    result = report.to_dict()
+    for k in ("geometry", "status", "rho"):              # they describe the closed form, not the run
+        result.pop(k, None)
+    result.update(closed_form=ref.to_dict(), fit=fit_result)
+    if form is not None:
+        result["function_gap"] = function_gap(net, form, data.points, scale=recipe.noise.scale)
+        if report.affine_dim == 2 and report.dim > 2:
+            result["plane_gap"] = plane_gap(net, form, data.points)
+    run.write_csv("neurons.csv", list(report.neurons), [list(row.values()) for row in report.neuron_rows()])
+    result["figures"] = _align_figures(run, recipe, net, ref, data.points, report)
+    status = fit_result.get("status", "ok")
+    run.finish(status, reason=fit_result.get("reason"), result=result)
+    return Outcome(run, result, ref, {"report": report, **(extra or {})})
+
+
+def _align_takes_form() -> bool:
+    import inspect
+
+    from .align import align_report
+
+    return "form" in inspect.signature(align_report).parameters
+
+
+def _align_figures(run: Run, recipe: Recipe, net, ref: Reference, points, report) -> list[str]:
+    from . import align as al
+    from . import plots
+
+    d, names = points.shape[1], []
+    h, nets = {"trained": net.predict}, {"trained": net.prune(1e-6)[0]}
+    if ref.form is not None:
+        name = f"closed form ({ref.form.status})"
+        h[name], nets[name] = ref.form.predict, ref.form.network
+    title = f"{recipe.name}: aligned fraction {report.aligned_fraction:.2f} (random {report.baseline_fraction:.2f})"
+    if d == 2:
+        names.append(plots.contours_2d(run.file("align.png"), h, points, nets=nets, title=title).name)
+        angles, weights = al.neuron_angles_2d(net)
+        cands = al.candidate_angles_2d(report.directions)
+    elif report.affine_dim == 2 and len(points) == 3:
+        names.append(plots.plane_contours(run.file("align.png"), h, points, nets=nets, title=title).name)
+        angles, weights = al.neuron_angles_plane(net, points)
+        cands = al.candidate_angles_plane(report.directions, points)
+    else:
+        return names
+    names.append(plots.direction_histogram(run.file("directions.png"), angles, weights, candidates=cands,
+                                           predicted=set(report.predicted), title=title).name)
+    return names

@@ -1,0 +1,85 @@
+"""The workflow layer: one function per command, and one reference closed form for all of them."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from relu_denoise.cli import app
+from relu_denoise.errors import NoClosedFormError
+from relu_denoise.recipe import parse_recipe
+from relu_denoise.streams import training_set
+from relu_denoise.workflows import (align_run_dir, align_workflow, closed_form_workflow, compare_workflow,
+                                    fit_workflow)
+
+TRIANGLE = {"name": "tri", "data": {"kind": "points", "points": [[0, 0], [2, 0], [-1, 1]]},
+            "model": {"width": 48}, "train": {"steps": 4000}}
+GAUSSIAN = {**TRIANGLE, "noise": {"distribution": "gaussian", "sigma": 0.04, "samples": 20}}
+SPHERE = {**TRIANGLE, "noise": {"distribution": "sphere", "radius": 0.12, "samples": 20}}
+
+
+def _cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("raw, rule", [(GAUSSIAN, "empirical"), (SPHERE, "radius")], ids=["gaussian", "sphere"])
+def test_every_command_reports_the_same_closed_form(tmp_path, raw, rule):
+    """closed-form, fit, compare (at the recipe's own level) and align: one cost, one rho, one rule."""
+    path = tmp_path / "r.yaml"
+    path.write_text(json.dumps(raw))
+    scale = raw["noise"].get("sigma", raw["noise"].get("radius"))
+    seen = []
+    for args in (["closed-form", path], ["fit", path], ["compare", path, "--noise", scale, "--n-test", 50],
+                 ["align", path]):
+        res = _cli(*args, "--out", tmp_path / args[0], "--json", "-q")
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        cf = out if args[0] == "closed-form" else out["closed_form"]
+        cf = cf[0] if isinstance(cf, list) else cf
+        cost = cf["cost_formula"] if args[0] == "closed-form" else cf["cost"]
+        seen.append((cf["rho"], cf["rho_rule"], round(cost, 12)))
+    assert len(set(seen)) == 1, seen
+    assert seen[0][1] == rule
+    assert (seen[0][0] is None) == (rule == "empirical")
+
+
+def test_compare_trains_at_the_recipe_level_exactly_the_fit(tmp_path):
+    r = parse_recipe(GAUSSIAN)
+    fit = fit_workflow(r, ".", out=tmp_path / "fit", device="cpu")
+    cmp = compare_workflow(r, ".", noise=[0.02, 0.04], repeats=1, n_test=20, device="cpu", out=tmp_path / "cmp")
+    at_level = [f for f in cmp.result["nn_fits"] if f["sigma"] == 0.04]
+    assert at_level[0]["cost"] == fit.result["cost"]
+
+
+def test_closed_form_workflow_writes_its_run_and_refuses_general_position(tmp_path):
+    outcome = closed_form_workflow(parse_recipe(SPHERE), ".", out=tmp_path / "cf")
+    assert outcome.result["geometry"] == "obtuse-simplex" and outcome.result["rho"] == 0.12
+    assert outcome.result["cost"] == pytest.approx(outcome.result["cost_formula"], rel=1e-12)
+    assert json.loads((tmp_path / "cf" / "manifest.json").read_text())["status"] == "ok"
+    square = {**SPHERE, "data": {"kind": "points", "points": [[0, 0], [1, 0.1], [0.2, 1], [1.3, 1.2]]}}
+    with pytest.raises(NoClosedFormError):
+        closed_form_workflow(parse_recipe(square), ".", out=tmp_path / "none")
+    assert not (tmp_path / "none").exists()                    # refused before any directory exists
+
+
+def test_fit_and_align_workflows(tmp_path):
+    r = parse_recipe(SPHERE)
+    fit = fit_workflow(r, ".", out=tmp_path / "fit", device="cpu")
+    assert fit.status == "ok" and fit.result["cost_ratio"] == pytest.approx(1, abs=0.03)
+    again = align_run_dir(tmp_path / "fit", out=tmp_path / "al")
+    fresh = align_workflow(r, ".", out=tmp_path / "al2", device="cpu")
+    assert again.result["aligned_fraction"] == pytest.approx(fresh.result["aligned_fraction"])
+    assert again.result["aligned_fraction"] >= 0.9
+
+
+def test_a_level_draws_the_same_samples_alone_or_in_a_grid():
+    r = parse_recipe(GAUSSIAN)
+    from relu_denoise.compare import level_noise
+
+    a = training_set(r, ".", noise=level_noise(r.noise, 0.01))
+    b = training_set(r, ".", noise=level_noise(r.noise, 0.02))
+    again = training_set(r, ".", noise=level_noise(r.noise, 0.01))
+    np.testing.assert_array_equal(a.samples, again.samples)
+    noise_a, noise_b = a.samples - a.points[:, None], b.samples - b.points[:, None]
+    assert not np.allclose(noise_a / 0.01, noise_b / 0.02)       # different levels never share draws
