@@ -9,9 +9,15 @@ generalization test, theory.md section 3). Kinds (design.md, "Data kinds needed"
     subspace    points in a random r-dim affine subspace  more points of the same subspace
     rays        apex + points on rays at t = spacing*j    uniform on the union of the segments
     simplex     obtuse | orthogonal | equilateral | acute uniform in the convex hull
-    digits      sklearn 8x8 digits of one class / 16      held-out images of the class
+    digits      sklearn 8x8 digits of one class          held-out images of the class
     patches     k x k patches of a bundled sklearn image  patches at held-out positions
     file        .npy (N, d) or headerless .csv            no distribution
+
+Every check that needs only the recipe is a validator on the kind's model, so a bad recipe
+fails in `load_recipe` with one line naming the key; the builders check only what needs the
+data itself (file contents, a digit class's size, how far apart an image's patches can be) and
+raise DataError. `digits` and `patches` state their pixel scale (`normalize`) and can keep the
+chosen points `min_distance` apart, so noise clouds around them need not overlap (theory.md 5).
 
 Randomness is explicit: every function that draws takes a keyword-only `rng`
 (np.random.Generator); the same spec and seed give the same points. Nothing downloads.
@@ -23,18 +29,38 @@ from pathlib import Path
 from typing import Annotated, Callable, Literal, Optional, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from .checks import check_points, read_points_file
+from .checks import read_points_file
 from .errors import DataError
 from .geometry import pairwise_distances
 
 _FINITE = dict(allow_inf_nan=False)
 _FiniteFloat = Annotated[float, Field(**_FINITE)]
+_ANGLE_LIMITS = {"obtuse": (90.0, 180.0, 120.0), "acute": (60.0, 90.0, 75.0)}  # lo, hi, default
+_DIGIT_RANGES = {"obtuse": (93.0, 99.0), "acute": (70.0, 76.0)}
+_TRIANGLE_SHAPES = ("obtuse", "acute", "most-obtuse", "most-acute")
+
+_NORMALIZE_HELP = ("pixel scale, applied before any distance is measured: unit (pixels in [0, 1], "
+                   "the default), center (unit, then each image's own mean subtracted) or none "
+                   "(raw pixel values: 0..16 digits, 0..255 patches)")
+_MIN_DISTANCE_HELP = ("smallest Euclidean distance allowed between two chosen clean points, in the "
+                      "normalised pixel units; default: only exact duplicates are excluded")
+
+
+def _invalid(key: str, message: str) -> ValidationError:
+    """A validation error located at the field `key`, for checks that need several fields.
+
+    Raised inside a validator, pydantic prefixes the location, so a recipe reports it as
+    `data.<key>: <message>` (recipe.format_validation_error), like any single-field error.
+    """
+    error = PydanticCustomError("value_error", "{message}", {"message": message})
+    return ValidationError.from_exception_data("data", [InitErrorDetails(type=error, loc=(key,), input=None)])
 
 
 # ---------------------------------------------------------------------------------------------
-# Recipe models, one per kind
+# Recipe models, one per kind; every check that needs only the recipe lives here
 # ---------------------------------------------------------------------------------------------
 
 class PointsData(BaseModel):
@@ -43,6 +69,18 @@ class PointsData(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["points"] = "points"
     points: list[Annotated[list[float], Field(min_length=1)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_points(self):
+        _check_rows_same_length(self.points, key="points", what="point")
+        x = np.asarray(self.points, dtype=np.float64)  # (N, d)
+        bad = np.flatnonzero(~np.all(np.isfinite(x), axis=1))
+        if bad.size:
+            raise _invalid("points", f"contains NaN or inf values (row {bad[0]}); give finite coordinates")
+        same = _first_duplicate(x)
+        if same is not None:
+            raise _invalid("points", f"rows {same[0]} and {same[1]} are the same point; remove duplicates")
+        return self
 
 
 class UnivariateData(BaseModel):
@@ -60,6 +98,12 @@ class UnivariateData(BaseModel):
     spacing: Literal["even", "jittered", "uniform"] = "jittered"
     jitter: float = Field(0.2, ge=0, lt=0.5)
 
+    @model_validator(mode="after")
+    def _check_interval(self):
+        if not self.high > self.low:
+            raise _invalid("high", f"must be > data.low (= {self.low}), got {self.high}")
+        return self
+
 
 class SubspaceData(BaseModel):
     """n points x_bar + U z, U a random orthonormal (dim, rank) basis, z ~ U[-scale, scale]^rank."""
@@ -70,6 +114,15 @@ class SubspaceData(BaseModel):
     dim: int = Field(3, ge=2)
     rank: int = Field(1, ge=1)
     scale: float = Field(1.0, gt=0, **_FINITE)
+
+    @model_validator(mode="after")
+    def _check_rank(self):
+        if self.rank >= self.dim:
+            raise _invalid("rank", f"must be < data.dim (= {self.dim}), got {self.rank}")
+        if self.n <= self.rank:
+            raise _invalid("n", f"a {self.rank}-dim affine subspace needs at least rank + 1 = "
+                                f"{self.rank + 1} points to span it, got {self.n}")
+        return self
 
 
 class RaysData(BaseModel):
@@ -87,6 +140,20 @@ class RaysData(BaseModel):
     points_per_ray: int = Field(2, ge=1)
     spacing: float = Field(1.0, gt=0, **_FINITE)
     apex: Optional[list[_FiniteFloat]] = None
+
+    @model_validator(mode="after")
+    def _check_rays(self):
+        if self.angles_deg is not None and self.directions is not None:
+            raise _invalid("directions", "give either data.angles_deg or data.directions, not both")
+        if self.directions is None and self.dim != 2:
+            raise _invalid("angles_deg", f"angles describe rays only for dim = 2, got dim = {self.dim}; "
+                                         "give data.directions instead")
+        if self.directions is not None:
+            _check_direction_rows(self.directions, self.dim)
+        _check_distinct_directions(_ray_directions(self))
+        if self.apex is not None and len(self.apex) != self.dim:
+            raise _invalid("apex", f"expected {self.dim} coordinates (data.dim), got {len(self.apex)}")
+        return self
 
 
 class SimplexData(BaseModel):
@@ -106,31 +173,85 @@ class SimplexData(BaseModel):
     size: float = Field(1.0, gt=0, **_FINITE)
     angle_deg: Optional[float] = Field(None, gt=0, lt=180)
 
+    @property
+    def n_vertices(self) -> int:
+        """The number of vertices m: `vertices`, or dim + 1."""
+        return self.dim + 1 if self.vertices is None else self.vertices
+
+    @model_validator(mode="after")
+    def _check_fields(self):
+        m = self.n_vertices
+        if m > self.dim + 1:
+            raise _invalid("vertices", f"a simplex in R^{self.dim} has at most dim + 1 = "
+                                       f"{self.dim + 1} vertices, got {m}")
+        if self.shape == "acute" and m < 3:
+            raise _invalid("vertices", f"acute needs at least 3 vertices (a triangle), got {m}")
+        if self.angle_deg is not None:
+            if self.shape not in _ANGLE_LIMITS or m != 3:
+                raise _invalid("angle_deg", f"only for an obtuse or acute triangle (vertices = 3), "
+                                            f"got shape={self.shape} with {m} vertices")
+            lo, hi, _ = _ANGLE_LIMITS[self.shape]
+            if not lo < self.angle_deg < hi:
+                raise _invalid("angle_deg", f"{self.shape} needs {lo:g} < angle < {hi:g}, "
+                                            f"got {self.angle_deg:g}")
+        return self
+
 
 class DigitsData(BaseModel):
-    """Images of one class of sklearn's bundled 8x8 digits, pixels / 16 (d = 64).
+    """Images of one class of sklearn's bundled 8x8 digits (d = 64).
 
     obtuse / acute: three images forming a triangle whose largest angle lies in `angle_range`
-    (defaults: obtuse [93, 99], acute [70, 76] degrees); any: n random images of the class.
+    (defaults: obtuse [93, 99], acute [70, 76] degrees; random search, seed-dependent);
+    most-obtuse / most-acute: the triangle of the class with the largest / the smallest
+    largest angle, over every triple of the class (deterministic); any: n random images of
+    the class. `min_distance` bounds the shortest side (triangles) or every pairwise distance.
     """
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["digits"] = "digits"
     digit: int = Field(3, ge=0, le=9)
-    shape: Literal["obtuse", "acute", "any"] = "obtuse"
-    angle_range: Optional[tuple[_FiniteFloat, _FiniteFloat]] = None
+    shape: Literal["obtuse", "acute", "most-obtuse", "most-acute", "any"] = Field(
+        "obtuse", description="which images: a triangle (obtuse, acute, most-obtuse, most-acute) or any n")
+    angle_range: Optional[tuple[_FiniteFloat, _FiniteFloat]] = Field(
+        None, description="[lo, hi] degrees for the largest angle (shape obtuse or acute only)")
     n: int = Field(3, ge=1)
+    min_distance: Optional[float] = Field(None, gt=0, description=_MIN_DISTANCE_HELP, **_FINITE)
+    normalize: Literal["unit", "center", "none"] = Field("unit", description=_NORMALIZE_HELP)
+
+    @model_validator(mode="after")
+    def _check_selection(self):
+        if self.angle_range is not None and self.shape not in _DIGIT_RANGES:
+            raise _invalid("angle_range", f"only for shape obtuse or acute, got shape={self.shape}")
+        if self.shape in _TRIANGLE_SHAPES and self.n != 3:
+            raise _invalid("n", f"shape={self.shape} picks a triangle, so n must be 3, got {self.n}; "
+                                "use shape: any for other n")
+        if self.shape in _DIGIT_RANGES:
+            lo, hi = self.angle_range or _DIGIT_RANGES[self.shape]
+            lim_lo, lim_hi, _ = _ANGLE_LIMITS[self.shape]
+            if not lim_lo <= lo < hi <= lim_hi:
+                raise _invalid("angle_range", f"{self.shape} needs {lim_lo:g} <= lo < hi <= {lim_hi:g} "
+                                              f"(largest angle of the triangle, degrees), got [{lo:g}, {hi:g}]")
+        return self
 
 
 class PatchesData(BaseModel):
-    """n flattened `size` x `size` patches of a bundled sklearn image, values in [0, 1]."""
+    """n flattened `size` x `size` patches of a bundled sklearn image (d = size^2, x 3 in colour).
+
+    Candidates are the patches at half of the non-overlapping grid positions (the other half is
+    held out for fresh draws); n of them are chosen in a random order, greedily keeping those at
+    least `min_distance` from every patch kept so far (farthest-point selection where greedy
+    falls short).
+    """
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["patches"] = "patches"
-    image: Literal["china", "flower"] = "china"
-    size: int = Field(4, ge=2)
+    image: Literal["china", "flower"] = Field("china", description="sklearn's bundled china.jpg "
+                                              "(427 x 640) or flower.jpg (427 x 640)")
+    size: int = Field(4, ge=2, description="patch side k: d = k^2 (28 gives the paper's MNIST size, d = 784)")
     n: int = Field(200, ge=1)
     grayscale: bool = True
+    min_distance: Optional[float] = Field(None, gt=0, description=_MIN_DISTANCE_HELP, **_FINITE)
+    normalize: Literal["unit", "center", "none"] = Field("unit", description=_NORMALIZE_HELP)
 
 
 class FileData(BaseModel):
@@ -142,6 +263,44 @@ class FileData(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["file"] = "file"
     path: str = Field(min_length=1)
+
+
+def _check_rows_same_length(rows: list[list[float]], *, key: str, what: str) -> None:
+    lengths = sorted({len(r) for r in rows})
+    if len(lengths) > 1:
+        raise _invalid(key, f"every {what} needs the same number of coordinates, got rows of "
+                            f"lengths {lengths}; write one {what} per row")
+
+
+def _check_direction_rows(rows: list[list[float]], dim: int) -> None:
+    _check_rows_same_length(rows, key="directions", what="direction")
+    if len(rows[0]) != dim:
+        raise _invalid("directions", f"expected shape (n, {dim}), got ({len(rows)}, {len(rows[0])}); "
+                                     "write one direction of data.dim coordinates per row")
+    norms = np.linalg.norm(np.asarray(rows, dtype=np.float64), axis=1)
+    if np.any(norms == 0):
+        raise _invalid("directions", f"row {int(np.argmin(norms))} is the zero vector; "
+                                     "every ray needs a nonzero direction")
+
+
+def _check_distinct_directions(u: np.ndarray) -> None:
+    cos = u @ u.T  # (K, K)
+    i, j = np.triu_indices(len(u), k=1)
+    same = np.flatnonzero(cos[i, j] > 1 - 1e-12)
+    if same.size:
+        a, b = int(i[same[0]]), int(j[same[0]])
+        raise _invalid("directions", f"rays {a} and {b} point the same way; give distinct directions")
+
+
+def _first_duplicate(x: np.ndarray) -> Optional[tuple[int, int]]:
+    """The first two row indices (i < j) of equal rows of x (N, d), or None."""
+    _, first, inverse = np.unique(x, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    repeated = np.flatnonzero(first[inverse] != np.arange(len(x)))
+    if repeated.size == 0:
+        return None
+    j = int(repeated[0])
+    return int(first[inverse[j]]), j
 
 
 DataSpec = Annotated[
@@ -224,16 +383,8 @@ def _check_rng(rng) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _points_source(spec: PointsData, *, rng: np.random.Generator) -> Source:
-    _check_rows_same_length(spec.points, name="data.points")
-    x = check_points(spec.points, name="data.points")  # (N, d)
+    x = np.asarray(spec.points, dtype=np.float64)  # (N, d), checked by PointsData
     return Source(x, "points", {"n_points": len(x), "dim": x.shape[1]})
-
-
-def _check_rows_same_length(rows: list[list[float]], *, name: str) -> None:
-    lengths = sorted({len(r) for r in rows})
-    if len(lengths) > 1:
-        raise DataError(f"{name}: every point needs the same number of coordinates, got rows of "
-                        f"lengths {lengths}; write one point per row")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +392,6 @@ def _check_rows_same_length(rows: list[list[float]], *, name: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _univariate_source(spec: UnivariateData, *, rng: np.random.Generator) -> Source:
-    _check_univariate(spec)
     x = np.sort(_univariate_points(spec, rng=rng))[:, None]  # (N, 1)
     x1, xN = float(x[0, 0]), float(x[-1, 0])
 
@@ -250,11 +400,6 @@ def _univariate_source(spec: UnivariateData, *, rng: np.random.Generator) -> Sou
 
     info = {"spacing": spec.spacing, "min_gap": float(np.diff(x[:, 0]).min()) if len(x) > 1 else None}
     return Source(x, "univariate", info, sample)
-
-
-def _check_univariate(spec: UnivariateData) -> None:
-    if not spec.high > spec.low:
-        raise DataError(f"data.high: must be > data.low (= {spec.low}), got {spec.high}")
 
 
 def _univariate_points(spec: UnivariateData, *, rng: np.random.Generator) -> np.ndarray:
@@ -274,7 +419,6 @@ def _univariate_points(spec: UnivariateData, *, rng: np.random.Generator) -> np.
 # ---------------------------------------------------------------------------------------------
 
 def _subspace_source(spec: SubspaceData, *, rng: np.random.Generator) -> Source:
-    _check_subspace(spec)
     d, r = spec.dim, spec.rank
     U, _ = np.linalg.qr(rng.standard_normal((d, r)))  # (d, r) orthonormal columns
     x_bar = rng.standard_normal(d)  # (d,)
@@ -285,14 +429,6 @@ def _subspace_source(spec: SubspaceData, *, rng: np.random.Generator) -> Source:
 
     info = {"basis": U.T.tolist(), "offset": x_bar.tolist(), "rank": r}
     return Source(sample(spec.n, rng), "subspace", info, sample)
-
-
-def _check_subspace(spec: SubspaceData) -> None:
-    if spec.rank >= spec.dim:
-        raise DataError(f"data.rank: must be < data.dim (= {spec.dim}), got {spec.rank}")
-    if spec.n <= spec.rank:
-        raise DataError(f"data.n: a {spec.rank}-dim affine subspace needs at least rank + 1 = "
-                        f"{spec.rank + 1} points to span it, got {spec.n}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,53 +453,24 @@ def _rays_source(spec: RaysData, *, rng: np.random.Generator) -> Source:
 
 
 def _ray_directions(spec: RaysData) -> np.ndarray:
-    """(K, d) unit ray directions from `angles_deg` or `directions`."""
-    if spec.angles_deg is not None and spec.directions is not None:
-        raise DataError("data.directions: give either data.angles_deg or data.directions, not both")
+    """(K, d) unit ray directions from `angles_deg` or `directions` (checked by RaysData)."""
     if spec.directions is None:
-        if spec.dim != 2:
-            raise DataError(f"data.angles_deg: angles describe rays only for dim = 2, got dim = "
-                            f"{spec.dim}; give data.directions instead")
         theta = np.radians(spec.angles_deg if spec.angles_deg is not None else [0.0, 120.0, 240.0])
-        u = np.stack([np.cos(theta), np.sin(theta)], axis=1)  # (K, 2)
-    else:
-        _check_rows_same_length(spec.directions, name="data.directions")
-        u = check_points(spec.directions, name="data.directions", d=spec.dim)  # (K, d)
-        norms = np.linalg.norm(u, axis=1)
-        if np.any(norms == 0):
-            raise DataError(f"data.directions: row {int(np.argmin(norms))} is the zero vector; "
-                            "every ray needs a nonzero direction")
-        u = u / norms[:, None]
-    _check_distinct_directions(u)
-    return u
-
-
-def _check_distinct_directions(u: np.ndarray) -> None:
-    cos = u @ u.T  # (K, K)
-    i, j = np.triu_indices(len(u), k=1)
-    same = np.flatnonzero(cos[i, j] > 1 - 1e-12)
-    if same.size:
-        a, b = int(i[same[0]]), int(j[same[0]])
-        raise DataError(f"data.directions: rays {a} and {b} point the same way; give distinct directions")
+        return np.stack([np.cos(theta), np.sin(theta)], axis=1)  # (K, 2)
+    u = np.asarray(spec.directions, dtype=np.float64)  # (K, d)
+    return u / np.linalg.norm(u, axis=1, keepdims=True)
 
 
 def _ray_apex(spec: RaysData) -> np.ndarray:
-    if spec.apex is None:
-        return np.zeros(spec.dim)
-    if len(spec.apex) != spec.dim:
-        raise DataError(f"data.apex: expected {spec.dim} coordinates (data.dim), got {len(spec.apex)}")
-    return np.asarray(spec.apex, dtype=np.float64)
+    return np.zeros(spec.dim) if spec.apex is None else np.asarray(spec.apex, dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
 # simplex (theory.md 4.3, 4.4)
 # ---------------------------------------------------------------------------------------------
 
-_ANGLE_LIMITS = {"obtuse": (90.0, 180.0, 120.0), "acute": (60.0, 90.0, 75.0)}  # lo, hi, default
-
-
 def _simplex_source(spec: SimplexData, *, rng: np.random.Generator) -> Source:
-    m = _check_simplex_fields(spec)
+    m = spec.n_vertices
     x = _embed(_SIMPLEX_BUILDERS[spec.shape](spec, m), spec.dim)  # (m, d)
     _check_affinely_independent(x)
     _SIMPLEX_CHECKS[spec.shape](x)
@@ -372,25 +479,6 @@ def _simplex_source(spec: SimplexData, *, rng: np.random.Generator) -> Source:
         return rng.dirichlet(np.ones(m), size=n) @ x  # (n, d)
 
     return Source(x, "simplex", _simplex_info(spec.shape, x), sample)
-
-
-def _check_simplex_fields(spec: SimplexData) -> int:
-    """Validate the field combinations; return the number of vertices m."""
-    m = spec.dim + 1 if spec.vertices is None else spec.vertices
-    if m > spec.dim + 1:
-        raise DataError(f"data.vertices: a simplex in R^{spec.dim} has at most dim + 1 = "
-                        f"{spec.dim + 1} vertices, got {m}")
-    if spec.shape == "acute" and m < 3:
-        raise DataError(f"data.vertices: acute needs at least 3 vertices (a triangle), got {m}")
-    if spec.angle_deg is not None:
-        if spec.shape not in _ANGLE_LIMITS or m != 3:
-            raise DataError(f"data.angle_deg: only for an obtuse or acute triangle (vertices = 3), "
-                            f"got shape={spec.shape} with {m} vertices")
-        lo, hi, _ = _ANGLE_LIMITS[spec.shape]
-        if not lo < spec.angle_deg < hi:
-            raise DataError(f"data.angle_deg: {spec.shape} needs {lo:g} < angle < {hi:g}, "
-                            f"got {spec.angle_deg:g}")
-    return m
 
 
 def _edge_lengths(k: int, size: float) -> np.ndarray:
@@ -537,10 +625,86 @@ _SIMPLEX_CHECKS = {"obtuse": _check_obtuse, "orthogonal": _check_orthogonal,
 
 
 # ---------------------------------------------------------------------------------------------
+# images: normalisation and spread-out selection (digits and patches)
+# ---------------------------------------------------------------------------------------------
+
+def _normalize(x: np.ndarray, how: str, full_scale: float) -> np.ndarray:
+    """(n, d) pixels in [0, 1] to the recipe's scale: unit (as they are), center (each row minus
+    its own mean), none (x full_scale, the raw pixel values)."""
+    if how == "center":
+        return x - x.mean(axis=1, keepdims=True)
+    return x * full_scale if how == "none" else x
+
+
+def _spread(P: np.ndarray, n: int, min_distance: Optional[float], *, what: str,
+            rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """n row indices of the candidates P (C, d), pairwise >= min_distance apart (> 0 when None).
+
+    Greedy in a random order (rng): keep a candidate when it is far enough from every one kept.
+    Where that keeps fewer than n, farthest-point selection from the same first candidate
+    (it spreads the points as far as it can, favouring extreme ones). Returns the indices and
+    the method; raises DataError naming data.min_distance (or data.n) where neither reaches n.
+    """
+    gap = 0.0 if min_distance is None else float(min_distance)
+    kept = _greedy(P, n, gap, order=rng.permutation(len(P)))
+    if len(kept) == n:
+        return kept, "greedy"
+    far, reach = _farthest_points(P, n, first=int(kept[0]))
+    if reach >= gap and reach > 0:
+        return far, "farthest-point"
+    if min_distance is None:
+        raise DataError(f"data.n: only {len(kept)} of the {len(P)} candidate {what} are distinct, "
+                        f"got {n}; lower data.n")
+    reach = _floor3(reach)  # a value that, with this seed, works
+    raise DataError(f"data.min_distance: only {len(kept)} of the {len(P)} candidate {what} are pairwise "
+                    f">= {gap:g} apart, got data.n = {n}; farthest-point selection of {n} keeps them "
+                    f"{reach:g} apart: lower data.min_distance to at most {reach:g}, or lower data.n")
+
+
+def _floor3(x: float) -> float:
+    """x rounded down to 3 significant digits (0 stays 0)."""
+    if x <= 0:
+        return 0.0
+    scale = 10.0 ** (2 - int(np.floor(np.log10(x))))
+    return float(np.floor(x * scale) / scale)
+
+
+def _greedy(P: np.ndarray, n: int, gap: float, *, order: np.ndarray) -> np.ndarray:
+    """Indices (<= n) kept by walking `order`: each is >= gap (> 0 if gap = 0) from all kept before."""
+    if gap == 0:  # only exact duplicates excluded: the first of each distinct row along `order`
+        _, first = np.unique(P[order], axis=0, return_index=True)
+        return order[np.sort(first)][:n].astype(np.int64)
+    free = np.ones(len(P), dtype=bool)  # (C,) still far enough from everything kept
+    kept = []
+    for i in order:
+        if free[i]:
+            kept.append(i)
+            if len(kept) == n:
+                break
+            free &= np.linalg.norm(P - P[i], axis=1) >= gap  # (C,)
+    return np.asarray(kept, dtype=np.int64)
+
+
+def _farthest_points(P: np.ndarray, n: int, *, first: int) -> tuple[np.ndarray, float]:
+    """n indices by farthest-point selection from `first`, and their smallest pairwise distance."""
+    kept, reach = [first], np.inf
+    dist = np.linalg.norm(P - P[first], axis=1)  # (C,) distance to the nearest kept point
+    for _ in range(n - 1):
+        i = int(np.argmax(dist))
+        kept.append(i)
+        reach = min(reach, float(dist[i]))
+        dist = np.minimum(dist, np.linalg.norm(P - P[i], axis=1))
+    return np.asarray(kept, dtype=np.int64), reach
+
+
+def _smallest_distance(x: np.ndarray) -> Optional[float]:
+    return float(pairwise_distances(x).min()) if len(x) > 1 else None
+
+
+# ---------------------------------------------------------------------------------------------
 # digits (theory.md section 5, real images)
 # ---------------------------------------------------------------------------------------------
 
-_DIGIT_RANGES = {"obtuse": (93.0, 99.0), "acute": (70.0, 76.0)}
 _TRIANGLE_TRIES = 4000
 
 
@@ -557,14 +721,13 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 def _digits_source(spec: DigitsData, *, rng: np.random.Generator) -> Source:
     X, y = _digits()
+    X = _normalize(X, spec.normalize, 16.0)  # (1797, 64)
     pool = np.flatnonzero(y == spec.digit)  # dataset indices of the class
-    lo_hi = _check_digits(spec, len(pool))
-    if spec.shape == "any":
-        chosen = np.sort(rng.choice(pool, size=spec.n, replace=False))
-        info = {"digit": spec.digit, "indices": chosen.tolist()}
-    else:
-        chosen = _find_triangle(X, pool, lo_hi, digit=spec.digit, rng=rng)
-        info = {"digit": spec.digit, "indices": chosen.tolist(), **_triangle_facts(X[chosen])}
+    if spec.n > len(pool):
+        raise DataError(f"data.n: digit {spec.digit} has only {len(pool)} images, got {spec.n}")
+    chosen, facts = _choose_digits(spec, X, pool, rng=rng)  # (n,) dataset indices
+    info = {"digit": spec.digit, "shape": spec.shape, "normalize": spec.normalize,
+            "indices": chosen.tolist(), "smallest_distance": _smallest_distance(X[chosen]), **facts}
     held_out = np.setdiff1d(pool, chosen)
 
     def sample(n, rng):  # held-out images of the class, without replacement
@@ -576,23 +739,18 @@ def _digits_source(spec: DigitsData, *, rng: np.random.Generator) -> Source:
     return Source(X[chosen].copy(), "digits", info, sample)
 
 
-def _check_digits(spec: DigitsData, n_class: int) -> Optional[tuple[float, float]]:
-    """Validate the field combinations; return the angle range (None for shape any)."""
-    if spec.n > n_class:
-        raise DataError(f"data.n: digit {spec.digit} has only {n_class} images, got {spec.n}")
+def _choose_digits(spec: DigitsData, X: np.ndarray, pool: np.ndarray, *,
+                   rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Dataset indices of the chosen images of the class `pool`, and facts about the choice."""
     if spec.shape == "any":
-        if spec.angle_range is not None:
-            raise DataError("data.angle_range: only for shape obtuse or acute, got shape=any")
-        return None
-    if spec.n != 3:
-        raise DataError(f"data.n: shape={spec.shape} picks a triangle, so n must be 3, got {spec.n}; "
-                        "use shape: any for other n")
-    lo, hi = spec.angle_range or _DIGIT_RANGES[spec.shape]
-    lim_lo, lim_hi, _ = _ANGLE_LIMITS[spec.shape]
-    if not lim_lo <= lo < hi <= lim_hi:
-        raise DataError(f"data.angle_range: {spec.shape} needs {lim_lo:g} <= lo < hi <= {lim_hi:g} "
-                        f"(largest angle of the triangle, degrees), got [{lo:g}, {hi:g}]")
-    return lo, hi
+        picked, how = _spread(X[pool], spec.n, spec.min_distance, rng=rng, what=f"images of digit {spec.digit}")
+        return np.sort(pool[picked]), {"selection": how}
+    if spec.shape in _DIGIT_RANGES:
+        lo_hi = spec.angle_range or _DIGIT_RANGES[spec.shape]
+        chosen = _find_triangle(X, pool, lo_hi, spec.min_distance, digit=spec.digit, rng=rng)
+        return chosen, _triangle_facts(X[chosen])
+    picked, searched = _extreme_triangle(X[pool], spec.shape, spec.min_distance, digit=spec.digit)
+    return pool[picked], {**_triangle_facts(X[pool[picked]]), "triples_searched": searched}
 
 
 def _triangle_angles(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -604,12 +762,12 @@ def _triangle_angles(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
     return np.stack([at(A, B, C), at(B, C, A), at(C, A, B)], axis=1)
 
 
-def _find_triangle(X: np.ndarray, pool: np.ndarray, lo_hi: tuple[float, float], *, digit: int,
-                   rng: np.random.Generator) -> np.ndarray:
+def _find_triangle(X: np.ndarray, pool: np.ndarray, lo_hi: tuple[float, float], min_side: Optional[float],
+                   *, digit: int, rng: np.random.Generator) -> np.ndarray:
     """Three dataset indices whose triangle has its largest angle in [lo, hi].
 
-    Random search over _TRIANGLE_TRIES triples; among those in range, the one with the largest
-    shortest side (so noise balls around the images stay apart).
+    Random search over _TRIANGLE_TRIES triples; among those in range (and with every side >=
+    min_side), the one with the largest shortest side (so noise balls around the images stay apart).
     """
     lo, hi = lo_hi
     T = np.stack([rng.choice(pool, size=3, replace=False) for _ in range(_TRIANGLE_TRIES)])  # (T, 3)
@@ -617,12 +775,47 @@ def _find_triangle(X: np.ndarray, pool: np.ndarray, lo_hi: tuple[float, float], 
     largest = _triangle_angles(A, B, C).max(axis=1)
     shortest = np.min([np.linalg.norm(A - B, axis=1), np.linalg.norm(B - C, axis=1),
                        np.linalg.norm(C - A, axis=1)], axis=0)
-    ok = np.flatnonzero((largest >= lo) & (largest <= hi) & (shortest > 0))
+    ok = np.flatnonzero((largest >= lo) & (largest <= hi) & (shortest >= (min_side or 0)) & (shortest > 0))
     if ok.size == 0:
+        sides = f" and every side >= {min_side:g}" if min_side else ""
         raise DataError(f"data.angle_range: no triangle of digit-{digit} images with largest angle in "
-                        f"[{lo:g}, {hi:g}] degrees among {_TRIANGLE_TRIES} random triples; widen the "
-                        "range or pick another digit")
+                        f"[{lo:g}, {hi:g}] degrees{sides} among {_TRIANGLE_TRIES} random triples; widen the "
+                        "range, pick another digit, or try shape: most-obtuse / most-acute")
     return T[ok[np.argmax(shortest[ok])]]
+
+
+def _extreme_triangle(P: np.ndarray, shape: str, min_side: Optional[float], *,
+                      digit: int) -> tuple[np.ndarray, int]:
+    """Rows (3,) of P (n, d) forming the most obtuse (largest largest angle) or the most acute
+    (smallest largest angle) of all its triangles with every side >= min_side (> 0 when None),
+    and the number of triples searched. Exhaustive and vectorised: law of cosines on the (n, n)
+    distances, about 1e6 triples for a class of 180 images (well under a second)."""
+    from scipy.spatial.distance import squareform
+
+    D = squareform(pairwise_distances(P))  # (n, n)
+    T = _all_triples(len(P))  # (t, 3), i < j < k
+    a, b, c = D[T[:, 1], T[:, 2]], D[T[:, 0], T[:, 2]], D[T[:, 0], T[:, 1]]  # (t,) sides opposite i, j, k
+    shortest = np.minimum(np.minimum(a, b), c)
+    ok = shortest >= min_side if min_side else shortest > 0
+    if not ok.any():
+        raise DataError(f"data.min_distance: no triangle of digit-{digit} images has every side >= "
+                        f"{min_side:g} (the class's largest distance is {D.max():.3g}); lower data.min_distance")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos_min = np.minimum(np.minimum((b * b + c * c - a * a) / (2 * b * c),  # the largest angle's
+                                        (a * a + c * c - b * b) / (2 * a * c)),  # cosine, per triple
+                             (a * a + b * b - c * c) / (2 * a * b))
+    key = np.where(ok, cos_min, np.inf if shape == "most-obtuse" else -np.inf)
+    best = np.argmin(key) if shape == "most-obtuse" else np.argmax(key)
+    return T[best].astype(np.int64), int(ok.sum())
+
+
+def _all_triples(n: int) -> np.ndarray:
+    """(n choose 3, 3) index triples i < j < k in lexicographic order (int32)."""
+    i, j = np.triu_indices(n, k=1)  # pairs (i, j), each extended by every k > j
+    count = n - 1 - j
+    start = np.repeat(np.cumsum(count) - count, count)
+    k = np.repeat(j, count) + 1 + (np.arange(count.sum()) - start)
+    return np.stack([np.repeat(i, count), np.repeat(j, count), k], axis=1).astype(np.int32)
 
 
 def _triangle_facts(x: np.ndarray) -> dict:
@@ -656,18 +849,27 @@ def _patches_source(spec: PatchesData, *, rng: np.random.Generator) -> Source:
     if spec.n > len(train_pos):
         raise DataError(f"data.n: image {spec.image} has {len(train_pos)} training positions for "
                         f"{k}x{k} patches, got {spec.n}; lower data.n or data.size")
-    chosen = train_pos[rng.choice(len(train_pos), size=spec.n, replace=False)]  # (n, 2)
+
+    def patches(corners):  # (n, d) in the recipe's normalisation
+        return _normalize(_cut(img, corners, k), spec.normalize, 255.0)
+
+    picked, how = _spread(patches(train_pos), spec.n, spec.min_distance, rng=rng,
+                          what=f"{k}x{k} patches of {spec.image}")
+    chosen = train_pos[picked]  # (n, 2)
+    x = patches(chosen)  # (n, d)
 
     def sample(n, rng):  # patches at held-out grid positions, without replacement
         if n > len(test_pos):
             raise DataError(f"draw: asked for {n} fresh patches, but only {len(test_pos)} "
                             "positions are held out")
-        return _cut(img, test_pos[rng.choice(len(test_pos), size=n, replace=False)], k)
+        return patches(test_pos[rng.choice(len(test_pos), size=n, replace=False)])
 
-    info = {"image": spec.image, "size": k, "grayscale": spec.grayscale,
-            "dim": int(k * k * (1 if spec.grayscale else 3)),
+    info = {"image": spec.image, "size": k, "grayscale": spec.grayscale, "dim": int(x.shape[1]),
+            "normalize": spec.normalize, "selection": how, "smallest_distance": _smallest_distance(x),
             "positions": chosen.tolist(), "held_out_positions": len(test_pos)}
-    return Source(_cut(img, chosen, k), "patches", info, sample)
+    if len(x) == 3:
+        info.update(_triangle_facts(x))
+    return Source(x, "patches", info, sample)
 
 
 def _grid_positions(hw: tuple[int, int], k: int) -> np.ndarray:
@@ -689,6 +891,10 @@ def _file_source(spec: FileData, *, base_dir: Path) -> Source:
     path = Path(spec.path).expanduser()
     path = path if path.is_absolute() else base_dir / path
     x = read_points_file(path, name="data.path")                  # (N, d)
+    same = _first_duplicate(x)
+    if same is not None:
+        raise DataError(f"data.path: rows {same[0]} and {same[1]} of {path} are the same point; "
+                        "remove duplicates")
     return Source(x, "file", {"path": str(path), "n_points": len(x), "dim": x.shape[1]})
 
 

@@ -1,5 +1,7 @@
 """Recipes: validation messages name the key path; overrides; resolved recipe round trip."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -61,3 +63,27 @@ def test_name_defaults_to_file_stem(tmp_path):
     path = tmp_path / "my-geometry.yaml"
     path.write_text(yaml.safe_dump({k: v for k, v in BASE.items() if k != "name"}))
     assert load_recipe(path)[0].name == "my-geometry"
+
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_recipes_load(path):
+    recipe, base = load_recipe(path)
+    assert recipe.name == path.stem and base == RECIPES
+    assert parse_recipe(yaml.safe_load(recipe_to_yaml(recipe))) == recipe  # resolved recipe round trip
+
+
+@pytest.mark.parametrize("recipe, override, message", [
+    ("univariate", "data.low=2", "data.high: must be > data.low (= 2.0), got 1.0"),
+    ("subspace", "data.rank=9", "data.rank: must be < data.dim"),
+    ("obtuse-triangle", "data.points=[[0, 0], [1, 1], [0, 0]]",
+     "data.points: rows 0 and 2 are the same point; remove duplicates"),
+    ("digits-obtuse", "data.n=4", "data.n: shape=obtuse picks a triangle, so n must be 3, got 4"),
+])
+def test_cross_field_checks_fail_in_load_recipe(recipe, override, message):
+    with pytest.raises(RecipeError) as info:  # before any source is built or run directory made
+        load_recipe(RECIPES / f"{recipe}.yaml", [override])
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value) and "Value error" not in str(info.value)
