@@ -26,4 +26,17 @@ class RunError(ReludenError):
 
 
 class TrainingError(ReludenError):
-    """Training failed (diverged, interrupted); partial results were written (exit status 1)."""
+    """Training failed; partial results (history, checkpoint) were written (exit status 1).
+
+    Attributes
+    ----------
+    reason : str
+        diverged | interrupted | bad-checkpoint | failed (anything else).
+    history : dict
+        The training history so far, column -> list (relu_denoise.train.HISTORY_COLUMNS); {} if none.
+    """
+
+    def __init__(self, message: str, *, reason: str = "failed", history: dict | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.history = {k: list(v) for k, v in (history or {}).items()}

@@ -18,8 +18,8 @@ from relu_denoise.errors import RecipeError
 from relu_denoise.network import ShallowDenoiser
 from relu_denoise.noise import NoiseSpec, offline_samples
 from relu_denoise.recipe import ModelSpec, TrainSpec
-from relu_denoise.train import (_Flat, _forward, _gradients, _Workspace, fit_denoiser, load_checkpoint,
-                                resolve_device, resolve_dtype)
+from relu_denoise.train import fit_denoiser, load_checkpoint, resolve_device, resolve_dtype
+from relu_denoise.train.engine import _Flat, _forward, _gradients, _Workspace
 
 POINTS = np.array([[0.0], [1.0], [2.5]])   # three points on a line, gaps 1 and 1.5
 RADIUS = 0.1

@@ -1,0 +1,524 @@
+"""The training loop: Trainer (state, step, checks, checkpoints) and its entry point fit_denoiser.
+
+Constraints h(y_nm) = x_n for the noisy samples y_nm of each clean point x_n, at least cost
+C = 1/2 sum_k (||a_k||^2 + ||w_k||^2) (docs/theory.md 1 and 5). Methods (`train.method`), Adam on full batches:
+
+    weight-decay          the paper's procedure: MSE + lambda C, MSE over all N M d coordinates (torch's
+                          MSELoss), the network's own initialisation and the data's coordinates, the last iterate.
+    augmented-lagrangian  L = C + (1/M) sum_nm [lam_nm . r_nm + mu/2 ||r_nm||^2],  r_nm = (h(y_nm) - x_n) / nu;
+                          lam_nm += mu r_nm every `multiplier_every` steps (docs/theory.md 7). Offline only:
+                          online it runs as the penalty method.
+    penalty               the same L without multipliers; mu grows while the max residual is above tol / 4.
+
+The exact methods (augmented-lagrangian, penalty) train in normalised coordinates (`_Frame`), start every
+unit's boundary through a sample, solve the output layer exactly at every check and return a moving
+average of the weights (docs/theory.md 9).
+"""
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..checks import check_points
+from ..errors import DataError, TrainingError
+from ..files import atomic_write
+from ..geometry import min_distance
+from ..network import ShallowDenoiser
+from ..noise import NoiseSpec, draw_noise_torch, resolve_rho
+from ..recipe import ModelSpec, TrainSpec
+from .devices import cpu_threads, resolve_device, resolve_dtype
+from .engine import _Adam, _Flat, _forward, _gradients, _solve_output, _Workspace
+from .schedule import _Schedule
+
+HISTORY_COLUMNS = ["step", "loss", "cost", "max_residual", "train_mse", "lambda", "penalty", "multiplier", "lr"]
+_EXPLODE = 1e6         # a max residual this many ells away counts as divergence
+_CHECKPOINT_VERSION = 1
+_NU_PER_AFFINE = 10.0  # penalty unit nu = min(ell, max(this * affine fit's rms residual, tol ell)) (docs/theory.md 9)
+
+
+# ---------------------------------------------------------------- the problem
+
+
+def residual_unit(X: np.ndarray, noise_scale: float | None = None) -> float:
+    """ell: the smallest distance between clean points X (N, d) (docs/theory.md 1); for a single point the
+    noise scale, else 1."""
+    return min_distance(X) if len(X) > 1 else float(noise_scale or 1.0)
+
+
+def _penalty_unit(ell: float, s: float, tol: float) -> float:
+    """nu = min(ell, max(10 s, tol ell)), s the affine fit's rms residual (docs/theory.md 9: penalty unit nu)."""
+    return min(ell, max(_NU_PER_AFFINE * s, tol * ell))
+
+
+@dataclass
+class _Frame:
+    """Training coordinates y' = (y - centre) / scale: the clean points centred, within the unit ball.
+
+    The min-cost interpolant is equivariant under this map and the path cost invariant, so the
+    exact methods train here (the random initialisation then suits every data scale); the
+    weight-decay method keeps the data's own coordinates, as the paper does.
+    """
+
+    centre: np.ndarray   # (d,)
+    scale: float
+
+    @classmethod
+    def of(cls, X: np.ndarray, *, normalise: bool, fallback: float) -> "_Frame":
+        if not normalise:
+            return cls(np.zeros(X.shape[1]), 1.0)
+        centre = X.mean(axis=0)
+        radius = float(np.linalg.norm(X - centre, axis=1).max())
+        return cls(centre, radius if radius > 0 else fallback)
+
+    def inward(self, Y: np.ndarray) -> np.ndarray:
+        return (Y - self.centre) / self.scale
+
+    def outward(self, net: ShallowDenoiser, skip: bool) -> ShallowDenoiser:
+        """h(y) = scale h'((y - centre) / scale) + centre, as a network (same path cost)."""
+        with torch.no_grad():
+            m = torch.as_tensor(self.centre, dtype=net.w.dtype, device=net.w.device)
+            w = net.w / self.scale
+            b = net.b - w @ m
+            c = self.scale * net.c - net.V @ m + m
+            return ShallowDenoiser.from_weights(self.scale * net.a.cpu(), w.cpu(), b.cpu(),
+                                                net.V.cpu() if skip else None, c.cpu(),
+                                                dtype=net.w.dtype, device=net.w.device)
+
+
+@dataclass
+class _Batch:
+    """Inputs Yt (d, P) and targets Xt (d, P), P = N M, sample-major within each point; mask (1, P) or None."""
+
+    Yt: torch.Tensor
+    Xt: torch.Tensor
+    mask: torch.Tensor | None = None
+
+
+class _Samples:
+    """Offline: the fixed samples. Online: fresh noise every step from a generator on the device."""
+
+    def __init__(self, points: torch.Tensor, data, *, seed: int, scale: float, dtype, device):
+        N, d = points.shape
+        self.points, self.online, self.scale = points, isinstance(data, NoiseSpec), scale
+        if self.online:
+            self.noise, self.M = data, data.samples
+            keep = _online_keep_radius(data)
+            self.keep = None if keep is None else keep / scale
+            self.Xt = points.T.repeat_interleave(self.M, dim=1).contiguous()          # (d, P)
+            self.generator = torch.Generator(device=device).manual_seed(seed + 1)
+            self.probe = self.batch()            # fixed fresh samples on which residuals are measured
+            self.generator.manual_seed(seed)     # the training noise stream
+        else:
+            samples = torch.as_tensor(np.asarray(data), dtype=dtype).to(device)     # (N, M, d)
+            self.M = samples.shape[1]
+            self.fixed = _Batch(samples.reshape(-1, d).T.contiguous(),
+                                points.T.repeat_interleave(self.M, dim=1).contiguous())
+
+    @property
+    def measured(self) -> _Batch:
+        """The samples on which residuals are measured: the fixed ones offline, the probe online."""
+        return self.probe if self.online else self.fixed
+
+    def batch(self) -> _Batch:
+        if not self.online:
+            return self.fixed
+        N, d = self.points.shape
+        eps = draw_noise_torch((N * self.M, d), self.noise, generator=self.generator,
+                               dtype=self.points.dtype, device=self.points.device) / self.scale   # (P, d)
+        mask = None
+        if self.keep is not None:
+            mask = (eps.norm(dim=1) <= self.keep).to(eps.dtype)[None, :]          # (1, P)
+        return _Batch(self.Xt + eps.T, self.Xt, mask)
+
+
+def _online_keep_radius(noise: NoiseSpec) -> float | None:
+    """Online Gaussian noise has no exact interpolant: constraints cover samples within rho (docs/theory.md 1)."""
+    if noise.distribution != "gaussian":
+        return None
+    rho = resolve_rho(noise, "auto" if noise.rho == "empirical" else None)
+    return float(rho)
+
+
+def _check_data(data, X: np.ndarray):
+    """Offline samples as a float64 (N, M, d) array, or the NoiseSpec of online training."""
+    if isinstance(data, NoiseSpec):
+        return data
+    S = np.asarray(data, dtype=np.float64)
+    N, d = X.shape
+    if S.ndim != 3 or S.shape[0] != N or S.shape[2] != d or S.shape[1] < 1:
+        raise DataError(f"samples: expected shape ({N}, M, {d}), got {S.shape}")
+    if not np.all(np.isfinite(S)):
+        raise DataError("samples: contains NaN or inf values")
+    return S
+
+
+def _sample_scale(X: np.ndarray, data) -> float:
+    S = np.asarray(data, dtype=np.float64)
+    return float(np.sqrt(np.mean((S - X[:, None, :]) ** 2)) or 1.0) if S.ndim == 3 else 1.0
+
+
+def _noise_units(batch: _Batch) -> tuple[float, float]:
+    """(s, rho) of the constrained samples (mask kept), in their own units: s the rms residual
+    ||x - (A y + c)|| of the best affine map (least squares: the free part V y + c of h), rho the
+    largest noise norm ||y - x||."""
+    Y, X = batch.Yt.T.cpu().double().numpy(), batch.Xt.T.cpu().double().numpy()       # (P, d)
+    if batch.mask is not None:
+        keep = batch.mask[0].cpu().numpy() > 0
+        Y, X = Y[keep], X[keep]
+    if not len(Y):
+        return 0.0, 0.0
+    A = np.hstack([Y, np.ones((len(Y), 1))])                                           # (P, d + 1)
+    theta = np.linalg.lstsq(A, X, rcond=None)[0]                                       # (d + 1, d)
+    s = float(np.sqrt(np.mean(np.sum((A @ theta - X) ** 2, axis=1))))
+    return s, float(np.linalg.norm(Y - X, axis=1).max())
+
+
+@torch.no_grad()
+def _kinks_through_samples(net: ShallowDenoiser, samples: _Samples, generator: torch.Generator) -> None:
+    """Set b_k = -w_k^T z_k for a training sample z_k: every unit's boundary crosses the data.
+
+    z_k is a random sample of clean point n_k, the n_k running through random orders of the N points, so
+    each point gets floor(K / N) or ceil(K / N) boundaries (docs/theory.md 9: kinks through samples).
+    """
+    Yt = samples.measured.Yt                                                           # (d, P), point-major
+    N, M, K = samples.points.shape[0], samples.M, net.width
+    order = torch.cat([torch.randperm(N, generator=generator) for _ in range(-(-K // N))])[:K]   # (K,)
+    idx = (order * M + torch.randint(0, M, (K,), generator=generator)).to(Yt.device)
+    net.b.copy_(-(net.w * Yt[:, idx].T).sum(dim=1))
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class FitResult:
+    """A trained (balanced) network, its history (column -> list, see HISTORY_COLUMNS) and summary stats.
+
+    stats: cost (path cost), train_mse, max_residual, max_residual_rel (in units of ell), steps,
+    seconds, converged, stop_reason ("converged" | "max-steps" | "callback"), method, device,
+    dtype, lr, penalty, residual_unit, mode ("offline" | "online").
+    """
+
+    net: ShallowDenoiser
+    history: dict
+    stats: dict
+
+
+class _Interrupt:
+    """Ctrl-C during training sets a flag that the loop reads between steps (a second Ctrl-C is immediate)."""
+
+    def __init__(self):
+        self.requested = False
+
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self.requested:
+                raise KeyboardInterrupt
+            self.requested = True
+
+        signal.signal(signal.SIGINT, handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+# ---------------------------------------------------------------- the trainer
+
+
+class Trainer:
+    """One training run: state (parameters, Adam moments, multipliers, schedule, history, noise
+    generator), the step, the checks, and checkpoints that resume bit for bit on the same device."""
+
+    def __init__(self, points, data, model: ModelSpec, train: TrainSpec, *, generator: torch.Generator,
+                 device="cpu"):
+        self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+        self.dtype = resolve_dtype(train.dtype, self.device)
+        self.spec, self.model = train, model
+        X = check_points(points, name="points")
+        self.N, self.d = X.shape
+        data = self._set_frame(X, _check_data(data, X))
+        net = ShallowDenoiser(model.width, self.d, skip=model.skip, dtype=self.dtype, device=self.device,
+                              generator=generator, init_scale=train.init_scale)
+        seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))  # online noise
+        self.samples = _Samples(self.points, data, seed=seed, scale=self.frame.scale, dtype=self.dtype,
+                                device=self.device)
+        s, self.rho = _noise_units(self.samples.measured)                             # training units
+        self.nu = _penalty_unit(self.ell_data / self.frame.scale, s, train.tol)
+        if train.method != "weight-decay":            # the paper's method keeps the network's own init
+            _kinks_through_samples(net, self.samples, generator)
+        self._set_state(net)
+
+    def _set_frame(self, X: np.ndarray, data):
+        """The training frame, ell (data units) and the clean points in the frame; returns data in the frame."""
+        noise_scale = data.scale if isinstance(data, NoiseSpec) else _sample_scale(X, data)
+        self.frame = _Frame.of(X, normalise=self.spec.method != "weight-decay", fallback=noise_scale)
+        self.ell_data = residual_unit(X, noise_scale)                                  # data units
+        self.points = torch.as_tensor(self.frame.inward(X), dtype=self.dtype).to(self.device)   # (N, d)
+        return data if isinstance(data, NoiseSpec) else self.frame.inward(data)
+
+    def _set_state(self, net: ShallowDenoiser) -> None:
+        """Parameters from net, gradient and work buffers, average, Adam, multipliers, schedule, history."""
+        K, d = net.width, self.d
+        self.p = _Flat.from_network(net)
+        self.g = _Flat(torch.zeros_like(self.p.flat), K, d)
+        self.ws = _Workspace()
+        averaged = self.spec.method != "weight-decay" and self.spec.average > 0
+        self.avg = _Flat(self.p.flat.clone(), K, d) if averaged else None
+        self.adam = _Adam(self.p.flat.numel(), dtype=self.dtype, device=self.device)
+        self.multipliers = self._multipliers_or_none()
+        self.schedule = _Schedule.start(self.spec, self.rho)
+        self.step_count, self.seconds = 0, 0.0
+        self.history = {k: [] for k in HISTORY_COLUMNS}
+        self.last_good = None
+
+    @property
+    def reported(self) -> _Flat:
+        """The weights that are measured and returned: the running average where there is one."""
+        return self.p if self.avg is None else self.avg
+
+    def _multipliers_or_none(self):
+        if self.spec.method != "augmented-lagrangian" or self.samples.online:
+            return None
+        return torch.zeros_like(self.samples.fixed.Xt)                                 # (d, P)
+
+    # ---- one step
+
+    def step(self) -> None:
+        """One Adam step on the method's objective (no host synchronisation)."""
+        batch = self.samples.batch()
+        Z, S, O = _forward(self.p, batch.Yt, self.ws)
+        R = O.sub_(batch.Xt)                                                           # (d, P)
+        G, coef = self._output_gradient(R, batch)
+        _gradients(self.p, self.g, batch.Yt, Z, S, G, coef, self.model.skip, self.ws)
+        self.adam.step(self.p.flat, self.g.flat, self.schedule.lr)
+        if self.avg is not None:
+            self.avg.flat.lerp_(self.p.flat, 1 - self.spec.average)
+        self.step_count += 1
+        if self.multipliers is not None and self.step_count % self.spec.multiplier_every == 0:
+            self.multipliers.add_(R, alpha=self.schedule.mu / self.nu)               # lam += mu r
+
+    def _output_gradient(self, R: torch.Tensor, batch: _Batch):
+        """G = d(objective)/d(outputs) (d, P) and the coefficient of C in the objective."""
+        if self.spec.method == "weight-decay":
+            return R * (2.0 / R.numel()), self.spec.weight_decay
+        mu, nu, M = self.schedule.mu, self.nu, self.samples.M
+        G = R * (mu / (nu * nu * M))                                                   # d/dO (1/M) mu/2 ||R/nu||^2
+        if self.multipliers is not None:
+            G.add_(self.multipliers, alpha=1.0 / (nu * M))
+        if batch.mask is not None:
+            G.mul_(batch.mask)
+        return G, 1.0
+
+    def _solve_outputs(self) -> None:
+        """Set the output layer (a, V, c) of the iterate and the average to the exact minimiser of `_loss`
+        for their (w, b) (docs/theory.md 9: why the output solve)."""
+        batch = self.samples.batch()        # offline: the samples; online: fresh ones, not the probe
+        k = self.schedule.mu / (self.nu * self.nu * self.samples.M)                    # L = ... + k/2 ||h - x||^2
+        for p in (self.p, self.avg):
+            if p is not None:
+                _solve_output(p, batch.Yt, batch.Xt, batch.mask, k=k, skip=self.model.skip,
+                              lam=self.multipliers, lam_weight=1.0 / (self.nu * self.samples.M))
+
+    # ---- measurements
+
+    @torch.no_grad()
+    def measure(self) -> dict:
+        """Loss (the method's objective, training coordinates), path cost, max residual and MSE (data units)
+        on the training samples (offline) or on a fixed set of fresh samples (online)."""
+        batch = self.samples.measured
+        p = self.reported
+        _, _, O = _forward(p, batch.Yt, self.ws)
+        R = O.sub_(batch.Xt)
+        norms = R.norm(dim=0) if batch.mask is None else R.norm(dim=0) * batch.mask[0]
+        mse = R.pow(2).mean()
+        loss = self._loss(R, mse, p.weight_cost(), batch)
+        values = torch.stack([loss, p.path_cost(), norms.max(), mse]).tolist()    # one synchronisation
+        s = self.frame.scale                                                           # back to data units
+        return {"loss": values[0], "cost": values[1], "max_residual": values[2] * s, "train_mse": values[3] * s * s}
+
+    def _loss(self, R, mse, C, batch) -> torch.Tensor:
+        if self.spec.method == "weight-decay":
+            return mse + self.spec.weight_decay * C
+        Rn = R / self.nu
+        if batch.mask is not None:
+            Rn = Rn * batch.mask
+        loss = C + 0.5 * self.schedule.mu * Rn.pow(2).sum() / self.samples.M
+        if self.multipliers is not None:
+            loss = loss + (self.multipliers * Rn).sum() / self.samples.M
+        return loss
+
+    def record(self, m: dict) -> None:
+        wd = self.spec.method == "weight-decay"
+        mult = None
+        if self.multipliers is not None:
+            mult = float(self.multipliers.norm(dim=0).max()) / self.samples.M
+        row = dict(step=self.step_count, **m, **{"lambda": self.spec.weight_decay if wd else None},
+                   penalty=None if wd else self.schedule.mu, multiplier=mult, lr=self.schedule.lr)
+        for k in HISTORY_COLUMNS:
+            self.history[k].append(row[k])
+
+    # ---- the loop
+
+    def run(self, *, callback: Callable[[dict], object] | None = None, checkpoint: Path | None = None) -> FitResult:
+        """Train until converged or `steps`; raises TrainingError (after a checkpoint) on divergence or Ctrl-C.
+
+        `callback(record)` is called at every check with the history row plus `steps` (the maximum);
+        a truthy return value stops training (stop_reason "callback").
+        """
+        spec, start, reason = self.spec, time.perf_counter() - self.seconds, None
+        work = self.samples.M * self.N * self.p.K * max(self.d, 8)
+        interrupt = _Interrupt()
+        with cpu_threads(self.device, work), interrupt.installed():
+            if self.step_count == 0:
+                reason = self._check(callback, checkpoint, start)
+            while reason is None and self.step_count < spec.steps:
+                self.step()
+                if interrupt.requested:
+                    self._interrupted(checkpoint, start)
+                if self.step_count % spec.check_every == 0 or self.step_count == spec.steps:
+                    reason = self._check(callback, checkpoint, start)
+        self.seconds = time.perf_counter() - start
+        return self._result(reason or "max-steps")
+
+    def _check(self, callback, checkpoint, start) -> str | None:
+        if self.spec.method != "weight-decay":
+            self._solve_outputs()
+        m = self.measure()
+        if not all(math.isfinite(v) for v in m.values()) or m["max_residual"] > _EXPLODE * self.ell_data:
+            self._diverged(m, checkpoint)
+        self.record(m)
+        reason = self._decide(m)                    # before the snapshot: a resumed run must not decide again
+        self.last_good = self.state_dict(time.perf_counter() - start)
+        if checkpoint is not None and (self.step_count % self.spec.checkpoint_every == 0):
+            save_checkpoint(checkpoint, self.last_good)
+        if callback is not None and callback({**m, "step": self.step_count, "steps": self.spec.steps,
+                                              "lr": self.schedule.lr, "penalty": self.schedule.mu}):
+            return reason or "callback"
+        return reason
+
+    def _decide(self, m: dict) -> str | None:
+        """The schedule's stopping and stall rule (none at step 0); mu continuation without multipliers."""
+        if self.step_count == 0:
+            return None
+        continuation = self.multipliers is None and self.spec.method != "weight-decay"
+        return self.schedule.decide(self.spec, m["cost"], m["max_residual"], self.ell_data, continuation=continuation)
+
+    def _diverged(self, m: dict, checkpoint) -> None:
+        bad = ", ".join(f"{k} = {v:.3g}" for k, v in m.items())
+        where = ""
+        if checkpoint is not None and self.last_good is not None:
+            save_checkpoint(checkpoint, self.last_good)
+            where = f"; last good state (step {self.last_good['step']}) saved to {checkpoint}"
+        hint = f"lower train.lr (now {self.schedule.lr:g})"
+        raise TrainingError(f"diverged at step {self.step_count} ({bad}){where}; {hint}", reason="diverged",
+                            history=self.history)
+
+    def _interrupted(self, checkpoint, start) -> None:
+        where = ""
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, self.state_dict(time.perf_counter() - start))
+            where = f"; checkpoint saved to {checkpoint}"
+        raise TrainingError(f"interrupted at step {self.step_count}{where}", reason="interrupted",
+                            history=self.history)
+
+    def _result(self, reason: str) -> FitResult:
+        net = self.frame.outward(self.reported.network(self.model.skip), self.model.skip).balance()
+        last = {k: self.history[k][-1] for k in ("cost", "train_mse", "max_residual")}
+        stats = dict(last, max_residual_rel=last["max_residual"] / self.ell_data, steps=self.step_count,
+                     seconds=self.seconds, converged=reason == "converged", stop_reason=reason,
+                     method=self.spec.method, device=str(self.device), dtype=self.spec.dtype,
+                     lr=self.schedule.lr, penalty=None if self.spec.method == "weight-decay" else self.schedule.mu,
+                     residual_unit=self.ell_data, mode="online" if self.samples.online else "offline")
+        return FitResult(net, {k: list(v) for k, v in self.history.items()}, stats)
+
+    # ---- checkpoints
+
+    def state_dict(self, seconds: float) -> dict:
+        """Everything the loop reads, copied (tensors to the CPU)."""
+        cpu = lambda t: None if t is None else t.detach().to("cpu", copy=True)  # noqa: E731
+        s = self.samples
+        return {"version": _CHECKPOINT_VERSION, "step": self.step_count, "seconds": seconds,
+                "theta": cpu(self.p.flat), "average": None if self.avg is None else cpu(self.avg.flat),
+                "adam_m": cpu(self.adam.m), "adam_v": cpu(self.adam.v),
+                "adam_t": self.adam.t, "multipliers": cpu(self.multipliers),
+                "schedule": self.schedule.state_dict(),
+                "history": {k: list(v) for k, v in self.history.items()},
+                "noise_state": s.generator.get_state() if s.online else None,
+                "shape": [self.N, self.d, self.p.K, s.M], "method": self.spec.method, "dtype": self.spec.dtype}
+
+    def load_state_dict(self, state: dict) -> None:
+        expect = [self.N, self.d, self.p.K, self.samples.M]
+        if state.get("version") != _CHECKPOINT_VERSION or state["shape"] != expect:
+            raise TrainingError(f"checkpoint does not match this run (shape {state.get('shape')}, expected {expect})",
+                                reason="bad-checkpoint")
+        dev = lambda t: t.to(device=self.device, dtype=self.dtype)  # noqa: E731
+        self.p.flat.copy_(dev(state["theta"]))
+        if self.avg is not None:
+            self.avg.flat.copy_(dev(state["average"]))
+        self.adam.m.copy_(dev(state["adam_m"]))
+        self.adam.v.copy_(dev(state["adam_v"]))
+        self.adam.t = state["adam_t"]
+        if self.multipliers is not None:
+            self.multipliers.copy_(dev(state["multipliers"]))
+        self.schedule = _Schedule.from_state(state["schedule"])
+        self.history = {k: list(state["history"][k]) for k in HISTORY_COLUMNS}
+        if self.samples.online:
+            self.samples.generator.set_state(state["noise_state"])
+        self.step_count, self.seconds = state["step"], state["seconds"]
+
+
+def save_checkpoint(path, state: dict) -> None:
+    """Write a training state atomically (temporary name, then rename)."""
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path) -> dict:
+    """A training state written by save_checkpoint (tensors on the CPU); TrainingError if there is none."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"no checkpoint at {path}", reason="bad-checkpoint")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+# ---------------------------------------------------------------- the entry point
+
+
+def fit_denoiser(points, data, model: ModelSpec, train: TrainSpec, *, generator: torch.Generator, device="cpu",
+                 callback: Callable[[dict], object] | None = None, checkpoint=None, resume=None) -> FitResult:
+    """Train a ShallowDenoiser to (near) min-cost interpolation of noisy samples.
+
+    Parameters
+    ----------
+    points : (N, d) clean points.
+    data : (N, M, d) offline samples, or a NoiseSpec for online training (fresh noise every step,
+        noise.samples per point per step).
+    model, train : the recipe's sections.
+    generator : torch.Generator (CPU) seeded by the caller; drives the initial weights and the online noise.
+    device : "auto" | "cpu" | "cuda" | "cuda:N" | "mps" or a torch.device.
+    callback : called at every check with a dict (step, steps, loss, cost, max_residual, train_mse, lr,
+        penalty); a truthy return stops training.
+    checkpoint : file for checkpoints (every train.checkpoint_every steps, on divergence: the last good
+        state, on Ctrl-C: the current one). None: no checkpoints.
+    resume : a checkpoint dict (load_checkpoint) to continue from.
+
+    Returns a FitResult; raises TrainingError on divergence or Ctrl-C (`exc.reason`, `exc.history`).
+    """
+    trainer = Trainer(points, data, model, train, generator=generator, device=device)
+    if resume is not None:
+        trainer.load_state_dict(resume)
+    return trainer.run(callback=callback, checkpoint=None if checkpoint is None else Path(checkpoint))
