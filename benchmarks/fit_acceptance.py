@@ -9,7 +9,7 @@ Each run is the command itself (`python -m relu_denoise fit RECIPE --quiet --jso
 Sphere runs replace the recipe's Gaussian noise by the theory's bounded noise with
 `--set noise.sigma=null --set noise.distribution=sphere --set noise.radius=R`. The last column
 compares the offline and online networks of the same recipe and noise: the sup norm of their
-difference on the fit probe set, relative to the data diameter (relu_denoise.fitting.function_gap).
+difference on the fit probe set, relative to the data diameter (relu_denoise.metrics.function_gap).
 
 Targets (sphere, offline): |cost_ratio - 1| <= 0.02, max residual <= 0.01 x smallest distance,
 function gap <= 0.05, under 2 minutes; Gaussian offline: 0.94 <= cost_ratio <= 1.02. Compare's
@@ -50,7 +50,7 @@ the weak case: the exact methods constrain only samples within rho = sigma sqrt(
 clean point and the rare samples near that radius pull weakly under the penalty continuation; all
 four reach train.tol, two stop at train.steps, and their cost ratios spread from 0.94 to 1.03.
 Compare's recipe converges at the three low noise levels in under 3 s each. Before the engine's
-low-noise changes (relu_denoise/train.py docstring: penalty unit from the affine fit's residual,
+low-noise changes (docs/theory.md 9.5: penalty unit from the affine fit's residual,
 exact output-layer solve, learning-rate cap, K / N boundaries per clean point) none of those three
 converged in 20,000 steps (cost ratio 0.24 / 1.37 / 1.19, max residual 3.8% / 21% / 5.7% of dmin,
 3.3 s each), and of the table above rays gaussian online stopped not-converged (0.9356, residual
@@ -85,7 +85,7 @@ def run(recipe: str, noise: str, mode: str, out: Path) -> dict:
 
 
 def offline_online_gap(a: Path, b: Path) -> float:
-    from relu_denoise.fitting import function_gap
+    from relu_denoise.metrics import function_gap
     from relu_denoise.network import ShallowDenoiser
     from relu_denoise.recipe import load_recipe
     from relu_denoise.data import make_source

@@ -1,24 +1,45 @@
 """reluden: minimum-norm shallow ReLU denoisers, their closed forms, and experiments around them.
 
 Implements Zeno, Ongie, Blumenfeld, Weinberger, Soudry, "How do Minimum-Norm Shallow Denoisers
-Look in Function Space?" (NeurIPS 2023). See theory.md for the mathematics.
+Look in Function Space?" (NeurIPS 2023). The mathematics the code cites is docs/theory.md.
+
+The public names below load their module on first use, so `reluden --help` does not import
+torch, scipy or matplotlib.
 """
+
+import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
-from .align import AlignReport, Candidate, align_report, candidates
-from .closed_form import ClosedForm, Ramp, closed_form, reference_form, Reference, ramps_network
-from .estimators import DENOISERS, REFERENCES, LinearMMSE, make_denoiser, emmse, identity, lmmse_fit, make_estimator, nearest
-from .errors import DataError, NoClosedFormError, RecipeError, ReludenError, RunError, TrainingError
-from .network import ShallowDenoiser
-from .noise import NoiseSpec, offline_samples, resolve_rho, rho_rule
-from .recipe import Recipe, load_recipe, parse_recipe
+_EXPORTS = {
+    "align": ["AlignReport", "Candidate", "align_report", "candidates"],
+    "closed_form": ["ClosedForm", "Ramp", "Reference", "closed_form", "ramps_network", "reference_form"],
+    "estimators": ["DENOISERS", "REFERENCES", "LinearMMSE", "emmse", "identity", "lmmse_fit", "make_denoiser",
+                   "make_estimator", "nearest"],
+    "errors": ["DataError", "NoClosedFormError", "RecipeError", "ReludenError", "RunError", "TrainingError"],
+    "network": ["ShallowDenoiser"],
+    "noise": ["NoiseSpec", "offline_samples", "resolve_rho", "rho_rule"],
+    "recipe": ["Recipe", "load_recipe", "parse_recipe"],
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
 
-__all__ = [
-    "AlignReport", "Candidate", "align_report", "candidates",
-    "ClosedForm", "Ramp", "closed_form", "reference_form", "Reference", "ramps_network",
-    "DataError", "NoClosedFormError", "RecipeError", "ReludenError", "RunError", "TrainingError",
-    "DENOISERS", "REFERENCES", "make_denoiser", "LinearMMSE", "emmse", "identity", "lmmse_fit", "make_estimator", "nearest",
-    "ShallowDenoiser", "NoiseSpec", "offline_samples", "resolve_rho", "rho_rule",
-    "Recipe", "load_recipe", "parse_recipe",
-]
+
+def __getattr__(name: str):
+    if name in _HOME:
+        return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    raise AttributeError(f"module 'relu_denoise' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """Keeps `relu_denoise.closed_form` the function: importing the submodule of the same name would rebind it."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _HOME.get(name) == name:
+            return                                    # the module stays reachable as sys.modules[...]
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,29 +1,74 @@
-"""The `reluden` command line: parse, call the library, render with rich, write via `runs`.
+"""The `reluden` command line: parse, call `workflows`, render with rich, map errors to exit codes.
 
-Human output goes to stderr, data (--json) to stdout. Exit status: 0 success, 1 the run failed
-(partial results are written), 2 bad usage or bad recipe.
+Human output goes to stderr, data (--json) to stdout. Exit status (design.md): 0 ok; 1 the run
+failed, did not converge or was interrupted (the reason is written); 2 bad usage or bad input,
+nothing run; 3 no closed form for this geometry (a result, recorded in the run directory).
+Start-up imports neither torch, scipy nor matplotlib: `--help` and usage errors stay fast.
 """
 
 import contextlib
 import functools
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from .errors import ReludenError, TrainingError
+from .errors import NoClosedFormError, ReludenError, TrainingError
+
+
+# typer vendors its own click; its UsageError (no-such-option, missing argument, bad value) is BadParameter's base
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (typer's and click's too) as one line on stderr with exit status 2, never a box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _UsageError as exc:
+            hint = f" ({exc.param_hint})" if isinstance(exc, typer.BadParameter) and exc.param_hint else ""
+            message = " ".join(exc.format_message().split())
+            sys.stderr.write(f"error: {message}{hint if hint.strip(' ()') not in message else ''}\n")
+            code = 2
+        except typer.Abort:
+            sys.stderr.write("interrupted\n")
+            code = 1
+        if standalone_mode:
+            sys.exit(code or 0)
+        return code
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"reluden {version('relu-denoise')}\n")
+        raise typer.Exit()
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Minimum-norm shallow ReLU denoisers: closed forms, training, comparisons, alignment.\n\n"
          "Each command reads a YAML recipe (see recipes/), writes a run directory with recipe.yaml, "
-         "manifest.json, result.json, CSV tables and PNG figures, and prints a summary.",
+         "manifest.json, result.json, CSV tables and PNG figures, and prints a summary. The mathematics "
+         "is docs/theory.md. Exit status: 0 ok; 1 failed, not converged or interrupted; 2 bad input; "
+         "3 no closed form.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 err = Console(stderr=True, highlight=False)
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Minimum-norm shallow ReLU denoisers."""
 
 RecipeArg = Annotated[Path, typer.Argument(help="YAML recipe file (see recipes/ for examples).", show_default=False)]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run directory to write. Default: "
@@ -32,7 +77,12 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a r
                    "noise.sigma=0.1 (value parsed as YAML; repeatable).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly result.json to stdout (the summary "
                     "still goes to stderr unless --quiet).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary on stderr.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary on stderr; the run "
+                     "directory is then the only line printed there.")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Recipe seed (same as --set seed=N). Every random "
+                    "stream derives from it and from what it draws for, never from positions.", show_default=False)]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a non-empty --out directory (it is emptied "
+                     "first). Without it a non-empty --out is refused.")]
 
 
 def _guard(fn):
@@ -48,9 +98,16 @@ def _guard(fn):
         except KeyboardInterrupt:
             err.print("[red]interrupted[/]")
             raise typer.Exit(1) from None
-        except (ReludenError, ValidationError) as exc:
+        except NoClosedFormError as exc:
+            err.print(f"[red]error:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(3) from None
+        except ReludenError as exc:
             err.print(f"[red]error:[/] {exc}", soft_wrap=True)
             raise typer.Exit(2) from None
+        except MemoryError:
+            err.print("[red]error:[/] out of memory (the run directory records it); lower model.width, "
+                      "noise.samples or the data size", soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper
 
@@ -60,14 +117,16 @@ def _emit(outcome, as_json: bool, quiet: bool) -> None:
 
     if as_json:
         sys.stdout.write(json.dumps(to_jsonable(outcome.result), indent=2) + "\n")
-    if not quiet:
-        err.print(f"run directory: [bold]{outcome.run.path}[/]", soft_wrap=True)
+    if quiet:
+        sys.stderr.write(f"{outcome.run.path.resolve()}\n")       # the one line a script reads
+    else:
+        err.print(f"run directory: [bold]{outcome.run.path.resolve()}[/]", soft_wrap=True)
 
 
-def _load(recipe, overrides):
+def _load(recipe, overrides, seed=None):
     from .recipe import load_recipe
 
-    return load_recipe(recipe, overrides or [])
+    return load_recipe(recipe, [*(overrides or []), *([f"seed={seed}"] if seed is not None else [])])
 
 
 # ---------------------------------------------------------------- closed-form
@@ -83,22 +142,25 @@ def closed_form_cmd(
     query: Annotated[Optional[Path], typer.Option(help="Points to denoise: .npy of shape (n, d) or .csv with "
                      "d numeric columns and no header. Writes predictions.csv (y0.., h0..).",
                      show_default=False)] = None,
-    out: OutOpt = None, set_: SetOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False,
+    out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
-    """Build the min-cost denoiser of theory.md for the recipe's clean points.
+    """Build the min-cost denoiser of docs/theory.md for the recipe's clean points.
 
     Detects the geometry (univariate, subspace, rays, obtuse/orthogonal simplex, equilateral or
     acute triangle), builds the closed form as an explicit ReLU network, and reports its cost,
     ramps and status (paper / derived / numerical). Where no closed form applies it says
-    "no closed form:" and the failed condition (exit status 2).
+    "no closed form:" and the failed condition, records it in the run directory (result.json has
+    status no-closed-form) and exits with status 3.
     """
     from .workflows import closed_form_workflow
 
-    r, base = _load(recipe, set_)
-    outcome = closed_form_workflow(r, base, rho=_parse_rho(rho), query=query, out=out)
-    if not quiet:
+    r, base = _load(recipe, set_, seed)
+    outcome = closed_form_workflow(r, base, rho=_parse_rho(rho), query=query, out=out, force=force)
+    if not quiet and outcome.reference.form is not None:
         _show_closed_form(outcome.reference.form, outcome.result)
     _emit(outcome, as_json, quiet)
+    _exit_for(outcome)
 
 
 def _parse_rho(text: Optional[str]):
@@ -145,7 +207,7 @@ def fit(
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted "
                       "fit (Ctrl-C) from RUN_DIR/checkpoint.pt, with the run's own recipe; on the same CPU the "
                       "result equals an uninterrupted run.", show_default=False)] = None,
-    as_json: JsonOpt = False, quiet: QuietOpt = False,
+    seed: SeedOpt = None, force: ForceOpt = False, as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
     """Train a shallow ReLU denoiser to min-cost interpolation of its noisy samples.
 
@@ -169,20 +231,32 @@ def fit(
         set_ = [*(set_ or []), f"train.dtype={dtype}"]
     events = RichEvents(quiet)
     if resume is not None:
-        if recipe is not None or set_ or out is not None:
-            raise typer.BadParameter("--resume continues a run as it was: give no RECIPE, --set, --dtype or --out",
+        steps = _resume_steps(set_)
+        if recipe is not None or out is not None or seed is not None or (set_ and steps is None):
+            raise typer.BadParameter("--resume continues a run as it was: give no RECIPE, --dtype, --seed or --out, "
+                                     "and no --set but train.steps=N (to extend a finished run)",
                                      param_hint="--resume")
-        run_path = resume
-        outcome = _training(lambda: resume_fit(resume, device=device, events=events), run_path)
+        outcome = _training(lambda: resume_fit(resume, device=device, steps=steps, events=events), resume)
     else:
         if recipe is None:
             raise typer.BadParameter("give a RECIPE, or --resume RUN_DIR", param_hint="RECIPE")
-        r, base = _load(recipe, set_)
-        outcome = _training(lambda: fit_workflow(r, base, out=out, device=device or "auto", events=events))
+        r, base = _load(recipe, set_, seed)
+        outcome = _training(lambda: fit_workflow(r, base, out=out, force=force, device=device or "auto",
+                                                 events=events))
     if not quiet:
         _show_fit(outcome)
     _emit(outcome, as_json, quiet)
     _exit_for(outcome)
+
+
+def _resume_steps(overrides) -> int | None:
+    """N of a lone `--set train.steps=N` (the one override --resume takes), else None."""
+    if overrides and len(overrides) == 1 and overrides[0].replace(" ", "").startswith("train.steps="):
+        text = overrides[0].split("=", 1)[1].strip()
+        if not text.isdigit() or int(text) < 1:
+            raise typer.BadParameter(f"train.steps: expected an integer >= 1, got {text!r}", param_hint="--set")
+        return int(text)
+    return None
 
 
 def _training(call, run_path=None):
@@ -190,16 +264,19 @@ def _training(call, run_path=None):
     try:
         return call()
     except TrainingError as exc:
-        where = getattr(exc, "run_dir", None) or run_path
+        where = run_path
         if exc.reason == "interrupted" and where is not None:
             raise TrainingError(f"{exc}; continue with: reluden fit --resume {where}", reason=exc.reason) from None
         raise
 
 
 def _exit_for(outcome) -> None:
-    if outcome.status not in ("ok",):
-        err.print(f"[red]error:[/] {outcome.result.get('reason')}", soft_wrap=True)
-        raise typer.Exit(1)
+    """0 ok; 3 no closed form (a result); 1 anything else that ended the run (its reason printed)."""
+    if outcome.status == "ok":
+        return
+    label = "" if outcome.status == "no-closed-form" else "[red]error:[/] "      # the reason says "no closed form:"
+    err.print(f"{label}{outcome.result.get('reason')}", soft_wrap=True)
+    raise typer.Exit(3 if outcome.status == "no-closed-form" else 1)
 
 
 class RichEvents:
@@ -275,7 +352,8 @@ def compare(
                       "level. Default: compare.n_test.", show_default=False)] = None,
     no_nn: Annotated[bool, typer.Option("--no-nn", help="Skip training the NN (references only; fast).")] = False,
     device: Annotated[str, typer.Option(help="Device for training: auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    out: OutOpt = None, set_: SetOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False,
+    out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
     """Test MSE on fresh data of the NN denoiser and reference estimators across noise levels.
 
@@ -288,15 +366,15 @@ def compare(
     from .workflows import compare_workflow
 
     if recipe is None:
-        r, base = parse_recipe(DEFAULT_RECIPE, set_ or []), Path(".")
+        r, base = parse_recipe(DEFAULT_RECIPE, [*(set_ or []), *([f"seed={seed}"] if seed is not None else [])]), Path(".")
     else:
-        r, base = _load(recipe, set_)
+        r, base = _load(recipe, set_, seed)
     levels = noise or r.compare.noise
     if any(s <= 0 for s in levels):
         raise typer.BadParameter(f"noise levels must be > 0, got {levels}", param_hint="--noise")
     outcome = compare_workflow(r, base, noise=levels, repeats=repeats or r.compare.repeats,
                                n_test=n_test or r.compare.n_test, nn=not no_nn, device=device, out=out,
-                               events=RichEvents(quiet))
+                               force=force, events=RichEvents(quiet))
     if not quiet:
         _show_comparison(outcome.extra["comparison"])
         loose = [f"{f['sigma']:g}" for f in outcome.extra["fits"] if not f["converged"]]
@@ -335,7 +413,8 @@ def align(
                          "counts as aligned with a direction.")] = 5.0,
     device: Annotated[str, typer.Option(help="Device for the fit (RECIPE only): auto, cpu, cuda, cuda:N or "
                       "mps.")] = "auto",
-    out: OutOpt = None, set_: SetOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False,
+    out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
     """Measure how the neurons of a trained denoiser align with the edges and faces of the data.
 
@@ -350,12 +429,13 @@ def align(
     from .workflows import align_run_dir, align_workflow
 
     if target.is_dir():
-        if set_:
-            raise typer.BadParameter("--set applies to a RECIPE, not to a fit run directory", param_hint="--set")
-        outcome = align_run_dir(target, tolerance=tolerance, out=out)
+        if set_ or seed is not None:
+            raise typer.BadParameter("--set and --seed apply to a RECIPE, not to a fit run directory",
+                                     param_hint="--set")
+        outcome = align_run_dir(target, tolerance=tolerance, out=out, force=force)
     else:
-        r, base = _load(target, set_)
-        outcome = _training(lambda: align_workflow(r, base, tolerance=tolerance, device=device, out=out,
+        r, base = _load(target, set_, seed)
+        outcome = _training(lambda: align_workflow(r, base, tolerance=tolerance, device=device, out=out, force=force,
                                                    events=RichEvents(quiet)))
         if not quiet:
             _show_fit(outcome.extra["fit_outcome"])
@@ -390,5 +470,11 @@ def _show_alignment(report, result, form) -> None:
         err.print(f"  note: {note}")
 
 
+def _sigterm_as_sigint(signum, frame) -> None:
+    """SIGTERM (a job scheduler's stop) takes the SIGINT path: a fit checkpoints, every run records its end."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _sigterm_as_sigint)
     app()

@@ -70,14 +70,18 @@ class ClosedForm:
     dim: int
     notes: list[str] = field(default_factory=list)
 
-    @cached_property
+    @property
     def network(self) -> ShallowDenoiser:
-        """The explicit network, built once (the ramps do not change after construction)."""
+        """The explicit network (a fresh copy: callers may balance or shift it)."""
         return ramps_network(self.ramps, self.c)
+
+    @cached_property
+    def _evaluator(self) -> ShallowDenoiser:
+        return ramps_network(self.ramps, self.c)         # built once: predict is called in loops
 
     def predict(self, y) -> np.ndarray:
         """h*(y) for y of shape (n, d) -> (n, d), in y's float dtype (the denoiser protocol)."""
-        return self.network.predict(y)
+        return self._evaluator.predict(y)
 
 
 def ramps_network(ramps: list[Ramp], c: np.ndarray) -> ShallowDenoiser:

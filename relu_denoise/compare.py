@@ -86,11 +86,13 @@ def gaussian_sigma(noise: NoiseSpec, d: int) -> float:
 
 
 def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, repeats: int = 1,
-            base_dir=".", on_fit: Callable[[str], None] = lambda msg: None) -> Comparison:
+            base_dir=".", on_fit: Callable[[str], None] = lambda msg: None,
+            on_level: Callable[[Comparison], None] = lambda partial: None) -> Comparison:
     """Test MSE of every denoiser at each noise level (see the module docstring for the protocol).
 
     `fit_nn(training_set)` trains the NN denoiser (None skips the `nn` estimator); `on_fit(message)` is
-    called after each (noise level, repeat). Every draw depends on (seed, level, repeat) alone, so a
+    called after each (noise level, repeat), `on_level(comparison)` after each finished level with the
+    levels done so far (so an interrupted comparison keeps them). Every draw depends on (seed, level, repeat) alone, so a
     level gives the same numbers alone or in any grid (streams).
     """
     names = [n for n in DENOISERS if fit_nn is not None or n != "nn"]
@@ -98,8 +100,8 @@ def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, re
     reasons = {n: [None] * len(noise) for n in names}
     test_points = "fresh"
     references = [None] * len(noise)
-    for r in range(repeats):
-        for i, level in enumerate(noise):
+    for i, level in enumerate(noise):
+        for r in range(repeats):
             spec = level_noise(recipe.noise, level)
             data = training_set(recipe, base_dir, noise=spec, repeat=r)
             rng_i = rng(recipe.seed, "test", *(spec.distribution, float(level)), r)
@@ -117,9 +119,10 @@ def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, re
                     continue
                 errors[name][i].append(np.sum((h.predict(y_test) - x_test) ** 2, axis=1))
             on_fit(f"level {level:g} repeat {r + 1}/{repeats}")
-    out = _summarise(noise, n_test, repeats, test_points, errors, reasons)
-    out.closed_form = references
-    return out
+        on_level(_summarise(noise[:i + 1], n_test, repeats, test_points,
+                            {k: v[:i + 1] for k, v in errors.items()}, {k: v[:i + 1] for k, v in reasons.items()},
+                            references[:i + 1]))
+    return _summarise(noise, n_test, repeats, test_points, errors, reasons, references)
 
 
 def _test_points(source, n_test: int, rng) -> tuple[np.ndarray, bool]:
@@ -142,8 +145,9 @@ def _estimator(name, data: TrainingSet, sigma, fit_nn, ref):
         return None, str(exc)
 
 
-def _summarise(noise, n_test, repeats, test_points, errors, reasons) -> Comparison:
-    out = Comparison(list(map(float, noise)), n_test, repeats, test_points, unavailable=reasons)
+def _summarise(noise, n_test, repeats, test_points, errors, reasons, references) -> Comparison:
+    out = Comparison(list(map(float, noise)), n_test, repeats, test_points, unavailable=reasons,
+                     closed_form=list(references))
     for name, per_level in errors.items():
         stats = [_mean_ci(np.concatenate(e)) if e else (None, None, None) for e in per_level]
         out.mse[name], out.ci_low[name], out.ci_high[name] = (list(t) for t in zip(*stats))

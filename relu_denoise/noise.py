@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 class NoiseSpec(BaseModel):
     """The recipe's `noise:` section."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     distribution: Literal["gaussian", "sphere", "ball"] = "gaussian"
     sigma: float | None = Field(None, gt=0, description="standard deviation per coordinate (gaussian)")

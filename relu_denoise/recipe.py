@@ -12,6 +12,7 @@
 as YAML) and validates; every problem becomes one RecipeError line naming the key path.
 """
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +25,8 @@ from .noise import NoiseSpec
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a YAML "yes" (True) or "1.5" is not silently an integer; YAML's ints still pass as floats
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ModelSpec(_Section):
@@ -94,7 +96,8 @@ class CompareSpec(_Section):
 
 
 class Recipe(_Section):
-    name: str = Field("recipe", min_length=1)
+    name: str = Field("recipe", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                      description="a safe file name: letters, digits, '.', '_', '-' (it names the run's folder)")
     seed: int = 0
     data: DataSpec
     noise: NoiseSpec = Field(default_factory=NoiseSpec)
@@ -103,13 +106,29 @@ class Recipe(_Section):
     compare: CompareSpec = Field(default_factory=CompareSpec)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads 1e-3 (no dot) as a string; recipes mean a number, and strict validation would refuse it."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$"
+               r"|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."))
+
+
+def read_yaml(text: str):
+    """Parse recipe YAML (safe, with 1e-3 read as a number)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_recipe(path, overrides: list[str] = ()) -> tuple[Recipe, Path]:
     """Read, override and validate a YAML recipe. Returns the recipe and its folder (for relative paths)."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe: file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -142,7 +161,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         if not sep or not key.strip():
             raise RecipeError(f"--set {item}: expected KEY=VALUE, e.g. noise.sigma=0.1")
         try:
-            value = yaml.safe_load(text)
+            value = read_yaml(text)
         except yaml.YAMLError:
             raise RecipeError(f"--set {item}: value is not valid YAML") from None
         node, parts = raw, key.strip().split(".")
@@ -168,6 +187,8 @@ def format_validation_error(exc: ValidationError) -> str:
         msg = msg.replace(words, sign)
     if err["type"] == "extra_forbidden":
         return f"{where}: unknown key (check its spelling and section)"
+    if err["type"] == "string_pattern_mismatch":
+        return f"{where}: must be a safe file name (letters, digits, '.', '_', '-'; no '/'), got {err.get('input')!r}"
     if err["type"] == "missing":
         return f"{where}: required key is missing"
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):

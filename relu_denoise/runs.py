@@ -15,26 +15,67 @@ import csv
 import hashlib
 import io
 import json
+import os
 import platform
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 
 from .errors import RunError
 from .files import atomic_write_text, to_jsonable
 from .recipe import Recipe, recipe_to_yaml
 
 
-def _versions() -> dict:
+STATUSES = ("ok", "not-converged", "no-closed-form", "failed", "interrupted")
+_PACKAGES = ("relu-denoise", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pydantic", "cvxpy")
+_LOCK = ".lock"
+
+
+def provenance() -> dict:
+    """Where and with what a run ran: versions, git commit, host, CPU, threads, accelerator (design.md)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import torch
 
-    from . import __version__
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    facts = {"versions": versions, "host": platform.node(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+             "torch_threads": torch.get_num_threads(), **_git()}
+    if torch.cuda.is_available():
+        facts["cuda_device"] = torch.cuda.get_device_name()
+    return facts
 
-    return {"relu_denoise": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__}
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git() -> dict:
+    """The commit and dirty flag of the checkout the package runs from (none when installed elsewhere)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return {}
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {}
 
 
 def _utc_now() -> str:
@@ -49,25 +90,33 @@ class Run:
     manifest: dict = field(default_factory=dict)
 
     @classmethod
-    def create(cls, command: str, recipe: Recipe, *, out=None, root="results", **facts) -> "Run":
-        """Make the run directory (a new one under `root`, or `out`), write recipe.yaml and the manifest."""
+    def create(cls, command: str, recipe: Recipe, *, out=None, force: bool = False, root="results",
+               data_files=(), **facts) -> "Run":
+        """Make the run directory (a new one under `root`, or `out`), write recipe.yaml and the manifest.
+
+        An existing non-empty `out` is refused (RunError) unless `force`, which empties it first; a lock
+        file refuses a second writer while this run is open. `data_files` are hashed into the manifest.
+        """
         text = recipe_to_yaml(recipe)
         if out is None:
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
             digest = hashlib.sha256(text.encode()).hexdigest()[:8]
             out = Path(root) / command / recipe.name / f"{stamp}-{digest}"
         path = Path(out)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunError(f"--out {path}: cannot create the run directory ({exc.strerror})") from None
-        if (path / "result.json").exists():
-            (path / "result.json").unlink()  # a reused --out must not show a stale result as this run's
-        run = cls(path, {"command": command, "argv": sys.argv, "versions": _versions(), "seed": recipe.seed,
-                         "start": _utc_now(), "end": None, "status": "running", **facts})
+        _claim(path, force)
+        run = cls(path, {"command": command, "argv": sys.argv, "seed": recipe.seed, "start": _utc_now(),
+                         "end": None, "status": "running", **facts, **provenance(),
+                         "data_files": {str(f): _sha256(f) for f in data_files}})
         atomic_write_text(path / "recipe.yaml", text)
         run._write_manifest()
         return run
+
+    def result_header(self) -> dict:
+        """The keys every result.json starts with (the JSON contract of design.md)."""
+        from . import __version__
+
+        return {"command": self.manifest["command"], "status": self.manifest["status"],
+                "run_dir": str(self.path.resolve()), "seed": self.manifest["seed"], "version": __version__}
 
     def _write_manifest(self) -> None:
         atomic_write_text(self.path / "manifest.json", json.dumps(to_jsonable(self.manifest), indent=2) + "\n")
@@ -102,23 +151,80 @@ class Run:
             raise
 
     def finish(self, status: str = "ok", reason: str | None = None, result: dict | None = None) -> None:
-        """Write result.json (if given) and close the manifest with the status and reason."""
+        """Write result.json (if given, headed by the JSON contract's keys) and close the manifest.
+
+        `result` is updated in place, so what a caller prints with --json is exactly the file.
+        """
+        if status not in STATUSES:
+            raise ValueError(f"run status must be one of {STATUSES}, got {status!r}")
+        self.manifest.update(status=status, end=_utc_now(), reason=reason)
         if result is not None:
+            header = self.result_header()
+            if reason:
+                header["reason"] = reason
+            rest = {k: v for k, v in result.items() if k not in header and k != "reason"}
+            result.clear()
+            result.update(header, **rest)
             self.write_json("result.json", result)
-        self.manifest.update(status=status, end=_utc_now())
-        if reason:
-            self.manifest["reason"] = reason
         self._write_manifest()
+        (self.path / _LOCK).unlink(missing_ok=True)
+
+
+def _claim(path: Path, force: bool) -> None:
+    """Create `path` for one writer: refuse a non-empty folder unless `force` (then empty it), and lock it."""
+    import shutil
+
+    if path.exists() and not path.is_dir():
+        raise RunError(f"--out {path}: exists and is not a directory")
+    lock = path / _LOCK
+    if lock.exists() and _alive(lock):
+        raise RunError(f"--out {path}: another reluden run is writing there (lock {lock}); wait for it or "
+                       "choose another --out")
+    if path.is_dir() and any(path.iterdir()):
+        if not force:
+            raise RunError(f"--out {path}: the directory is not empty; give --force to replace it, or choose "
+                           "another --out")
+        for child in path.iterdir():
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        raise RunError(f"--out {path}: another reluden run took it just now; choose another --out") from None
+    except OSError as exc:
+        raise RunError(f"--out {path}: cannot create the run directory ({exc.strerror})") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def _alive(lock: Path) -> bool:
+    """Does the process that wrote the lock still run? (A lock of a killed process is stale.)"""
+    try:
+        pid = int(lock.read_text().split()[0])
+        os.kill(pid, 0)
+        return pid != os.getpid()          # this process runs one run at a time: its own lock is stale
+    except (ValueError, IndexError, OSError):
+        return False
+
+
+def _sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def ending(exc: BaseException) -> tuple[str, str]:
     """(status, reason) a run records when `exc` ends it."""
-    from .errors import TrainingError
+    from .errors import NoClosedFormError, TrainingError
 
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", "interrupted (SIGINT or SIGTERM) before the run finished"
     if isinstance(exc, TrainingError):
-        return exc.reason, str(exc)
+        return ("interrupted" if exc.reason == "interrupted" else "failed"), str(exc)
+    if isinstance(exc, NoClosedFormError):
+        return "no-closed-form", str(exc)
     if isinstance(exc, MemoryError):
         return "failed", "out of memory"
     text = str(exc).splitlines()[0] if str(exc) else ""

@@ -13,13 +13,14 @@ whatever ends it (`Run.recording`).
 """
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .closed_form import Reference, reference_form
-from .errors import RunError
+from .errors import RunError, TrainingError
 from .recipe import Recipe, load_recipe
 from .runs import Run, load_run
 from .streams import TrainingSet, training_set
@@ -54,25 +55,27 @@ class Outcome:
 # ---------------------------------------------------------------- closed-form
 
 
-def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=None) -> Outcome:
+def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=None, force=False) -> Outcome:
     """The reference closed form of the recipe (docs/theory.md 1.1; `rho` overrides the rule), as a run.
 
-    Writes ramps.csv, closed_form.png and, with `query` ((n, d) points), predictions.csv.
-    NoClosedFormError (before any directory exists) where no closed form applies.
+    Writes ramps.csv, closed_form.png and, with `query` ((n, d) points), predictions.csv. Where no
+    closed form applies the run ends with status "no-closed-form" and the failed condition (a result).
     """
     from .checks import read_points_file
 
     data = training_set(recipe, base_dir)
     queries = read_points_file(query, name="--query", d=data.points.shape[1]) if query else None
     ref = reference_form(data.points, recipe.noise, data.samples, rho=rho)
-    if ref.form is None:
-        from .errors import NoClosedFormError
-
-        raise NoClosedFormError(ref.reason.removeprefix("no closed form: "))
+    run = Run.create("closed-form", recipe, out=out, force=force, device="cpu", dtype="float64",
+                     data_files=_data_files(recipe, base_dir))
     form = ref.form
-    run = Run.create("closed-form", recipe, out=out, device="cpu", dtype="float64")
+    if form is None:
+        result = {**ref.to_dict(), "n_points": len(data.points), "dim": data.points.shape[1],
+                  "data": data.source.info}
+        run.finish("no-closed-form", reason=ref.reason, result=result)
+        return Outcome(run, result, ref)
     with run.recording():
-        result = {"geometry": form.geometry, "status": form.status, "rho": ref.rho, "rho_rule": ref.rho_rule,
+        result = {"geometry": form.geometry, "closed_form": ref.to_dict(), "rho": ref.rho, "rho_rule": ref.rho_rule,
                   "cost": form.network.path_cost().item(), "cost_formula": form.cost_formula,
                   "formula": form.formula, "units": form.network.width, "ramps": len(form.ramps), "dim": form.dim,
                   "affine_dim": form.affine_dim, "n_points": form.n_points, "notes": form.notes,
@@ -103,7 +106,8 @@ def _closed_form_figure(run: Run, ref: Reference, points):
 # ---------------------------------------------------------------- fit
 
 
-def fit_workflow(recipe: Recipe, base_dir, *, out=None, device="auto", events: Events = Events()) -> Outcome:
+def fit_workflow(recipe: Recipe, base_dir, *, out=None, force=False, device="auto",
+                 events: Events = Events()) -> Outcome:
     """Train the recipe's denoiser to min-cost interpolation (docs/theory.md 9) into a new run directory.
 
     Writes model.pt, checkpoint.pt, history.csv, result.json, fit.png and training.png. The result's
@@ -114,33 +118,87 @@ def fit_workflow(recipe: Recipe, base_dir, *, out=None, device="auto", events: E
 
     data = training_set(recipe, base_dir)
     dev = resolve_device(device)
-    run = Run.create("fit", recipe, out=out, device=str(dev), dtype=recipe.train.dtype,
-                     recipe_dir=str(Path(base_dir).resolve()))
+    check_fit_memory(recipe, data)
+    run = Run.create("fit", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
+                     recipe_dir=str(Path(base_dir).resolve()), data_files=_data_files(recipe, base_dir))
     with run.recording():
         return _fit_into(run, recipe, data, dev, events, resume=False)
 
 
-def resume_fit(run_dir, *, device=None, events: Events = Events()) -> Outcome:
-    """Continue an interrupted fit from RUN_DIR/checkpoint.pt with the run's own recipe."""
+def resume_fit(run_dir, *, device=None, steps: int | None = None, events: Events = Events()) -> Outcome:
+    """Continue a fit from RUN_DIR/checkpoint.pt with the run's own recipe (interrupted, failed or killed).
+
+    A finished run (ok, not-converged) is refused unless `steps` extends it beyond the steps it ran;
+    the manifest records each resume.
+    """
+    from .recipe import recipe_to_yaml
     from .train import resolve_device
 
-    manifest, _, path = load_run(run_dir)
+    manifest, result, path = load_run(run_dir)
     if manifest.get("command") != "fit" or not (path / "checkpoint.pt").is_file():
         raise RunError(f"--resume {path}: not a fit run with a checkpoint.pt")
     recipe, _ = load_recipe(path / "recipe.yaml")
+    done = result.get("steps")
+    if manifest.get("status") in ("ok", "not-converged") and (steps is None or steps <= (done or 0)):
+        raise RunError(f"--resume {path}: the run finished ({manifest['status']}, {done} steps); to extend it give "
+                       f"more steps: --set train.steps=N with N > {done}")
+    if steps is not None:
+        recipe = recipe.model_copy(update={"train": recipe.train.model_copy(update={"steps": steps})})
     base = Path(manifest.get("recipe_dir", path))
     data = training_set(recipe, base)
     dev = resolve_device(device or manifest.get("device", "auto"))
     run = Run(path, manifest)
-    run.update(status="running", end=None, reason=None, resumed=manifest.get("resumed", 0) + 1, device=str(dev))
+    resumes = [*manifest.get("resumes", []), {"start": _now(), "from_status": manifest.get("status"),
+                                              "steps": recipe.train.steps}]
+    run.update(status="running", end=None, reason=None, resumes=resumes, device=str(dev))
+    if steps is not None:
+        from .files import atomic_write_text
+
+        atomic_write_text(path / "recipe.yaml", recipe_to_yaml(recipe))
     with run.recording():
         return _fit_into(run, recipe, data, dev, events, resume=True)
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _data_files(recipe: Recipe, base_dir) -> list[Path]:
+    """The user's data file, if the recipe reads one (its sha256 goes into the manifest)."""
+    path = getattr(recipe.data, "path", None)
+    return [Path(base_dir) / path] if recipe.data.kind == "file" and path else []
+
+
+def check_fit_memory(recipe: Recipe, data: TrainingSet) -> None:
+    """Refuse a fit whose working set cannot fit in the available memory, with the estimate and the limit.
+
+    Estimate: three (K, P) buffers of the forward/backward pass, the (d, P) inputs, targets, residuals and
+    multipliers, and the (K + d + 1)^2 output solve, P = N M, in the training dtype (docs/theory.md 9.8).
+    """
+    from .errors import RecipeError
+
+    N, d = data.points.shape
+    P, K = N * (data.samples.shape[1] if data.samples is not None else recipe.noise.samples), recipe.model.width
+    item = 8 if recipe.train.dtype == "float64" else 4
+    need = item * (3 * K * P + 5 * d * P + (K + d + 1) ** 2 + 8 * (2 * K * d + d * d))
+    have = _available_memory()
+    if have is not None and need > 0.8 * have:
+        raise RecipeError(f"fit needs about {need / 2**30:.3g} GiB (width {K} x {P} samples x 3 buffers), more than "
+                          f"the {have / 2**30:.3g} GiB available; lower model.width or noise.samples")
+
+
+def _available_memory() -> int | None:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _fit_into(run: Run, recipe: Recipe, data: TrainingSet, device, events: Events, *, resume: bool) -> Outcome:
     import torch
 
-    from .errors import TrainingError
     from .train import fit_denoiser, load_checkpoint
 
     ref = reference_form(data.points, recipe.noise, data.samples)
@@ -222,8 +280,11 @@ def _fit_figures(run: Run, recipe: Recipe, fit, ref: Reference, data: TrainingSe
 # ---------------------------------------------------------------- compare
 
 
+_COMPARE_COLUMNS = ["noise", "estimator", "mse", "ci_low", "ci_high", "n_test"]
+
+
 def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: int, n_test: int, nn: bool = True,
-                     device="auto", out=None, events: Events = Events()) -> Outcome:
+                     device="auto", out=None, force=False, events: Events = Events()) -> Outcome:
     """Test MSE of the six denoisers at each noise level (docs/theory.md 3), as a run.
 
     Writes compare.csv, result.json (with `nn_fits`: each fit's cost, residual, steps) and compare.png.
@@ -238,15 +299,30 @@ def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: i
         dev = resolve_device(device)
         fit_nn = _nn_fitter(recipe, dev, fits)
     training_set(recipe, base_dir)                       # a data error stops here, before the directory exists
-    run = Run.create("compare", recipe, out=out, device=str(dev), dtype=recipe.train.dtype)
+    run = Run.create("compare", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
+                     data_files=_data_files(recipe, base_dir))
+    done = []
+
+    def on_level(partial) -> None:                       # every finished level is on disk at once
+        done[:] = [partial]
+        run.write_csv("compare.csv", _COMPARE_COLUMNS, partial.rows())
+
     with run.recording():
-        with events.tasks(len(noise) * repeats) as advance:
-            comparison = compare(recipe, noise, fit_nn=fit_nn, n_test=n_test, repeats=repeats, base_dir=base_dir,
-                                 on_fit=advance)
+        try:
+            with events.tasks(len(noise) * repeats) as advance:
+                comparison = compare(recipe, noise, fit_nn=fit_nn, n_test=n_test, repeats=repeats,
+                                     base_dir=base_dir, on_fit=advance, on_level=on_level)
+        except (KeyboardInterrupt, TrainingError) as exc:
+            if isinstance(exc, TrainingError) and exc.reason != "interrupted":
+                raise
+            result = {**(done[0].to_dict() if done else {}), "levels_requested": list(noise), "nn_fits": fits}
+            run.finish("interrupted", reason=f"interrupted after {len(done[0].noise) if done else 0} of "
+                       f"{len(noise)} noise levels (the finished ones are in compare.csv and result.json)",
+                       result=result)
+            raise
         result = comparison.to_dict()
         if fits:
             result["nn_fits"] = fits
-        run.write_csv("compare.csv", ["noise", "estimator", "mse", "ci_low", "ci_high", "n_test"], comparison.rows())
         from . import plots
 
         plots.mse_vs_noise(run.file("compare.png"), comparison.noise,
@@ -277,22 +353,23 @@ def _nn_fitter(recipe: Recipe, device, fits: list):
 # ---------------------------------------------------------------- align
 
 
-def align_workflow(recipe: Recipe, base_dir, *, tolerance: float = 5.0, device="auto", out=None,
+def align_workflow(recipe: Recipe, base_dir, *, tolerance: float = 5.0, device="auto", out=None, force=False,
                    events: Events = Events()) -> Outcome:
     """Fit the recipe (as `fit` would), then measure how its units align with the data (docs/theory.md 6)."""
     from .train import resolve_device
 
     data = training_set(recipe, base_dir)
     dev = resolve_device(device)
-    run = Run.create("align", recipe, out=out, device=str(dev), dtype=recipe.train.dtype,
-                     recipe_dir=str(Path(base_dir).resolve()))
+    check_fit_memory(recipe, data)
+    run = Run.create("align", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
+                     recipe_dir=str(Path(base_dir).resolve()), data_files=_data_files(recipe, base_dir))
     with run.recording():
         fitted = _fit_into(run, recipe, data, dev, events, resume=False)
         return _align_into(run, recipe, data, fitted.extra["fit"].net, fitted.result, tolerance,
                            extra={"fit_outcome": fitted})
 
 
-def align_run_dir(path, *, tolerance: float = 5.0, out=None) -> Outcome:
+def align_run_dir(path, *, tolerance: float = 5.0, out=None, force=False) -> Outcome:
     """Measure the alignment of the network of a finished fit (or align) run directory, into a new run."""
     from .network import ShallowDenoiser
 
@@ -306,7 +383,7 @@ def align_run_dir(path, *, tolerance: float = 5.0, out=None) -> Outcome:
     if manifest["command"] == "align":
         fit_result = fit_result.get("fit", {})       # an align run keeps its fit's summary under "fit"
     data = training_set(recipe, base)
-    run = Run.create("align", recipe, out=out, source_run=str(path), recipe_dir=str(base.resolve()))
+    run = Run.create("align", recipe, out=out, force=force, source_run=str(path), recipe_dir=str(base.resolve()))
     with run.recording():
         return _align_into(run, recipe, data, net, fit_result, tolerance)
 

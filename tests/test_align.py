@@ -1,6 +1,7 @@
 """Alignment analysis of theory.md 6: candidates, the aligned cost fraction, its random baseline, groups."""
 
 import json
+from dataclasses import replace
 from itertools import combinations
 
 import numpy as np
@@ -10,7 +11,8 @@ import torch
 from relu_denoise import DataError, ShallowDenoiser, closed_form
 from relu_denoise.align import (UNALIGNED, align_report, candidate_angles_2d, candidate_angles_plane, candidates,
                                 neuron_angles_2d, neuron_angles_plane)
-from relu_denoise.geometry import affine_hull, plane_basis
+from relu_denoise.closed_form import Reference
+from relu_denoise.geometry import affine_hull, plane_basis, vertex_angle_deg
 
 S3 = np.sqrt(3)
 OBTUSE = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])
@@ -18,6 +20,7 @@ EQUILATERAL = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, S3 / 2]])
 RAYS = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 2.5], [-1.0, -1.0]])
 EMBED = np.linalg.qr(np.random.default_rng(1).standard_normal((5, 2)))[0]  # (5, 2) orthonormal
 OBTUSE_R5 = OBTUSE @ EMBED.T + 0.3
+QUAD = np.array([[0.0, 0.0], [1.0, 0.1], [0.3, 1.0], [1.2, 1.3]])    # 4 points in general position: no closed form
 
 CLOSED = {
     # name: (points, rho, predicted names, number of signed directions among the units)
@@ -44,16 +47,21 @@ def closed(request):
 
 def test_closed_form_network_aligns_exactly(closed, rng):
     X, rho, names, n_dirs, net = closed
-    for r in (rho, None):                                     # None: align picks a small rho itself
-        rep = align_report(net, X, rho=r, rng=rng)
+    form = closed_form(X, rho=rho)
+    for kwargs in (dict(rho=rho), dict(), dict(form=form)):   # {}: align picks a small rho itself
+        rep = align_report(net, X, rng=rng, **kwargs)
         assert rep.against == "predicted" and set(rep.predicted) == names
-        assert rep.aligned_fraction == 1.0
+        assert rep.predicted_from == ("form" if "form" in kwargs else "fallback")
+        assert (rep.geometry, rep.status) == (form.geometry, form.status)
+        assert rep.aligned_fraction == 1.0 and rep.other_fraction == 0.0
         assert rep.per_direction[UNALIGNED] == 0.0
+        assert rep.ambiguous == (rep.separation_deg is not None and rep.separation_deg < 2 * rep.tolerance_deg)
         assert sum(rep.per_direction[n] for n in names) == pytest.approx(1.0, abs=1e-12)
         assert rep.output_parallel == pytest.approx(1.0, abs=1e-12)
         assert rep.pruned_share == 0.0 and rep.n_units_kept == rep.n_units == net.width
         assert rep.n_groups == n_dirs and all(g["angle_deg"] < 1e-9 for g in rep.groups)
         assert all(rep.neurons["aligned"]) and max(rep.neurons["angle_deg"]) < 1e-9
+        assert rep.neurons["assigned"] == rep.neurons["closest"]
         assert {n for n, v in rep.directions.items() if v["predicted"]} == names
 
 
@@ -102,29 +110,197 @@ def test_opposite_directions_are_separate_groups(rng):
 # ---------------------------------------------------------------- random networks and the baseline
 
 
+def _isotropic_net(K=512, d=2, seed=0):
+    g = np.random.default_rng(seed)                           # Gaussian w: uniformly spread directions
+    return ShallowDenoiser.from_weights(g.standard_normal((K, d)), g.standard_normal((K, d)), g.standard_normal(K))
+
+
+def _chance_2d(rep, names, tol, step=1e-3):
+    """Oracle: the share of line angles in [0, 180) whose nearest candidate is in `names`, within tol."""
+    theta = np.radians(np.arange(0, 180, step))
+    lines = np.c_[np.cos(theta), np.sin(theta)]               # (n, 2)
+    C = np.array([v["vector"] for v in rep.directions.values()])
+    cos = np.abs(lines @ C.T)
+    hit = np.isin(cos.argmax(axis=1), [i for i, n in enumerate(rep.directions) if n in names])
+    return float(np.mean(hit & (cos.max(axis=1) >= np.cos(np.radians(tol)))))
+
+
 def test_random_network_scores_near_the_baseline(rng):
-    rep = align_report(_random_net(), OBTUSE, rng=rng)
-    assert rep.baseline_fraction == pytest.approx(1 - (1 - 5 / 90) ** 2, abs=0.02)   # about 2*2*5/180 = 0.11
-    assert abs(rep.aligned_fraction - rep.baseline_fraction) < 0.1
-    assert rep.aligned_fraction < 0.3
+    reps = [align_report(_isotropic_net(seed=s), OBTUSE, rng=np.random.default_rng(s)) for s in range(6)]
+    chance = _chance_2d(reps[0], reps[0].predicted, 5.0)
+    assert chance == pytest.approx(2 * 2 * 5 / 180, abs=1e-3)   # fig2 triangle: the two 10-degree cones are clear
+    assert np.mean([r.baseline_fraction for r in reps]) == pytest.approx(chance, abs=0.01)
+    assert np.mean([r.aligned_fraction for r in reps]) == pytest.approx(chance, abs=0.03)
+    rep = align_report(_random_net(), OBTUSE, rng=rng)          # the default initialisation too
+    assert abs(rep.aligned_fraction - rep.baseline_fraction) < 0.1 and rep.aligned_fraction < 0.3
 
 
-@pytest.mark.parametrize("names, tol", [(["edge x0-x1"], 2.0), (["edge x0-x1", "edge x0-x2"], 2.0),
-                                        (["altitude x0", "altitude x1", "altitude x2"], 3.0)])
-def test_baseline_matches_the_analytic_value_in_2d(names, tol):
-    # for any network and n independent uniform lines: P(aligned) = 1 - (1 - tol/90)^n ~ 2 n tol / 180
-    rep = align_report(closed_form(EQUILATERAL, rho=0.1).network, EQUILATERAL, predicted=names, tolerance_deg=tol,
-                       rng=np.random.default_rng(3), baseline_draws=4000)
-    exact = 1 - (1 - tol / 90) ** len(names)
-    assert exact == pytest.approx(2 * len(names) * tol / 180, rel=0.05)
-    assert abs(rep.baseline_fraction - exact) < 4 * rep.baseline_sd / np.sqrt(4000) + 1e-3
-    assert rep.aligned_fraction == 1.0 if len(names) == 3 else rep.aligned_fraction < 1.0
+@pytest.mark.parametrize("points, names, tol", [
+    (EQUILATERAL, ["edge x0-x1"], 2.0), (EQUILATERAL, ["edge x0-x1", "edge x0-x2"], 2.0),
+    (EQUILATERAL, ["altitude x0", "altitude x1", "altitude x2"], 3.0),
+    (OBTUSE, ["edge x0-x1", "edge x0-x2"], 12.0),             # ambiguous: the cones of rivals cut the predicted ones
+    (QUAD, None, 3.0),                                        # no closed form: against all 18 candidates
+])
+def test_baseline_is_the_chance_share_of_lines_in_2d(points, names, tol):
+    # the candidate set turned at random: for every network the mean is the share of line angles the
+    # nearest-candidate rule gives to the predicted set, whatever the network (here a spread one and one unit)
+    one_unit = ShallowDenoiser.from_weights([[1.0, 0.3]], [[1.0, 0.3]], [0.0])
+    for net in (_isotropic_net(), one_unit):
+        rep = align_report(net, points, predicted=names, tolerance_deg=tol, rng=np.random.default_rng(3),
+                           baseline_draws=2000)
+        chance = _chance_2d(rep, rep.predicted or list(rep.directions), tol)
+        assert abs(rep.baseline_fraction - chance) < 4 * rep.baseline_sd / np.sqrt(2000) + 2e-3
+    if names and not rep.ambiguous:                           # cones clear of each other and of rivals
+        assert _chance_2d(rep, names, tol) == pytest.approx(2 * len(names) * tol / 180, abs=1e-3)
+    elif names:                                               # rivals' cones cut the predicted ones
+        assert _chance_2d(rep, names, tol) < 2 * len(names) * tol / 180 - 0.01
+
+
+def test_baseline_of_a_network_on_rival_directions_is_chance_not_zero(rng):
+    # a network on the altitudes scores 0 against the edges; the baseline stays the chance level
+    rep = align_report(_altitude_net(OBTUSE, rng), OBTUSE, rng=rng, baseline_draws=2000)
+    assert rep.aligned_fraction == 0.0
+    assert rep.baseline_fraction == pytest.approx(2 * 2 * 5 / 180, abs=0.02)
 
 
 def test_baseline_is_seeded():
     net = _random_net()
     a, b = (align_report(net, OBTUSE, rng=np.random.default_rng(7)) for _ in range(2))
     assert a.baseline_fraction == b.baseline_fraction
+
+
+# ---------------------------------------------------------------- discrimination (theory.md 6)
+
+
+def _triangle(angle_deg, long=1.2):
+    """x0 at the origin, x1 = (1, 0), x2 at distance `long` with the angle x1 x0 x2 = angle_deg."""
+    t = np.radians(angle_deg)
+    return np.array([[0.0, 0.0], [1.0, 0.0], [long * np.cos(t), long * np.sin(t)]])
+
+
+def _turn(u, deg):
+    c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+    return np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]])
+
+
+def _altitude_net(X, rng, jitter_deg=0.0, per_line=8):
+    """Units along the altitudes of x1 and x2 of a triangle (perpendicular to x0-x2 and x0-x1), jittered."""
+    by = {c.name: c.u for c in candidates(X)[0]}
+    w = np.array([_turn(by[name], phi) for name in ("altitude x1", "altitude x2")
+                  for phi in rng.uniform(-jitter_deg, jitter_deg, per_line)])   # (2 per_line, 2)
+    return ShallowDenoiser.from_weights(w * rng.uniform(0.5, 2.0, (len(w), 1)), w, rng.standard_normal(len(w)))
+
+
+def test_fig2_obtuse_triangle_is_not_ambiguous(rng):
+    rep = align_report(closed_form(OBTUSE, rho=0.15).network, OBTUSE, rng=rng)
+    assert rep.aligned_fraction == 1.0 and not rep.ambiguous
+    # nearest rival: edge x1-x2, at the 18.4-degree angle of the triangle at x1
+    assert rep.separation_deg == pytest.approx(np.degrees(np.arctan(1 / 3)), abs=1e-9)
+    assert rep.separation_pair == ["edge x0-x1", "edge x1-x2"]
+    assert not any("ambiguous" in n for n in rep.notes)
+
+
+@pytest.mark.parametrize("angle, tol, ambiguous", [(95.0, 5.0, True), (94.9, 5.0, True), (95.0, 2.4, False),
+                                                   (110.0, 5.0, False), (120.0, 5.0, False)])
+def test_ambiguity_follows_the_separation(angle, tol, ambiguous, rng):
+    X = _triangle(angle)
+    rep = align_report(closed_form(X, rho=0.05).network, X, tolerance_deg=tol, rng=rng)
+    # an edge at the obtuse vertex and the altitude perpendicular to the other edge are angle - 90 apart;
+    # the edges at the other vertices meet at the triangle's small angles
+    expected = min(angle - 90, vertex_angle_deg(X[1], X[0], X[2]), vertex_angle_deg(X[2], X[0], X[1]))
+    assert rep.separation_deg == pytest.approx(expected, abs=1e-9)
+    assert rep.ambiguous is ambiguous
+    assert rep.aligned_fraction == 1.0                        # the number is kept either way
+    notes = [n for n in rep.notes if n.startswith("ambiguous")]
+    if ambiguous:
+        assert len(notes) == 1
+        assert f"{rep.separation_deg:.3g} degrees apart" in notes[0] and f"({tol:g} degrees)" in notes[0]
+        assert f"below {rep.separation_deg / 2:.3g} degrees" in notes[0]
+    else:
+        assert notes == []
+
+
+@pytest.mark.parametrize("points, jitter, ambiguous", [(_triangle(94.0), 0.5, True), (OBTUSE, 2.0, False)])
+def test_altitude_network_scores_zero_against_the_edges(points, jitter, ambiguous, rng):
+    net = _altitude_net(points, rng, jitter_deg=jitter)
+    rep = align_report(net, points, rng=rng)
+    assert set(rep.predicted) == {"edge x0-x1", "edge x0-x2"} and rep.ambiguous is ambiguous
+    assert rep.aligned_fraction == 0.0 and rep.other_fraction == pytest.approx(1.0)
+    assert rep.per_direction["altitude x1"] + rep.per_direction["altitude x2"] == pytest.approx(1.0)
+    assert set(rep.neurons["assigned"]) == {"altitude x1", "altitude x2"}
+    if ambiguous:
+        # at 94 degrees every unit also lies within tolerance of a predicted edge: the old rule
+        # ("within tolerance of any predicted direction") scored this network 1
+        E = np.array([rep.directions[n]["vector"] for n in rep.predicted])   # (2, 2)
+        w = net.w.detach().numpy()
+        cos = np.abs((w / np.linalg.norm(w, axis=1, keepdims=True)) @ E.T).max(axis=1)
+        assert np.degrees(np.arccos(cos)).max() < rep.tolerance_deg
+
+
+def _weights(net):
+    return [p.detach().numpy() for p in (net.a, net.w, net.b)]
+
+
+def test_mixed_network_splits_its_cost(rng):
+    X = _triangle(95.0)
+    edges, alt = closed_form(X, rho=0.05).network, _altitude_net(X, rng)
+    both = ShallowDenoiser.from_weights(*(np.concatenate(p) for p in zip(_weights(edges), _weights(alt))))
+    rep = align_report(both, X, tolerance_deg=2.0, rng=rng)  # below half the 5-degree separation
+    cost_edges, cost_alt = (float(n.unit_costs().detach().sum()) for n in (edges, alt))
+    assert not rep.ambiguous
+    assert rep.aligned_fraction == pytest.approx(cost_edges / (cost_edges + cost_alt), abs=1e-12)
+    assert rep.other_fraction == pytest.approx(cost_alt / (cost_edges + cost_alt), abs=1e-12)
+
+
+HEADLINE_CASES = {
+    "random": lambda g: (_random_net(seed=1), OBTUSE, {}),
+    "isotropic-wide-tolerance": lambda g: (_isotropic_net(seed=2), _triangle(95.0), dict(tolerance_deg=10.0)),
+    "altitudes": lambda g: (_altitude_net(_triangle(94.0), g, jitter_deg=3.0), _triangle(94.0), {}),
+    "closed-form-rays": lambda g: (closed_form(RAYS, rho=0.1).network, RAYS, {}),
+    "noisy-closed-form": lambda g: (_perturbed(closed_form(EQUILATERAL, rho=0.1).network, g), EQUILATERAL,
+                                    dict(tolerance_deg=3.0)),
+    "plane-in-r5": lambda g: (_random_net(64, 5, seed=3), OBTUSE_R5, {}),
+    "given-names": lambda g: (_isotropic_net(seed=4), EQUILATERAL, dict(predicted=["edge x0-x1", "altitude x1"])),
+    "all-candidates": lambda g: (_isotropic_net(seed=5), QUAD, {}),
+}
+
+
+def _perturbed(net, g, scale=0.05):
+    a, w, b = (p.detach().numpy() for p in (net.a, net.w, net.b))
+    return ShallowDenoiser.from_weights(a, w + scale * g.standard_normal(w.shape), b)
+
+
+@pytest.mark.parametrize("case", list(HEADLINE_CASES))
+def test_headline_is_the_sum_of_the_predicted_shares(case):
+    g = np.random.default_rng(11)
+    net, X, kwargs = HEADLINE_CASES[case](g)
+    rep = align_report(net, X, rng=g, baseline_draws=20, **kwargs)
+    target = rep.predicted or list(rep.directions)
+    rivals = [n for n in rep.directions if n not in target]
+    assert rep.aligned_fraction == pytest.approx(sum(rep.per_direction[n] for n in target), abs=1e-12)
+    assert rep.other_fraction == pytest.approx(sum(rep.per_direction[n] for n in rivals), abs=1e-12)
+    assert rep.aligned_fraction + rep.other_fraction + rep.per_direction[UNALIGNED] == pytest.approx(1.0, abs=1e-12)
+    # per unit: assigned = the closest candidate when within tolerance; aligned = assigned to a target
+    within = np.array(rep.neurons["angle_deg"]) <= rep.tolerance_deg + 1e-9
+    assigned = np.array(rep.neurons["assigned"])
+    assert list(assigned[within]) == list(np.array(rep.neurons["closest"])[within])
+    assert set(assigned[~within]) <= {UNALIGNED}
+    assert list(rep.neurons["aligned"]) == [a in target for a in assigned]
+    assert 0 < rep.aligned_fraction < 1 or case == "closed-form-rays"
+
+
+def test_given_form_is_the_only_source_of_the_predicted_set(rng, monkeypatch):
+    import relu_denoise.align as al
+
+    samples = OBTUSE[:, None, :] + 0.05 * rng.standard_normal((3, 40, 2))              # the empirical rule: no rho
+    empirical = closed_form(OBTUSE, samples=samples)
+    monkeypatch.setattr(al, "closed_form", lambda *a, **k: pytest.fail("align built its own closed form"))
+    rep = align_report(closed_form(OBTUSE, rho=0.15).network, OBTUSE, form=empirical, rng=rng)
+    assert (rep.geometry, rep.status, rep.rho, rep.predicted_from) == (empirical.geometry, empirical.status,
+                                                                       None, "form")
+    assert set(rep.predicted) == {"edge x0-x1", "edge x0-x2"} and rep.aligned_fraction == 1.0
+    rep = align_report(closed_form(OBTUSE, rho=0.15).network, OBTUSE, form=closed_form(OBTUSE, rho=0.3), rng=rng)
+    assert rep.rho == 0.3                                     # the form's facts, not align's 0.05 x the distance
 
 
 # ---------------------------------------------------------------- invariances and no mutation
@@ -238,6 +414,8 @@ def test_no_closed_form_measures_against_all_candidates(rng):
     X = np.array([[0.0, 0.0, 0.0], [1.0, 0.2, 0.1], [0.3, 1.0, 0.0], [0.6, 0.6, 1.0]])  # acute simplex in 3-D
     rep = align_report(_random_net(64, 3), X, rng=rng)
     assert rep.against == "all candidates" and rep.predicted == [] and rep.geometry is None
+    assert rep.predicted_from == "none" and rep.separation_deg is None and not rep.ambiguous
+    assert rep.other_fraction == 0.0 and rep.aligned_fraction == pytest.approx(1 - rep.per_direction[UNALIGNED])
     assert any("no closed form" in n for n in rep.notes)
     assert not any(v["predicted"] for v in rep.directions.values())
 
@@ -256,6 +434,12 @@ def test_unknown_predicted_name_lists_the_known_ones(rng):
     (dict(predicted=[]), "predicted: empty list"),
     (dict(rho=-1.0), "rho: must be > 0"),
     (dict(baseline_draws=0), "baseline_draws: must be >= 1"),
+    (dict(form="edges"), "form: expected a ClosedForm"),
+    (dict(form=Reference(closed_form(OBTUSE, rho=0.1), 0.1, "number")), "form: got a Reference; pass its .form"),
+    (dict(form=closed_form(OBTUSE, rho=0.1), rho=0.1), "form: give the closed form alone"),
+    (dict(form=closed_form(OBTUSE, rho=0.1), predicted=["edge x0-x1"]), "form: give the closed form alone"),
+    (dict(form=closed_form(RAYS, rho=0.1)), r"form: a closed form of 6 points in R\^2, but the points are 3"),
+    (dict(form=closed_form(EQUILATERAL, rho=0.1)), "form: moves a clean point"),
 ])
 def test_bad_input_is_named(kwargs, message, rng):
     args = dict(points=OBTUSE) | kwargs
@@ -266,14 +450,15 @@ def test_bad_input_is_named(kwargs, message, rng):
 def test_report_is_json_and_rows(rng):
     rep = align_report(_random_net(), OBTUSE, rng=rng)
     d = json.loads(json.dumps(rep.to_dict()))
-    assert {"directions", "aligned_fraction", "baseline_fraction", "per_direction", "groups"} <= set(d)
+    assert {"directions", "aligned_fraction", "baseline_fraction", "per_direction", "groups", "other_fraction",
+            "separation_deg", "separation_pair", "ambiguous", "predicted_from"} <= set(d)
     assert "neurons" not in d
     full = json.loads(json.dumps(rep.to_dict(neurons=True)))
     assert len(full["neurons"]["unit"]) == rep.n_units_kept
     assert d["directions"]["edge x0-x1"]["kind"] == "edge" and d["directions"]["edge x0-x1"]["predicted"]
     rows = rep.neuron_rows()
     assert len(rows) == rep.n_units_kept
-    assert set(rows[0]) == {"unit", "cost_share", "closest", "angle_deg", "aligned", "in_plane"}
+    assert set(rows[0]) == {"unit", "cost_share", "closest", "angle_deg", "assigned", "aligned", "in_plane"}
     assert sum(r["cost_share"] for r in rows) == pytest.approx(1.0)
     assert sum(rep.per_direction.values()) == pytest.approx(1.0)
 
@@ -348,7 +533,7 @@ def test_align_recipe_fits_then_reports_and_json_equals_result(tmp_path):
     assert result["aligned_fraction"] >= 0.9 and result["baseline_fraction"] < 0.4
     assert set(result["predicted"]) == {"edge x0-x1", "edge x0-x2"}
     assert result["fit"]["status"] == "ok"
-    assert result["closed_form"]["status"] == "paper" and "status" not in result   # no clash with a run status
+    assert result["closed_form"]["status"] == "paper" and result["status"] == "ok"   # the run's, not the form's
     for name in ("model.pt", "neurons.csv", "align.png", "directions.png", "manifest.json"):
         assert (tmp_path / "a" / name).stat().st_size > 0
     # an align run holds its fit: analysing it again (here at another tolerance) reads model.pt back

@@ -23,7 +23,7 @@ def test_closed_form_rays_writes_the_run_directory(tmp_path):
     out = tmp_path / "run"
     result = json.loads((out / "result.json").read_text())
     assert json.loads(res.stdout) == result
-    assert result["geometry"] == "rays" and result["status"] == "paper"
+    assert result["geometry"] == "rays" and result["closed_form"]["status"] == "paper" and result["status"] == "ok"
     assert result["cost"] == pytest.approx(result["cost_formula"], rel=1e-10)
     assert result["units"] == 12 and result["dim"] == 2 and result["n_points"] == 7
     for name in ("recipe.yaml", "manifest.json", "ramps.csv", "closed_form.png"):
@@ -40,7 +40,7 @@ def test_closed_form_digits_reduces_to_the_plane(tmp_path):
     result = json.loads(res.stdout)
     assert (result["geometry"], result["dim"], result["affine_dim"]) == ("obtuse-simplex", 64, 2)
     assert 93 <= result["data"]["largest_angle_deg"] <= 99
-    assert res.stderr == ""
+    assert res.stderr == f"{tmp_path.resolve()}\n"                 # --quiet: the run directory, alone
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".csv"])
@@ -57,10 +57,25 @@ def test_query_writes_predictions(tmp_path, suffix):
     assert rows[:2, 2:] == pytest.approx(np.array([[0, 0], [2, 0]]), abs=1e-12)   # inside the balls
 
 
-BAD_USAGE = [
-    (["closed-form", RECIPES / "patches.yaml"], "no closed form: balls overlap"),
+NO_CLOSED_FORM = [
+    (["closed-form", RECIPES / "patches.yaml", "--set", "noise.radius=0.3"], "no closed form: balls overlap"),
     (["closed-form", RECIPES / "rays.yaml", "--set", "data.angles_deg=[0, 60, 180]"], "no closed form: rays"),
     (["closed-form", RECIPES / "rays.yaml", "--rho", "0.6"], "no closed form: balls overlap"),
+]
+
+
+@pytest.mark.parametrize("args,message", NO_CLOSED_FORM, ids=[m for _, m in NO_CLOSED_FORM])
+def test_no_closed_form_is_a_recorded_result_with_exit_3(tmp_path, args, message):
+    res = run(*args, "--out", tmp_path / "r", "--json")
+    assert res.exit_code == 3, res.output
+    assert message in res.stderr and "Traceback" not in res.output
+    result = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert json.loads(res.stdout) == result
+    assert result["status"] == "no-closed-form" and result["reason"].startswith(message)
+    assert json.loads((tmp_path / "r" / "manifest.json").read_text())["status"] == "no-closed-form"
+
+
+BAD_USAGE = [
     (["closed-form", RECIPES / "rays.yaml", "--rho", "big"], "--rho"),
     (["closed-form", RECIPES / "rays.yaml", "--set", "noise.sigma=-1"], "noise.sigma: must be > 0, got -1"),
     (["closed-form", RECIPES / "rays.yaml", "--set", "noise.sigmaa=1"], "noise.sigmaa: unknown key"),

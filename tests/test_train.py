@@ -11,7 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from relu_denoise import TrainingError, closed_form
-from relu_denoise import fitting
+from relu_denoise import metrics
+from relu_denoise import train as train_package
 from relu_denoise.geometry import distance_to_hull_2d
 from relu_denoise.cli import app
 from relu_denoise.errors import RecipeError
@@ -92,7 +93,7 @@ def test_three_point_fit_reaches_the_closed_form():
     S = _samples()
     worst = np.abs(fit.net.predict(S.reshape(-1, 1)) - np.repeat(POINTS, 20, axis=0)).max()
     assert worst == pytest.approx(fit.stats["max_residual"], rel=1e-6)   # stats describe the returned net
-    assert fitting.function_gap(fit.net, form, POINTS, scale=RADIUS) <= 0.05
+    assert metrics.function_gap(fit.net, form, POINTS, scale=RADIUS) <= 0.05
     assert fit.history["step"][0] == 0 and fit.history["step"][-1] == fit.stats["steps"]
 
 
@@ -101,7 +102,7 @@ def test_online_fit_reaches_the_closed_form():
     form = closed_form(POINTS, rho=RADIUS)
     assert fit.stats["mode"] == "online" and fit.stats["max_residual_rel"] <= 0.01
     assert fit.stats["cost"] / form.cost_formula == pytest.approx(1.0, abs=0.03)
-    assert fitting.function_gap(fit.net, form, POINTS, scale=RADIUS) <= 0.05
+    assert metrics.function_gap(fit.net, form, POINTS, scale=RADIUS) <= 0.05
 
 
 @pytest.mark.parametrize("sigma", [0.001, 0.01])
@@ -165,16 +166,16 @@ def test_a_crash_resumes_from_the_periodic_checkpoint_to_the_same_weights(tmp_pa
 def test_function_gap_of_a_closed_form_with_itself_is_zero_and_sees_a_shift():
     X = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])
     form = closed_form(X, rho=0.15)
-    assert fitting.function_gap(form.network, form, X) == 0.0
+    assert metrics.function_gap(form.network, form, X) == 0.0
     shifted = form.network
     with torch.no_grad():
         shifted.c += torch.tensor([0.0, 0.1], dtype=torch.float64)
-    assert fitting.function_gap(shifted, form, X) == pytest.approx(0.1 / np.sqrt(10))
+    assert metrics.function_gap(shifted, form, X) == pytest.approx(0.1 / np.sqrt(10))
 
 
 def test_probe_points_stay_near_the_hull():
     X = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])
-    Y = fitting.probe_points(X)
+    Y = metrics.probe_points(X)
     assert len(Y) > 1000
     assert distance_to_hull_2d(Y, X).max() <= 0.1 * np.sqrt(10) + 1e-12
     assert distance_to_hull_2d(np.array([[0.5, 0.1], [0.5, -1.0]]), X) == pytest.approx([0.0, 1.0])
@@ -232,7 +233,7 @@ def test_cli_divergence_exits_1_with_reason_and_checkpoint(recipe_file, tmp_path
     assert "diverged at step" in result.output and "lower train.lr" in result.output
     assert "Traceback" not in result.output
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "diverged" and "diverged at step" in manifest["reason"]
+    assert manifest["status"] == "failed" and "diverged at step" in manifest["reason"]
     assert (out / "checkpoint.pt").is_file() and (out / "history.csv").is_file()
     assert not (out / "result.json").exists()
 
@@ -253,7 +254,7 @@ def test_cli_fit_writes_the_run_and_resume_equals_an_uninterrupted_run(recipe_fi
     net, meta = ShallowDenoiser.load(whole / "model.pt")
     assert meta["recipe"]["name"] == "three" and float(net.path_cost().detach()) == pytest.approx(result["cost"])
 
-    original = fitting.fit_denoiser
+    original = train_package.fit_denoiser
 
     def interrupted(*args, callback=None, **kwargs):                              # Ctrl-C at step 1000
         def on_check(rec):
@@ -262,12 +263,12 @@ def test_cli_fit_writes_the_run_and_resume_equals_an_uninterrupted_run(recipe_fi
             return callback(rec)
         return original(*args, callback=on_check, **kwargs)
 
-    monkeypatch.setattr(fitting, "fit_denoiser", interrupted)
+    monkeypatch.setattr(train_package, "fit_denoiser", interrupted)
     stopped = _invoke("fit", recipe_file, "--out", parts, "--quiet")
     assert stopped.exit_code == 1 and "interrupted at step 1001" in stopped.output
     assert json.loads((parts / "manifest.json").read_text())["status"] == "interrupted"
     assert not (parts / "result.json").exists()
-    monkeypatch.setattr(fitting, "fit_denoiser", original)
+    monkeypatch.setattr(train_package, "fit_denoiser", original)
     resumed = _invoke("fit", "--resume", parts, "--quiet")
     assert resumed.exit_code == 0, resumed.output
     a, _ = ShallowDenoiser.load(whole / "model.pt")
@@ -275,7 +276,8 @@ def test_cli_fit_writes_the_run_and_resume_equals_an_uninterrupted_run(recipe_fi
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k]), k
     again = json.loads((parts / "result.json").read_text())
-    assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in result.items() if k != "seconds"}
+    same = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "run_dir")}   # noqa: E731
+    assert same(again) == same(result)
     assert (parts / "history.csv").read_text() == (whole / "history.csv").read_text()
 
 

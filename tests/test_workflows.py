@@ -7,7 +7,6 @@ import pytest
 from typer.testing import CliRunner
 
 from relu_denoise.cli import app
-from relu_denoise.errors import NoClosedFormError
 from relu_denoise.recipe import parse_recipe
 from relu_denoise.streams import training_set
 from relu_denoise.workflows import (align_run_dir, align_workflow, closed_form_workflow, compare_workflow,
@@ -58,9 +57,9 @@ def test_closed_form_workflow_writes_its_run_and_refuses_general_position(tmp_pa
     assert outcome.result["cost"] == pytest.approx(outcome.result["cost_formula"], rel=1e-12)
     assert json.loads((tmp_path / "cf" / "manifest.json").read_text())["status"] == "ok"
     square = {**SPHERE, "data": {"kind": "points", "points": [[0, 0], [1, 0.1], [0.2, 1], [1.3, 1.2]]}}
-    with pytest.raises(NoClosedFormError):
-        closed_form_workflow(parse_recipe(square), ".", out=tmp_path / "none")
-    assert not (tmp_path / "none").exists()                    # refused before any directory exists
+    none = closed_form_workflow(parse_recipe(square), ".", out=tmp_path / "none")
+    assert none.status == "no-closed-form" and none.result["reason"].startswith("no closed form: points in general")
+    assert json.loads((tmp_path / "none" / "manifest.json").read_text())["status"] == "no-closed-form"
 
 
 def test_fit_and_align_workflows(tmp_path):
