@@ -15,12 +15,20 @@ output direction a_k / ||a_k||, boundary {y : w_k^T y + b_k = 0} and cost share
 Candidates that coincide (|cos| > 1 - 1e-9, e.g. the edges of one ray, or an altitude of a right
 triangle and a leg) are kept once under the first name, the others listed as its aliases. The
 **predicted** directions are the distinct ramp directions of the closed form (theory.md 4),
-named after the candidate they coincide with. A unit is *aligned* with a direction u when
-|cos(w_k, u)| >= cos(tolerance) (theory.md 6: only |cos| matters for an undirected line).
+named after the candidate they coincide with; the other candidates are the **rivals**.
+
+Each kept unit is **assigned** to its nearest candidate (largest |cos(w_k, u)|: only |cos| matters
+for an undirected line) when that candidate lies within the tolerance, |cos| >= cos(tolerance),
+else to 'unaligned' (theory.md 6). The headline aligned fraction is the cost share assigned to
+predicted candidates, so it is the sum of the per-direction shares over the predicted names: a
+unit near a predicted direction but nearer a rival counts for the rival. Where a predicted and a
+rival candidate lie less than twice the tolerance apart, a unit within tolerance of one may be
+as close to the other, and the report says so (`ambiguous`) instead of giving a verdict.
 
 `align_report` balances and prunes a copy of the network and reports the aligned cost fraction,
-its random baseline, cost shares per direction, groups of units by (signed) direction, how
-parallel a_k is to w_k, and, for data whose affine hull is smaller than R^d, the in-plane share.
+its random baseline, cost shares per direction, the separation between predicted and rival
+candidates, groups of units by (signed) direction, how parallel a_k is to w_k, and, for data whose
+affine hull is smaller than R^d, the in-plane share.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from .checks import check_points, check_positive
 from .closed_form import closed_form
 from .errors import DataError, NoClosedFormError
 from .files import to_jsonable
-from .geometry import affine_hull, line_angle_deg, min_distance, plane_basis, span_basis
+from .geometry import affine_hull, diameter, line_angle_deg, min_distance, plane_basis, span_basis
 from .network import ShallowDenoiser
 
 __all__ = ["Candidate", "AlignReport", "candidates", "align_report",
@@ -70,19 +78,25 @@ class AlignReport:
     `per_direction` (including 'unaligned') sums to 1; `pruned_share` is of the full path cost.
     """
 
-    aligned_fraction: float
+    aligned_fraction: float      # share assigned to a predicted candidate = sum of per_direction over `predicted`
+    other_fraction: float        # share assigned to a rival (non-predicted) candidate
     baseline_fraction: float
-    baseline_sd: float           # standard deviation of the statistic over the random draws
+    baseline_sd: float           # standard deviation of this network's score over the random orientations
     baseline_draws: int
     tolerance_deg: float
     against: str                 # 'predicted' or 'all candidates'
+    separation_deg: float | None  # smallest angle between a predicted and a rival candidate (None: a set is empty)
+    separation_pair: list[str] | None  # [predicted name, rival name] at that angle
+    ambiguous: bool              # separation_deg < 2 x tolerance_deg: the headline is no verdict
+    predicted_from: str          # 'form' (given) | 'fallback' (align's own closed form) | 'names' | 'none'
     pruned_share: float
     n_units: int
     n_units_kept: int
     n_groups: int
     directions: dict             # name -> {vector, kind, predicted, aliases}
     predicted: list[str]
-    per_direction: dict          # name -> cost share (closest candidate within tolerance), + 'unaligned'
+    per_direction: dict          # name -> cost share of the units assigned to it (nearest, within tolerance),
+    #                              + 'unaligned'
     groups: list[dict]
     output_parallel: float       # cost-weighted mean |cos(a_k, w_k)|
     in_plane_share: float | None  # cost-weighted mean ||P w_k|| / ||w_k||, when affine_dim < dim
@@ -91,10 +105,10 @@ class AlignReport:
     n_points: int
     geometry: str | None         # of the closed form that gave the predicted set
     status: str | None           # paper | derived | numerical
-    rho: float | None            # rho of that closed form (only its directions matter)
+    rho: float | None            # rho of that closed form (None for the empirical rule)
     notes: list[str] = field(default_factory=list)
-    neurons: dict = field(default_factory=dict)  # per kept unit: unit, cost_share, closest, angle_deg, aligned,
-    #                                              in_plane (arrays of length n_units_kept)
+    neurons: dict = field(default_factory=dict)  # per kept unit: unit, cost_share, closest, angle_deg, assigned,
+    #                                              aligned, in_plane (arrays of length n_units_kept)
 
     def to_dict(self, *, neurons: bool = False) -> dict:
         """Plain JSON types; the per-neuron arrays only when `neurons` is true (they can be long)."""
@@ -104,7 +118,7 @@ class AlignReport:
         return out
 
     def neuron_rows(self) -> list[dict]:
-        """One dict per kept unit (CSV rows): unit, cost_share, closest, angle_deg, aligned, in_plane."""
+        """One dict per kept unit (CSV rows): unit, cost_share, closest, angle_deg, assigned, aligned, in_plane."""
         cols = list(self.neurons)
         return [{c: to_jsonable(self.neurons[c][i]) for c in cols} for i in range(self.n_units_kept)]
 
@@ -208,29 +222,73 @@ def _merge(cands: list[Candidate]) -> list[Candidate]:
 # ---------------------------------------------------------------- predicted directions
 
 
-def _closed_form_directions(X: np.ndarray, rho: float | None):
-    """Distinct ramp directions of the closed form: ([(u, label)], geometry, status, rho, None) or a failure note."""
+def _predicted_set(X: np.ndarray, cands: list[Candidate], *, rho, predicted, form, notes: list[str]):
+    """(candidates, predicted names, predicted_from, the closed form that gave them or None)."""
+    if form is not None and (rho is not None or predicted is not None):
+        raise DataError("form: give the closed form alone; rho only sets the closed form align builds itself "
+                        "when no form is given, and predicted names replace a closed form's directions")
+    if predicted is not None:
+        return cands, _resolve_names(cands, list(predicted)), "names", None
+    if form is not None:
+        _check_form(form, X)
+        source = "form"
+    else:
+        form, failure = _fallback_form(X, rho)
+        source = "fallback"
+        if form is None:
+            notes.append(failure)
+            return cands, [], "none", None
+    cands, names = _mark_predicted(cands, _ramp_directions(form))
+    return cands, names, (source if names else "none"), form
+
+
+def _check_form(form, X: np.ndarray) -> None:
+    """A ClosedForm of these points: the right shape, and it keeps every clean point fixed (h*(x_n) = x_n)."""
+    if hasattr(form, "rho_rule") and hasattr(form, "form"):
+        raise DataError("form: got a Reference; pass its .form (a ClosedForm), or None where it has none")
+    if not all(hasattr(form, k) for k in ("ramps", "geometry", "status", "rho", "dim", "n_points", "predict")):
+        raise DataError(f"form: expected a ClosedForm (closed_form(...) or reference_form(...).form), "
+                        f"got {type(form).__name__}")
+    N, d = X.shape
+    if (form.n_points, form.dim) != (N, d):
+        raise DataError(f"form: a closed form of {form.n_points} points in R^{form.dim}, but the points are {N} "
+                        f"in R^{d}; build it from the same points")
+    moved = float(np.max(np.linalg.norm(np.asarray(form.predict(X), dtype=np.float64) - X, axis=1)))
+    if moved > 1e-6 * diameter(X):                       # theory.md 4: every closed form fixes the clean points
+        raise DataError(f"form: moves a clean point by {moved:.3g} (a closed form of these points fixes them); "
+                        "the form was built from other points")
+
+
+def _fallback_form(X: np.ndarray, rho: float | None):
+    """align's own closed form, for its directions only: (form, None) or (None, a failure note).
+
+    rho None takes 0.05 x the smallest distance (then 1e-3 of that, for flat triangles): the
+    directions of theory.md 4 do not depend on rho as long as a form exists.
+    """
     if rho is None:
         dmin = min_distance(X)
-        tries = [_RHO_SHARE * dmin, _RHO_SHARE * dmin * 1e-3]   # only directions matter; tiny rho for flat triangles
+        tries = [_RHO_SHARE * dmin, _RHO_SHARE * dmin * 1e-3]
     else:
         tries = [check_positive(rho, name="rho")]
-    form = failure = None
+    failure = None
     for r in tries:
         try:
-            form = closed_form(X, rho=r)
-            break
+            return closed_form(X, rho=r), None
         except NoClosedFormError as exc:
             failure = exc
             if "rho" not in exc.condition:
                 break                                     # a smaller rho cannot help
-    if form is None:
-        return [], None, None, None, f"no closed form for these points ({failure.condition})"
+    return None, f"no closed form for these points ({failure.condition})"
+
+
+def _ramp_directions(form) -> list[tuple[np.ndarray, str]]:
+    """Distinct ramp directions (u, label) of a closed form, as undirected lines."""
     dirs = []
     for ramp in form.ramps:
-        if not any(abs(ramp.u @ u) > 1 - _SAME for u, _ in dirs):
-            dirs.append((ramp.u, ramp.label))
-    return dirs, form.geometry, form.status, form.rho, None
+        u = np.asarray(ramp.u, dtype=np.float64)
+        if not any(abs(u @ v) > 1 - _SAME for v, _ in dirs):
+            dirs.append((u, ramp.label))
+    return dirs
 
 
 def _mark_predicted(cands: list[Candidate], dirs) -> tuple[list[Candidate], list[str]]:
@@ -262,7 +320,7 @@ def _resolve_names(cands: list[Candidate], predicted: list[str]) -> list[str]:
 
 
 def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, predicted: list[str] | None = None,
-                 tolerance_deg: float = 5.0, prune_tol: float = 1e-3, rng: np.random.Generator,
+                 form=None, tolerance_deg: float = 5.0, prune_tol: float = 1e-3, rng: np.random.Generator,
                  baseline_draws: int = 200) -> AlignReport:
     """Alignment of the units of `net` with the candidate directions of the clean points (theory.md 6).
 
@@ -270,29 +328,50 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
     ----------
     net : the denoiser; not modified (a float64 CPU copy is balanced, then pruned).
     points : (N, d) clean points, N >= 2.
-    rho : ball radius of the closed form that gives the predicted directions; None takes
-        0.05 x the smallest distance (only the directions matter).
-    predicted : candidate names (aliases accepted) to use instead of the closed form's.
-    tolerance_deg : a unit is aligned with u when |cos(w_k, u)| >= cos(tolerance_deg).
+    rho : ball radius of the closed form that align builds itself when neither `form` nor
+        `predicted` is given; None takes 0.05 x the smallest distance. That fallback serves only
+        its directions (theory.md 4: they do not depend on rho); commands that also compare with
+        a closed form pass theirs as `form`, so that every command uses one rule.
+    predicted : candidate names (aliases accepted) to use instead of a closed form's directions.
+    form : a ClosedForm of these points (`closed_form(...)`, or `reference_form(...).form`, the one
+        rule every command compares with); its ramp directions are the predicted set and its
+        geometry, status and rho are reported. Checked: same N and d, and it fixes every clean
+        point. Give at most one of `form`, `predicted` and `rho`.
+    tolerance_deg : a unit is assigned to its nearest candidate when |cos(w_k, u)| >= cos(tolerance_deg).
     prune_tol : units with a share of the path cost <= prune_tol are dropped first.
-    rng : draws the random directions of the baseline.
-    baseline_draws : number of random draws averaged in `baseline_fraction`.
+    rng : draws the random orientations of the baseline.
+    baseline_draws : number of random orientations averaged in `baseline_fraction`.
 
-    Definitions (s_k = ||a_k|| ||w_k|| / sum over kept units, u_k = w_k / ||w_k||):
+    Definitions (s_k = ||a_k|| ||w_k|| / sum over kept units, u_k = w_k / ||w_k||, C the candidates,
+    T the predicted set, or all of C when there is none (then `against` = 'all candidates'),
+    R the other candidates, the rivals):
 
-    - aligned_fraction = sum_k s_k [max_{u in T} |u_k^T u| >= cos(tol)], T the predicted set,
-      or all candidates when there is no predicted set (then `against` = 'all candidates').
-    - baseline_fraction: the same with T replaced by |T| directions drawn uniformly on the unit
-      sphere of the data's affine hull (in 2-D: uniform angles), averaged over the draws.
-      For any network in 2-D its expectation is 1 - (1 - tol/90)^|T| ~ 2 |T| tol / 180.
+    - assignment: unit k goes to c(k) = argmax_{u in C} |u_k^T u| when that |cos| >= cos(tol),
+      else to 'unaligned'; per_direction[name] = sum_k s_k [c(k) = name].
+    - aligned_fraction = sum_k s_k [c(k) in T] = sum_{name in T} per_direction[name];
+      other_fraction = sum_k s_k [c(k) in R]; with per_direction['unaligned'] they sum to 1.
+    - separation_deg = min over p in T, q in R of the angle between the lines p and q (None when T
+      or R is empty); ambiguous = separation_deg < 2 tol: the tolerance cones of a predicted and a
+      rival direction overlap, so "aligned with the predicted directions" cannot be told from
+      "aligned with the others" (theory.md 6); the number is kept, a note gives the tolerance that
+      would discriminate (below separation_deg / 2), and the headline is no verdict.
+    - baseline_fraction: the same statistic at chance: the whole candidate set (predicted and
+      rivals together, a rigid body) turned by a uniformly random orthogonal map of the data's
+      affine hull, units assigned by the same nearest-candidate rule, averaged over the draws;
+      baseline_sd is the spread of this network's score over those orientations. Turning T and R
+      together keeps their separation and their overlapping cones, so the mean is the share of
+      line directions that the rule gives to T, the expected score of a network with uniformly
+      spread directions (a random network scores near it, whatever the geometry). Replacing T
+      alone by random directions, with R fixed, would not be fair: random lines land near rivals
+      that the real T is clear of (or clear of rivals that crowd the real T), and even a random
+      network would score off that baseline. In 2-D the mean is the measure of the lines within
+      tol of T and nearer T than R, divided by 180 degrees (2 |T| tol / 180 when no two cones meet).
     - data whose affine hull x_bar + span(U) is smaller than R^d (e.g. three images in R^64):
       the units analysed are those of the function restricted to the hull and projected onto
       it, U^T (h(x_bar + U z) - x_bar), i.e. a_k U, w_k U, b_k + w_k^T x_bar (theory.md 5: the
       paper's real-image claim is about this function; F2: it never costs more). Out-of-hull
       parts of w_k, which fit the noise, do not count against alignment; in_plane_share =
       sum_k s_k ||U^T u_k|| (measured before restricting) reports how much of them there is.
-    - per_direction[name]: share of units whose closest candidate (largest |cos|) is `name` and
-      within tolerance; 'unaligned' holds the rest.
     - groups: units clustered by signed direction (w and -w differ), each unit joining the group
       of the costliest unit within tolerance; offsets are the boundary positions along the
       group's units measured from the data mean x_bar, -(b_k + w_k^T x_bar) / ||w_k||.
@@ -304,53 +383,72 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
     if int(baseline_draws) < 1:
         raise DataError(f"baseline_draws: must be >= 1, got {baseline_draws}")
     cands, notes = candidates(X)
-    geometry = status = used_rho = None
-    if predicted is None:
-        dirs, geometry, status, used_rho, failure = _closed_form_directions(X, rho)
-        cands, names = _mark_predicted(cands, dirs)
-        if failure:
-            notes.append(failure)
-    else:
-        names = _resolve_names(cands, list(predicted))
-    against = "predicted" if names else "all candidates"
+    cands, names, source, used = _predicted_set(X, cands, rho=rho, predicted=predicted, form=form, notes=notes)
+    named = set(names) or {c.name for c in cands}       # no predicted set: every candidate is a target
+    target = [i for i, c in enumerate(cands) if c.name in named]
+    rivals = [i for i, c in enumerate(cands) if c.name not in named]
+    separation, pair = _separation(cands, target, rivals)
+    ambiguous = separation is not None and separation < 2 * tol
     if not names:
         notes.append(f"no predicted directions: aligned_fraction is measured against all {len(cands)} candidate "
-                     "directions and the baseline against as many random directions")
+                     "directions (within tolerance of any), the baseline against randomly turned copies of them")
+    if ambiguous:
+        notes.append(_ambiguity_note(separation, pair, tol))
     x_bar, U = affine_hull(X)
     r, d = U.shape[1], X.shape[1]
     hull = (x_bar, U) if r < d else None
     units = _kept_units(net, prune_tol, hull)
     if hull is not None:                                # analysis in hull coordinates from here on
-        x_bar, U = np.zeros(r), np.eye(r)
-    cos_tol = math.cos(math.radians(tol))
-    C = np.array([c.u for c in cands])                  # (C, d)
-    C = C @ hull[1] if hull is not None else C          # (C, r): candidates lie in the hull
-    target = [i for i, c in enumerate(cands) if c.name in names] if names else list(range(len(cands)))
-    st = _neuron_stats(units, C, target, cos_tol)
-    if units["idx"].size == 0:
-        notes.append("no units carry cost after pruning: every fraction is 0")
-    if hull is not None:
+        x_bar = np.zeros(r)
         notes.append(f"data in a {r}-D affine subspace of R^{d}: units measured on the function restricted to it "
                      "and projected onto it (theory.md 5); in_plane_share says how much of their directions lies "
                      "in it")
-    base = _baseline(units, U, len(target), cos_tol, rng, int(baseline_draws))
-    per_direction = _per_direction(units["cost"], st, cands, cos_tol)
+    if units["idx"].size == 0:
+        notes.append("no units carry cost after pruning: every fraction is 0")
+    cos_tol = math.cos(math.radians(tol))
+    C = np.array([c.u for c in cands])                  # (C, d)
+    C = C @ hull[1] if hull is not None else C          # (C, r): candidates lie in the hull
+    st = _neuron_stats(units, C, target, cos_tol)
+    base = _baseline(units, C, target, rivals, cos_tol, rng, int(baseline_draws))
     groups = _groups(units, x_bar, C, cands, cos_tol)
     return AlignReport(
-        aligned_fraction=_share(units["cost"], st["aligned"]),
+        aligned_fraction=_share(units["cost"], st["aligned"]), other_fraction=_share(units["cost"], st["other"]),
         baseline_fraction=float(base.mean()), baseline_sd=float(base.std()), baseline_draws=int(baseline_draws),
-        tolerance_deg=tol, against=against, pruned_share=units["pruned_share"],
-        n_units=net.width, n_units_kept=int(units["idx"].size), n_groups=len(groups),
+        tolerance_deg=tol, against="predicted" if names else "all candidates",
+        separation_deg=separation, separation_pair=pair, ambiguous=ambiguous, predicted_from=source,
+        pruned_share=units["pruned_share"], n_units=net.width, n_units_kept=int(units["idx"].size),
+        n_groups=len(groups),
         directions={c.name: {"vector": c.u.tolist(), "kind": c.kind, "predicted": c.name in names,
                              "aliases": list(c.aliases)} for c in cands},
-        predicted=list(names), per_direction=per_direction, groups=groups,
+        predicted=list(names), per_direction=_per_direction(units["cost"], st, cands), groups=groups,
         output_parallel=_weighted(units["cost"], st["out_cos"]),
         in_plane_share=_weighted(units["cost"], units["in_plane"]) if hull is not None else None,
-        affine_dim=r, dim=d, n_points=len(X), geometry=geometry, status=status, rho=used_rho, notes=notes,
+        affine_dim=r, dim=d, n_points=len(X), notes=notes,
+        geometry=None if used is None else used.geometry, status=None if used is None else used.status,
+        rho=None if used is None or used.rho is None else float(used.rho),
         neurons={"unit": units["idx"], "cost_share": _shares(units["cost"]),
                  "closest": [cands[j].name for j in st["closest"]], "angle_deg": st["angle_deg"],
+                 "assigned": [cands[j].name if j >= 0 else UNALIGNED for j in st["assigned"]],
                  "aligned": st["aligned"], "in_plane": units["in_plane"]},
     )
+
+
+def _separation(cands: list[Candidate], target: list[int], rivals: list[int]):
+    """Smallest angle (degrees) between a target and a rival line, and their names; (None, None) if a set is empty."""
+    if not target or not rivals:
+        return None, None
+    T = np.array([cands[i].u for i in target])          # (T, d)
+    R = np.array([cands[j].u for j in rivals])          # (R, d)
+    i, j = np.unravel_index(np.abs(T @ R.T).argmax(), (len(T), len(R)))  # nearest lines: largest |cos|
+    angle = float(line_angle_deg(T[i][None], R[j][None])[0])
+    return angle, [cands[target[i]].name, cands[rivals[j]].name]
+
+
+def _ambiguity_note(separation: float, pair: list[str], tol: float) -> str:
+    return (f"ambiguous: the predicted direction {pair[0]!r} and the other candidate {pair[1]!r} are "
+            f"{separation:.3g} degrees apart, less than twice the tolerance ({tol:g} degrees), so a unit within "
+            "tolerance of one can be as near the other; aligned_fraction is no verdict here. Read per_direction, "
+            f"or measure again with a tolerance below {separation / 2:.3g} degrees (half the separation)")
 
 
 def _check_tolerance(tolerance_deg) -> float:
@@ -397,19 +495,27 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _neuron_stats(units: dict, C: np.ndarray, target: list[int], cos_tol: float) -> dict:
-    """Per kept unit: closest candidate, its angle, aligned with the target set, |cos(a, w)|."""
+    """Per kept unit: closest candidate, its angle, the assigned one (-1: none within tolerance), |cos(a, w)|.
+
+    `aligned` marks units assigned to a target candidate, `other` those assigned to a rival.
+    """
     uw = _unit(units["w"])                              # (K, d)
     cos = np.abs(uw @ C.T)                              # (K, C)
-    closest = cos.argmax(axis=1) if cos.size else np.zeros(0, int)
+    if cos.size == 0:
+        none = np.zeros(len(uw), bool)
+        return {"closest": np.zeros(len(uw), int), "assigned": np.full(len(uw), -1), "angle_deg": np.zeros(len(uw)),
+                "aligned": none, "other": none, "out_cos": np.zeros(len(uw))}
+    closest = cos.argmax(axis=1)                        # (K,) nearest line
+    within = cos[np.arange(len(uw)), closest] >= cos_tol
+    in_target = np.isin(closest, target)
     return {
         "closest": closest,
-        "cos": cos,
-        "angle_deg": line_angle_deg(uw, C[closest]) if cos.size else np.zeros(0),
-        "aligned": cos[:, target].max(axis=1) >= cos_tol if cos.size else np.zeros(0, bool),
+        "assigned": np.where(within, closest, -1),
+        "angle_deg": line_angle_deg(uw, C[closest]),
+        "aligned": within & in_target,
+        "other": within & ~in_target,
         "out_cos": np.abs(np.sum(_unit(units["a"]) * uw, axis=1)),
     }
-
-
 
 
 def _share(cost: np.ndarray, mask: np.ndarray) -> float:
@@ -428,22 +534,33 @@ def _weighted(cost: np.ndarray, values: np.ndarray) -> float:
     return float(cost @ values / total) if total > 0 else 0.0
 
 
-def _baseline(units: dict, U: np.ndarray, n: int, cos_tol: float, rng: np.random.Generator, draws: int) -> np.ndarray:
-    """The aligned fraction against n uniformly random directions of the affine hull, per draw: (draws,)."""
-    P = _unit(units["w"]) @ U                           # (K, r): cos(w_k, U z) = (U^T u_k)^T z for unit z
-    out = np.empty(draws)
+def _baseline(units: dict, C: np.ndarray, target: list[int], rivals: list[int], cos_tol: float,
+              rng: np.random.Generator, draws: int) -> np.ndarray:
+    """The aligned fraction against the candidates C (C, r) turned as one rigid body by a uniformly
+    random orthogonal map of the analysis space, under the same nearest-candidate rule, per draw: (draws,)."""
+    uw = _unit(units["w"])                              # (K, r)
+    out = np.zeros(draws)
+    if uw.size == 0 or not target:
+        return out
+    T, R = C[target], C[rivals]                         # (T, r), (R, r)
     for t in range(draws):
-        Z = _unit(rng.standard_normal((n, U.shape[1])))  # (n, r)
-        hit = np.abs(P @ Z.T).max(axis=1) >= cos_tol if P.size and n else np.zeros(len(P), bool)
-        out[t] = _share(units["cost"], hit)
+        Q = _haar_orthogonal(C.shape[1], rng)           # (r, r)
+        best_target = np.abs(uw @ (T @ Q).T).max(axis=1)  # (K,)
+        best_rival = np.abs(uw @ (R @ Q).T).max(axis=1) if len(R) else np.full(len(uw), -1.0)
+        out[t] = _share(units["cost"], (best_target >= cos_tol) & (best_target > best_rival))
     return out
 
 
-def _per_direction(cost: np.ndarray, st: dict, cands: list[Candidate], cos_tol: float) -> dict:
-    """Cost share of units whose closest candidate is within tolerance, per candidate, plus 'unaligned'."""
-    within = st["cos"].max(axis=1) >= cos_tol if st["cos"].size else np.zeros(len(cost), bool)
-    out = {c.name: _share(cost, within & (st["closest"] == j)) for j, c in enumerate(cands)}
-    out[UNALIGNED] = _share(cost, ~within)
+def _haar_orthogonal(r: int, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly (Haar) distributed orthogonal (r, r) matrix: QR of a Gaussian, signs fixed by R's diagonal."""
+    Q, R = np.linalg.qr(rng.standard_normal((r, r)))
+    return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
+
+
+def _per_direction(cost: np.ndarray, st: dict, cands: list[Candidate]) -> dict:
+    """Cost share of the units assigned to each candidate, plus 'unaligned' (assigned to none)."""
+    out = {c.name: _share(cost, st["assigned"] == j) for j, c in enumerate(cands)}
+    out[UNALIGNED] = _share(cost, st["assigned"] < 0)
     return out
 
 
