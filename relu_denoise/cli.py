@@ -236,13 +236,12 @@ def fit(
             raise typer.BadParameter("--resume continues a run as it was: give no RECIPE, --dtype, --seed or --out, "
                                      "and no --set but train.steps=N (to extend a finished run)",
                                      param_hint="--resume")
-        outcome = _training(lambda: resume_fit(resume, device=device, steps=steps, events=events), resume)
+        outcome = resume_fit(resume, device=device, steps=steps, events=events)
     else:
         if recipe is None:
             raise typer.BadParameter("give a RECIPE, or --resume RUN_DIR", param_hint="RECIPE")
         r, base = _load(recipe, set_, seed)
-        outcome = _training(lambda: fit_workflow(r, base, out=out, force=force, device=device or "auto",
-                                                 events=events))
+        outcome = fit_workflow(r, base, out=out, force=force, device=device or "auto", events=events)
     if not quiet:
         _show_fit(outcome)
     _emit(outcome, as_json, quiet)
@@ -259,15 +258,6 @@ def _resume_steps(overrides) -> int | None:
     return None
 
 
-def _training(call, run_path=None):
-    """Run a training workflow; a TrainingError's message says where the run is and how to go on."""
-    try:
-        return call()
-    except TrainingError as exc:
-        where = run_path
-        if exc.reason == "interrupted" and where is not None:
-            raise TrainingError(f"{exc}; continue with: reluden fit --resume {where}", reason=exc.reason) from None
-        raise
 
 
 def _exit_for(outcome) -> None:
@@ -435,8 +425,8 @@ def align(
         outcome = align_run_dir(target, tolerance=tolerance, out=out, force=force)
     else:
         r, base = _load(target, set_, seed)
-        outcome = _training(lambda: align_workflow(r, base, tolerance=tolerance, device=device, out=out, force=force,
-                                                   events=RichEvents(quiet)))
+        outcome = align_workflow(r, base, tolerance=tolerance, device=device, out=out, force=force,
+                                 events=RichEvents(quiet))
         if not quiet:
             _show_fit(outcome.extra["fit_outcome"])
     if not quiet:

@@ -196,7 +196,9 @@ def _available_memory() -> int | None:
         return None
 
 
-def _fit_into(run: Run, recipe: Recipe, data: TrainingSet, device, events: Events, *, resume: bool) -> Outcome:
+def _fit_into(run: Run, recipe: Recipe, data: TrainingSet, device, events: Events, *, resume: bool,
+              close: bool = True) -> Outcome:
+    """Train into `run`; `close` ends the run with the fit's status (align keeps it open for its analysis)."""
     import torch
 
     from .train import fit_denoiser, load_checkpoint
@@ -210,12 +212,16 @@ def _fit_into(run: Run, recipe: Recipe, data: TrainingSet, device, events: Event
                                device=device, callback=on_check, checkpoint=run.file("checkpoint.pt"), resume=state)
     except TrainingError as exc:
         _write_history(run, exc.history)
-        raise
+        if exc.reason != "interrupted":
+            raise
+        raise TrainingError(f"{exc}; continue with: reluden fit --resume {run.path}", reason=exc.reason,
+                            history=exc.history) from None
     _write_history(run, fit.history)
     fit.net.save(run.file("model.pt"), recipe=recipe.model_dump(mode="json"), stats=fit.stats)
     result = fit_summary(recipe, fit, ref, data.points)
     result["figures"] = _fit_figures(run, recipe, fit, ref, data)
-    run.finish(result["status"], reason=result.get("reason"), result=result)
+    if close:
+        run.finish(result["status"], reason=result.get("reason"), result=result)
     return Outcome(run, result, ref, {"fit": fit})
 
 
@@ -298,7 +304,9 @@ def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: i
 
         dev = resolve_device(device)
         fit_nn = _nn_fitter(recipe, dev, fits)
-    training_set(recipe, base_dir)                       # a data error stops here, before the directory exists
+    data = training_set(recipe, base_dir)                # a data error stops here, before the directory exists
+    if nn:
+        check_fit_memory(recipe, data)
     run = Run.create("compare", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
                      data_files=_data_files(recipe, base_dir))
     done = []
@@ -364,7 +372,7 @@ def align_workflow(recipe: Recipe, base_dir, *, tolerance: float = 5.0, device="
     run = Run.create("align", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
                      recipe_dir=str(Path(base_dir).resolve()), data_files=_data_files(recipe, base_dir))
     with run.recording():
-        fitted = _fit_into(run, recipe, data, dev, events, resume=False)
+        fitted = _fit_into(run, recipe, data, dev, events, resume=False, close=False)
         return _align_into(run, recipe, data, fitted.extra["fit"].net, fitted.result, tolerance,
                            extra={"fit_outcome": fitted})
 
@@ -397,7 +405,7 @@ def _align_into(run: Run, recipe: Recipe, data: TrainingSet, net, fit_result: di
     ref = reference_form(data.points, recipe.noise, data.samples)
     form = ref.form
     report = align_report(net, data.points, tolerance_deg=tolerance, rng=rng(recipe.seed, "align-baseline"),
-                          **({"form": form} if _align_takes_form() else {}))
+                          form=form)
     result = report.to_dict()
     for k in ("geometry", "status", "rho"):              # they describe the closed form, not the run
         result.pop(k, None)
@@ -412,13 +420,6 @@ def _align_into(run: Run, recipe: Recipe, data: TrainingSet, net, fit_result: di
     run.finish(status, reason=fit_result.get("reason"), result=result)
     return Outcome(run, result, ref, {"report": report, **(extra or {})})
 
-
-def _align_takes_form() -> bool:
-    import inspect
-
-    from .align import align_report
-
-    return "form" in inspect.signature(align_report).parameters
 
 
 def _align_figures(run: Run, recipe: Recipe, net, ref: Reference, points, report) -> list[str]:

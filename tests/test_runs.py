@@ -1,0 +1,154 @@
+"""Runs a script can trust, tried from the outside: every ending recorded, the JSON contract, --out and --resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from relu_denoise.cli import app
+
+TRI = {"name": "tri", "data": {"kind": "points", "points": [[0, 0], [2, 0], [-1, 1]]},
+       "noise": {"distribution": "sphere", "radius": 0.15, "samples": 20}, "model": {"width": 32},
+       "train": {"steps": 3000}}
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def _cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _recipe(tmp_path, raw=TRI, name="r.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _manifest(run: Path) -> dict:
+    return json.loads((run / "manifest.json").read_text())
+
+
+def _start(args, cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "relu_denoise", *map(str, args)], cwd=cwd, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    start = time.monotonic()
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - start < timeout, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_fit_checkpoints_and_records_interrupted(tmp_path, sig):
+    long = {**TRI, "train": {"steps": 10**7, "tol": 1e-9, "checkpoint_every": 10**6}}
+    out = tmp_path / "run"
+    proc = _start(["fit", _recipe(tmp_path, long), "--out", out], tmp_path)
+    _wait_for(out / "manifest.json", proc)
+    time.sleep(1.0)                                            # inside the training loop
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "interrupted at step" in err and f"reluden fit --resume {out}" in err and "Traceback" not in err
+    manifest = _manifest(out)
+    assert manifest["status"] == "interrupted" and "interrupted at step" in manifest["reason"]
+    assert (out / "checkpoint.pt").is_file() and not (out / "result.json").exists()
+
+
+def test_compare_interrupted_keeps_its_finished_levels(tmp_path):
+    out = tmp_path / "cmp"
+    proc = _start(["compare", _recipe(tmp_path), "--noise", 0.05, "--noise", 0.1, "--noise", 0.12, "--n-test", 30,
+                   "--set", "train.steps=100000", "--set", "train.tol=1e-9", "--out", out], tmp_path)
+    _wait_for(out / "compare.csv", proc, timeout=120)           # the first level is done
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "interrupted" and "of 3 noise levels" in result["reason"]
+    assert result["noise"] == [0.05] and result["estimators"]["identity"][0] > 0
+    rows = (out / "compare.csv").read_text().splitlines()
+    assert len(rows) > 1 and all(r.startswith("0.05,") for r in rows[1:])
+    assert _manifest(out)["status"] == "interrupted"
+
+
+def test_memory_refusal_and_data_errors_leave_no_directory(tmp_path):
+    huge = {**TRI, "model": {"width": 10**8}}
+    res = _cli("fit", _recipe(tmp_path, huge), "--out", tmp_path / "big")
+    assert res.exit_code == 2 and "GiB" in res.output and "lower model.width" in res.output
+    assert not (tmp_path / "big").exists()
+    bad = tmp_path / "pts.csv"
+    bad.write_text("0,0\n1,nan\n")
+    res = _cli("fit", _recipe(tmp_path, {**TRI, "data": {"kind": "file", "path": str(bad)}}), "--out",
+               tmp_path / "nan")
+    assert res.exit_code == 2 and "NaN" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "nan").exists()
+
+
+def test_out_is_refused_when_not_empty_and_force_replaces(tmp_path):
+    recipe, out = _recipe(tmp_path), tmp_path / "cf"
+    assert _cli("closed-form", recipe, "--out", out, "-q").exit_code == 0
+    (out / "stale.txt").write_text("from another run")
+    again = _cli("closed-form", recipe, "--out", out, "-q")
+    assert again.exit_code == 2 and "not empty; give --force" in again.output
+    forced = _cli("closed-form", recipe, "--out", out, "-q", "--force", "--json")
+    assert forced.exit_code == 0 and not (out / "stale.txt").exists()
+    result = json.loads(forced.stdout)
+    assert result["run_dir"] == str(out.resolve()) and result["command"] == "closed-form"
+    assert result["status"] == "ok" and result["seed"] == 0 and result["version"]
+    assert not (out / ".lock").exists()
+    manifest = _manifest(out)
+    assert {"torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pydantic"} <= set(manifest["versions"])
+    assert manifest["host"] and manifest["cpu"] and manifest["torch_threads"] >= 1
+
+
+def test_resume_refuses_a_finished_fit_unless_given_more_steps(tmp_path):
+    out = tmp_path / "fit"
+    recipe = _recipe(tmp_path, {**TRI, "train": {"steps": 300, "tol": 1e-9}})
+    first = _cli("fit", recipe, "--out", out, "-q")
+    assert first.exit_code == 1 and _manifest(out)["status"] == "not-converged"
+    refused = _cli("fit", "--resume", out, "-q")
+    assert refused.exit_code == 2 and "--set train.steps=N with N > 300" in refused.output
+    more = _cli("fit", "--resume", out, "-q", "--set", "train.steps=600", "--json")
+    assert json.loads(more.stdout)["steps"] == 600
+    assert [r["steps"] for r in _manifest(out)["resumes"]] == [600]
+
+
+def test_a_level_gives_the_same_reference_numbers_alone_or_in_a_grid(tmp_path):
+    recipe = _recipe(tmp_path, {**TRI, "data": {"kind": "univariate", "n": 6}, "noise": {"sigma": 0.01}})
+    alone = _cli("compare", recipe, "--noise", 0.02, "--no-nn", "--n-test", 50, "--out", tmp_path / "a", "--json",
+                 "-q")
+    grid = _cli("compare", recipe, "--noise", 0.05, "--noise", 0.01, "--noise", 0.02, "--no-nn", "--n-test", 50,
+                "--out", tmp_path / "b", "--json", "-q")
+    a, b = json.loads(alone.stdout), json.loads(grid.stdout)
+    for name, values in a["estimators"].items():
+        assert values[0] == b["estimators"][name][2], name
+    assert a["closed_form"][0] == b["closed_form"][2]
+
+
+def test_usage_errors_are_one_line(tmp_path):
+    recipe = _recipe(tmp_path)
+    for args, words in ((["compare", "--noise", "0"], "noise levels must be > 0"),
+                        (["closed-form", recipe, "--rho", "banana"], "--rho"),
+                        (["closed-form", recipe, "--set", "seed=yes"], "seed: must be a valid integer"),
+                        (["closed-form", recipe, "--set", "name=a/../x"], "name: must be a safe file name"),
+                        (["fit", "--bogus"], "No such option: --bogus")):
+        res = _cli(*args)
+        assert res.exit_code == 2 and words in res.output, res.output
+        assert len(res.output.strip().splitlines()) == 1, res.output
+
+
+def test_help_and_version_import_no_torch():
+    code = ("import sys; from relu_denoise.cli import app; "
+            "sys.exit(int(any(m in sys.modules for m in ('torch', 'scipy', 'matplotlib'))))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    version = subprocess.run([sys.executable, "-m", "relu_denoise", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("reluden ")
