@@ -78,6 +78,8 @@ class TrainSpec(_Section):
                                                        "returned by the exact methods (0: the last iterate)")
     init_scale: float = Field(1.0, gt=0, description="scale of the random initial weights")
     dtype: Literal["float64", "float32"] = "float64"
+    allow_overlap: bool = Field(False, description="train even where noise clouds of clean points overlap "
+                                "(the theory's regime fails there and exact interpolation is hopeless: refused by default)")
 
     @property
     def learning_rate(self) -> float:
