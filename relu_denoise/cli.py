@@ -334,8 +334,9 @@ def _rho_words(cf: dict) -> str:
 def compare(
     recipe: Annotated[Optional[Path], typer.Argument(help="YAML recipe. Default: the built-in recipe of "
                       "theory.md 3 (10 nearly evenly spread points on [0, 1], M = 100).", show_default=False)] = None,
-    noise: Annotated[Optional[list[float]], typer.Option("--noise", help="Gaussian noise level sigma "
-                     "(repeatable). Default: the recipe's compare.noise grid.", show_default=False)] = None,
+    noise: Annotated[Optional[list[float]], typer.Option("--noise", help="Noise level (repeatable): sigma for the "
+                     "recipe's Gaussian noise, the radius for sphere/ball noise. Default: the recipe's compare.noise "
+                     "grid.", show_default=False)] = None,
     repeats: Annotated[Optional[int], typer.Option(min=1, help="Training sets drawn per noise level "
                        "(averaged). Default: compare.repeats.", show_default=False)] = None,
     n_test: Annotated[Optional[int], typer.Option("--n-test", min=1, help="Fresh test points per noise "
@@ -348,9 +349,13 @@ def compare(
     """Test MSE on fresh data of the NN denoiser and reference estimators across noise levels.
 
     Estimators: nn (trained on the recipe's offline samples at each noise level), closed_form
-    (empirical rho rule, where one exists), emmse (empirical MMSE), lmmse (Gaussian linear
-    MMSE), nearest (nearest training point) and identity. Writes compare.csv, result.json and
-    a log-log figure of MSE against sigma; the table marks the best estimator per noise level.
+    (the one reference rule of docs/theory.md 1.1, where a closed form exists), emmse (empirical
+    MMSE), lmmse (Gaussian linear MMSE), nearest (nearest training point) and identity; the noise
+    is the recipe's model (Gaussian, sphere or ball) at each level (docs/theory.md 3). Every draw
+    depends on the seed and the level's value, never on its position in the grid. Where noise
+    clouds overlap, nn is "n/a" (not trained: hopeless) and so is the closed form. Writes
+    compare.csv (each level as it finishes: an interrupted comparison keeps them), result.json
+    and a log-log figure; the table marks the best estimator per noise level.
     """
     from .recipe import DEFAULT_RECIPE, parse_recipe
     from .workflows import compare_workflow

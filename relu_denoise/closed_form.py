@@ -19,7 +19,7 @@ import numpy as np
 
 from .checks import check_points, check_positive
 from .errors import DataError, NoClosedFormError
-from .geometry import affine_hull, min_distance, orthocenter, pairwise_distances
+from .geometry import affine_hull, closest_clouds, min_distance, orthocenter
 from .network import ShallowDenoiser
 
 STATUSES = ("paper", "derived", "numerical")  # from most to least established
@@ -172,16 +172,10 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
 def _check_clouds_apart(X: np.ndarray, samples: np.ndarray) -> None:
     """The empirical rule's ball model: the sample cloud of each clean point (radius r_n, its farthest
     sample) must not reach another's: ||x_i - x_j|| > r_i + r_j."""
-    from scipy.spatial.distance import squareform
-
-    if len(X) < 2:
-        return
     r = np.linalg.norm(samples - X[:, None, :], axis=2).max(axis=1)                 # (N,)
-    slack = squareform(pairwise_distances(X)) - r[:, None] - r[None, :]              # (N, N)
-    np.fill_diagonal(slack, np.inf)
-    i, j = np.unravel_index(np.argmin(slack), slack.shape)
-    if slack[i, j] <= 0:
-        raise NoClosedFormError(f"balls overlap: the sample clouds of x{min(i, j)} and x{max(i, j)} (radii "
+    i, j, slack = closest_clouds(X, r)
+    if slack <= 0:
+        raise NoClosedFormError(f"balls overlap: the sample clouds of x{i} and x{j} (radii "
                                 f"{r[i]:.3g}, {r[j]:.3g}) reach across their distance {np.linalg.norm(X[i] - X[j]):.3g}")
 
 

@@ -112,7 +112,11 @@ def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, re
             ref = reference_form(data.points, spec, data.samples)
             if r == 0:
                 references[i] = ref.to_dict()
+            overlap = data.overlap()
             for name in names:
+                if overlap and name == "nn" and not recipe.train.allow_overlap:
+                    reasons[name][i] = f"n/a: {overlap.split(', so ')[0]}"     # not trained: hopeless
+                    continue
                 h, why = _estimator(name, data, sigma, fit_nn, ref)
                 if h is None:
                     reasons[name][i] = why

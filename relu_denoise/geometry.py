@@ -60,6 +60,19 @@ def pairwise_distances(X: np.ndarray) -> np.ndarray:
     return pdist(X)
 
 
+def closest_clouds(X: np.ndarray, radii: np.ndarray) -> tuple[int, int, float]:
+    """The pair (i, j) of clean points whose clouds (radii r_n around x_n) come closest, and the slack
+    ||x_i - x_j|| - r_i - r_j (<= 0: the clouds overlap). For one point: (0, 0, inf)."""
+    from scipy.spatial.distance import squareform
+
+    if len(X) < 2:
+        return 0, 0, np.inf
+    slack = squareform(pdist(X)) - radii[:, None] - radii[None, :]                  # (N, N)
+    np.fill_diagonal(slack, np.inf)
+    i, j = np.unravel_index(np.argmin(slack), slack.shape)
+    return int(min(i, j)), int(max(i, j)), float(slack[i, j])
+
+
 def line_angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Angle in degrees between the lines of unit rows u, v (n, d), in [0, 90]; accurate near 0 (no arccos)."""
     s = np.where(np.sum(u * v, axis=1) < 0, -1.0, 1.0)[:, None]

@@ -53,6 +53,42 @@ class TrainingSet:
     repeat: int = 0
     seed: int = 0
 
+    def radii(self) -> np.ndarray:
+        """How far each clean point's noise reaches (N,): its farthest sample, or rho online (docs/theory.md 1)."""
+        if self.samples is not None:
+            return np.linalg.norm(self.samples - self.points[:, None, :], axis=2).max(axis=1)
+        from .noise import rho_rule
+
+        return np.full(len(self.points), rho_rule(self.noise)[0])
+
+    def overlap(self) -> str | None:
+        """Why exact interpolation is hopeless here (two noise clouds overlap), with the numbers and the fixes;
+        None in the regime of the theory."""
+        from .geometry import closest_clouds
+
+        r = self.radii()
+        i, j, slack = closest_clouds(self.points, r)
+        if slack > 0:
+            return None
+        dist = float(np.linalg.norm(self.points[i] - self.points[j]))
+        key = "sigma" if self.noise.distribution == "gaussian" else "radius"
+        below = self.noise.scale * dist / (r[i] + r[j])
+        return (f"noise clouds overlap: x{i} and x{j} are {dist:.3g} apart but their samples reach {r[i]:.3g} and "
+                f"{r[j]:.3g} from them ({self.noise.distribution} {key} {self.noise.scale:g}, M = {self.noise.samples}), "
+                f"so exact interpolation is hopeless; lower noise.{key} below about {0.9 * below:.3g}, keep the clean "
+                f"points more than {r.max() * 2:.3g} apart (data.min_distance), or set train.allow_overlap: true")
+
+    def trivial(self) -> str | None:
+        """Why the problem is trivial (N M <= d + 1: the free affine map interpolates every sample at cost 0)."""
+        N, d = self.points.shape
+        n = N * self.noise.samples
+        if n > d + 1:
+            return None
+        need = -(-(d + 2) // N)
+        return (f"{N} points x {self.noise.samples} samples = {n} <= d + 1 = {d + 1}: the free affine map V y + c "
+                f"interpolates every sample at cost 0, outside the paper's regime; give noise.samples >= {need} "
+                f"(N M > d + 1)")
+
     @property
     def init_seed(self) -> int:
         """The seed of a network trained on this set (the same for `fit` and `compare` at this level)."""

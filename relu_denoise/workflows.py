@@ -118,6 +118,7 @@ def fit_workflow(recipe: Recipe, base_dir, *, out=None, force=False, device="aut
 
     data = training_set(recipe, base_dir)
     dev = resolve_device(device)
+    check_regime(recipe, data)
     check_fit_memory(recipe, data)
     run = Run.create("fit", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
                      recipe_dir=str(Path(base_dir).resolve()), data_files=_data_files(recipe, base_dir))
@@ -169,6 +170,19 @@ def _data_files(recipe: Recipe, base_dir) -> list[Path]:
     """The user's data file, if the recipe reads one (its sha256 goes into the manifest)."""
     path = getattr(recipe.data, "path", None)
     return [Path(base_dir) / path] if recipe.data.kind == "file" and path else []
+
+
+def check_regime(recipe: Recipe, data: TrainingSet) -> None:
+    """Refuse at once what training cannot answer (RecipeError, exit 2): overlapping noise clouds (unless
+    train.allow_overlap) and N M <= d + 1 with the free affine part (cost 0 is the answer); docs/theory.md 1."""
+    from .errors import RecipeError
+
+    overlap = data.overlap()
+    if overlap and not recipe.train.allow_overlap:
+        raise RecipeError(overlap)
+    trivial = data.trivial()
+    if trivial and recipe.model.skip:
+        raise RecipeError(trivial)
 
 
 def check_fit_memory(recipe: Recipe, data: TrainingSet) -> None:
@@ -368,6 +382,7 @@ def align_workflow(recipe: Recipe, base_dir, *, tolerance: float = 5.0, device="
 
     data = training_set(recipe, base_dir)
     dev = resolve_device(device)
+    check_regime(recipe, data)
     check_fit_memory(recipe, data)
     run = Run.create("align", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
                      recipe_dir=str(Path(base_dir).resolve()), data_files=_data_files(recipe, base_dir))

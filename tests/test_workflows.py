@@ -82,3 +82,26 @@ def test_a_level_draws_the_same_samples_alone_or_in_a_grid():
     np.testing.assert_array_equal(a.samples, again.samples)
     noise_a, noise_b = a.samples - a.points[:, None], b.samples - b.points[:, None]
     assert not np.allclose(noise_a / 0.01, noise_b / 0.02)       # different levels never share draws
+
+
+def test_hopeless_and_trivial_fits_are_refused_at_once(tmp_path):
+    from relu_denoise.errors import RecipeError
+
+    close = {**SPHERE, "data": {"kind": "points", "points": [[0, 0], [0.2, 0], [-1, 1]]}}
+    with pytest.raises(RecipeError, match=r"noise clouds overlap: x0 and x1 are 0.2 apart .* lower noise.radius"):
+        fit_workflow(parse_recipe(close), ".", out=tmp_path / "hopeless")
+    assert not (tmp_path / "hopeless").exists()
+    allowed = parse_recipe(close, ["train.allow_overlap=true", "train.steps=200"])
+    assert fit_workflow(allowed, ".", out=tmp_path / "allowed", device="cpu").status == "not-converged"
+    few = {**SPHERE, "data": {"kind": "points", "points": np.eye(12).tolist()}, "noise": {**SPHERE["noise"],
+           "samples": 1}}
+    with pytest.raises(RecipeError, match=r"12 points x 1 samples = 12 <= d \+ 1 = 13: the free affine map"):
+        fit_workflow(parse_recipe(few), ".", out=tmp_path / "trivial")
+
+
+def test_compare_does_not_train_where_clouds_overlap(tmp_path):
+    r = parse_recipe(GAUSSIAN)
+    out = compare_workflow(r, ".", noise=[0.04, 0.5], repeats=1, n_test=20, device="cpu", out=tmp_path / "c")
+    assert [f["sigma"] for f in out.result["nn_fits"]] == [0.04]          # 0.5 was not trained
+    assert out.result["unavailable"]["nn"][1].startswith("n/a: noise clouds overlap")
+    assert out.result["unavailable"]["closed_form"][1].startswith("no closed form: balls overlap")
