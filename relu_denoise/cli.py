@@ -442,9 +442,17 @@ def align(
 
 def _show_alignment(report, result, form) -> None:
     against = "the closed form's directions" if report.against == "predicted" else "all candidate directions"
-    err.print(f"[bold]aligned fraction {report.aligned_fraction:.3f}[/] of the path cost within "
-              f"{report.tolerance_deg:g} degrees of {against}; random directions: {report.baseline_fraction:.3f} "
-              f"(sd {report.baseline_sd:.3f})")
+    if report.ambiguous:
+        err.print(f"[bold yellow]ambiguous:[/] the predicted and rival directions ({' and '.join(report.separation_pair)})"
+                  f" are only {report.separation_deg:.3g} degrees apart, under twice the tolerance "
+                  f"({report.tolerance_deg:g}); rerun with --tolerance below {report.separation_deg / 2:.3g} to tell "
+                  "them apart", soft_wrap=True)
+    err.print(f"[bold]aligned fraction {report.aligned_fraction:.3f}[/] of the path cost assigned (nearest candidate, "
+              f"within {report.tolerance_deg:g} degrees) to {against}; to the other candidates "
+              f"{report.other_fraction:.3f}; random orientations: {report.baseline_fraction:.3f} "
+              f"(sd {report.baseline_sd:.3f})" + (f"; predicted and rival candidates {report.separation_deg:.3g} "
+                                                   "degrees apart" if report.separation_deg is not None else ""),
+              soft_wrap=True)
     err.print(f"{report.n_units_kept} of {report.n_units} units kept ({100 * report.pruned_share:.2g}% of the cost "
               f"pruned), {report.n_groups} direction groups; output parallel to input "
               f"{report.output_parallel:.3f}" + (f"; in-plane share {report.in_plane_share:.3f}"
