@@ -1,7 +1,6 @@
 """Alignment analysis of theory.md 6: candidates, the aligned cost fraction, its random baseline, groups."""
 
 import json
-from dataclasses import replace
 from itertools import combinations
 
 import numpy as np
