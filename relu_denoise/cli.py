@@ -469,8 +469,12 @@ def _show_alignment(report, result, form) -> None:
         info = report.directions.get(name, {})
         table.add_row(name, info.get("kind", ""), "yes" if info.get("predicted") else "", f"{share:.3f}")
     err.print(table)
+    source = {"form": "the reference closed form", "fallback": "align's own closed form (the reference rule gave "
+              "none; directions only)", "names": "the names given", "none": "nothing: no closed form"}
+    err.print(f"predicted directions from {source.get(report.predicted_from, report.predicted_from)}")
     for note in report.notes:
-        err.print(f"  note: {note}")
+        if not note.startswith("ambiguous"):                      # printed above, with the fix
+            err.print(f"  note: {note}", soft_wrap=True)
 
 
 def _sigterm_as_sigint(signum, frame) -> None:

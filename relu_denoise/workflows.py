@@ -446,7 +446,9 @@ def _align_figures(run: Run, recipe: Recipe, net, ref: Reference, points, report
     if ref.form is not None:
         name = f"closed form ({ref.form.status})"
         h[name], nets[name] = ref.form.predict, ref.form.network
-    title = f"{recipe.name}: aligned fraction {report.aligned_fraction:.2f} (random {report.baseline_fraction:.2f})"
+    verdict = (f"ambiguous (predicted and rival {report.separation_deg:.1f} degrees apart)" if report.ambiguous
+               else f"aligned fraction {report.aligned_fraction:.2f} (chance {report.baseline_fraction:.2f})")
+    title = f"{recipe.name}: {verdict}"
     if d == 2:
         names.append(plots.contours_2d(run.file("align.png"), h, points, nets=nets, title=title).name)
         angles, weights = al.neuron_angles_2d(net)
