@@ -477,6 +477,17 @@ def _show_alignment(report, result, form) -> None:
             err.print(f"  note: {note}", soft_wrap=True)
 
 
+def _register_batches() -> None:
+    """`reluden sweep` and `reluden collect` live in sweep_cli (batches of runs); registered with the same guard."""
+    from .sweep_cli import collect_command, sweep_command
+
+    app.command("sweep")(_guard(sweep_command))
+    app.command("collect")(_guard(collect_command))
+
+
+_register_batches()
+
+
 def _sigterm_as_sigint(signum, frame) -> None:
     """SIGTERM (a job scheduler's stop) takes the SIGINT path: a fit checkpoints, every run records its end."""
     os.kill(os.getpid(), signal.SIGINT)
