@@ -114,16 +114,23 @@ def fit_workflow(recipe: Recipe, base_dir, *, out=None, force=False, device="aut
     status is "ok" (max residual within train.tol) or "not-converged"; a diverged or interrupted
     fit raises TrainingError after recording the status and reason in the manifest.
     """
+    run, data, dev = _open_training_run("fit", recipe, base_dir, device, out, force)
+    with run.recording():
+        return _fit_into(run, recipe, data, dev, events, resume=False)
+
+
+def _open_training_run(command: str, recipe: Recipe, base_dir, device, out, force):
+    """(run, training set, device) of a command that trains: data drawn and the regime and memory checked
+    before the run directory exists."""
     from .train import resolve_device
 
     data = training_set(recipe, base_dir)
     dev = resolve_device(device)
     check_regime(recipe, data)
     check_fit_memory(recipe, data)
-    run = Run.create("fit", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
+    run = Run.create(command, recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
                      recipe_dir=str(Path(base_dir).resolve()), data_files=_data_files(recipe, base_dir))
-    with run.recording():
-        return _fit_into(run, recipe, data, dev, events, resume=False)
+    return run, data, dev
 
 
 def resume_fit(run_dir, *, device=None, steps: int | None = None, events: Events = Events()) -> Outcome:
@@ -378,14 +385,7 @@ def _nn_fitter(recipe: Recipe, device, fits: list):
 def align_workflow(recipe: Recipe, base_dir, *, tolerance: float = 5.0, device="auto", out=None, force=False,
                    events: Events = Events()) -> Outcome:
     """Fit the recipe (as `fit` would), then measure how its units align with the data (docs/theory.md 6)."""
-    from .train import resolve_device
-
-    data = training_set(recipe, base_dir)
-    dev = resolve_device(device)
-    check_regime(recipe, data)
-    check_fit_memory(recipe, data)
-    run = Run.create("align", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
-                     recipe_dir=str(Path(base_dir).resolve()), data_files=_data_files(recipe, base_dir))
+    run, data, dev = _open_training_run("align", recipe, base_dir, device, out, force)
     with run.recording():
         fitted = _fit_into(run, recipe, data, dev, events, resume=False, close=False)
         return _align_into(run, recipe, data, fitted.extra["fit"].net, fitted.result, tolerance,
