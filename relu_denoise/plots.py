@@ -139,8 +139,8 @@ def _target(path) -> Path:
 def _save(fig, path) -> Path:
     """Write `fig` to `<name>.tmp<suffix>` beside `path`, then rename it over `path`."""
     path = _target(path)
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=_DPI,
-                                                      bbox_inches="tight"))
+    # every figure uses the constrained layout, which already fits the labels: bbox_inches="tight" drew it twice
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=_DPI))
 
 
 def _apply(h: Denoiser, y: np.ndarray, name: str) -> np.ndarray:
