@@ -292,7 +292,7 @@ class RichEvents:
             yield on_check
 
     @contextlib.contextmanager
-    def tasks(self, total: int):
+    def tasks(self, total: int | None):
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -475,6 +475,74 @@ def _show_alignment(report, result, form) -> None:
     for note in report.notes:
         if not note.startswith("ambiguous"):                      # printed above, with the fix
             err.print(f"  note: {note}", soft_wrap=True)
+
+
+@app.command()
+@_guard
+def certify(
+    target: Annotated[Path, typer.Argument(metavar="RUN_DIR|RECIPE", help="A `reluden fit` (or align) run "
+                      "directory whose network seeds the bounds, or a YAML recipe to fit first and then certify.",
+                      show_default=False)],
+    time_limit: Annotated[float, typer.Option("--time-limit", min=1.0, help="Seconds for the bounds; no round "
+                          "starts that would end after it.")] = 120.0,
+    tol: Annotated[float, typer.Option(min=1e-9, help="Stop when upper / lower - 1 is below this.")] = 1e-3,
+    device: Annotated[str, typer.Option(help="Device for the fit (RECIPE only): auto, cpu, cuda, cuda:N or "
+                      "mps.")] = "auto",
+    out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
+):
+    """Bracket the minimum path cost of interpolating the recipe's samples: [lower, upper], certified.
+
+    No training is trusted (docs/theory.md 8). The upper bound fixes units (the network's, the
+    closed form's and a grid through the data) and solves a cone program (cvxpy, Clarabel) for
+    the least-cost output weights that interpolate every sample exactly: the network at the
+    upper end is saved as model.pt. The lower bound comes from weak duality: multipliers on the
+    samples, scaled by the supremum of their dual constraint over all units, which is computed
+    exactly for 1-D and 2-D inputs (lower_method lp-1d / exact-1d / exact-2d) and only searched
+    above (searched: then the lower bound is not a proof, and result.json says so). Stabilised
+    column generation moves the two together until the gap is below --tol or --time-limit.
+
+    result.json: lower, upper, gap, the methods, rounds, the closed form's cost and whether it
+    lies inside the interval (certified when the interval is narrower than --tol), and how
+    much the exact output solve lowers the trained network's cost and residual (polish).
+    Exit status 1 when the gap is still above --tol at the time limit (the bounds are written).
+    """
+    from .workflows import certify_run_dir, certify_workflow
+
+    events = RichEvents(quiet)
+    if target.is_dir():
+        if set_ or seed is not None:
+            raise typer.BadParameter("--set and --seed apply to a RECIPE, not to a run directory", param_hint="--set")
+        outcome = certify_run_dir(target, time_limit=time_limit, tol=tol, out=out, force=force, events=events)
+    else:
+        r, base = _load(target, set_, seed)
+        outcome = certify_workflow(r, base, time_limit=time_limit, tol=tol, device=device, out=out, force=force,
+                                   events=events)
+    if not quiet:
+        _show_certificate(outcome.result)
+    _emit(outcome, as_json, quiet)
+    _exit_for(outcome)
+
+
+def _show_certificate(res: dict) -> None:
+    gap = "n/a" if res["gap"] is None else f"{100 * res['gap']:.3g}%"
+    err.print(f"[bold]minimum path cost in [{res['lower']:.6g}, {res['upper']:.6g}][/]  gap {gap}  "
+              f"(lower: {res['lower_method']}, upper: {res['upper_method']}; {res['rounds']} rounds, "
+              f"{res['n_units']} units, {res['n_constraints']} samples, {res['seconds']:.1f} s)", soft_wrap=True)
+    cf = res["closed_form"]
+    if cf.get("cost") is not None:
+        where = "inside" if cf["above_lower"] and cf["ratio_to_upper"] <= 1 + 1e-9 else (
+            "above the upper bound" if cf["above_lower"] else "BELOW the lower bound")
+        err.print(f"closed form {cf['geometry']} ({cf['status']}): cost {cf['cost']:.6g}, {where}"
+                  + (" - certified for this recipe" if cf["certified"] else ""), soft_wrap=True)
+    pol = res["polish"]
+    if pol.get("cost_before") is not None:
+        err.print(f"trained network: cost {pol['cost_before']:.6g} -> {pol['cost_after']:.6g} and max residual "
+                  f"{pol['max_residual_before']:.3g} -> {pol['max_residual_after']:.3g} with exact output weights "
+                  "(polish)", soft_wrap=True)
+    err.print(f"upper network interpolates to max residual {res['max_residual']:.3g} (model.pt)")
+    for note in res.get("notes", []):
+        err.print(f"  note: {note}", soft_wrap=True)
 
 
 def _register_batches() -> None:

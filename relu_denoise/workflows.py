@@ -4,6 +4,7 @@
     fit_workflow(recipe, base_dir, ...)           `reluden fit`  (resume_fit: `reluden fit --resume`)
     compare_workflow(recipe, base_dir, ...)       `reluden compare`
     align_workflow(recipe, base_dir, ...)         `reluden align RECIPE`  (align_run_dir: `align RUN_DIR`)
+    certify_workflow(recipe, base_dir, ...)       `reluden certify RECIPE` (certify_run_dir: `certify RUN_DIR`)
 
 This is the only module that strings the steps together (recipe -> data -> denoisers ->
 metrics -> run files). It never imports `cli`: progress reaches the console through an
@@ -33,7 +34,7 @@ class Events:
         """A context manager yielding the training callback (called at every check with a record), or None."""
         return contextlib.nullcontext(None)
 
-    def tasks(self, total: int):
+    def tasks(self, total: int | None):
         """A context manager yielding `advance(message)`, called once per finished task."""
         return contextlib.nullcontext(lambda message: None)
 
@@ -394,21 +395,26 @@ def align_workflow(recipe: Recipe, base_dir, *, tolerance: float = 5.0, device="
 
 def align_run_dir(path, *, tolerance: float = 5.0, out=None, force=False) -> Outcome:
     """Measure the alignment of the network of a finished fit (or align) run directory, into a new run."""
+    recipe, base, net, fit_result, path = _trained_run(path, "align")
+    data = training_set(recipe, base)
+    run = Run.create("align", recipe, out=out, force=force, source_run=str(path), recipe_dir=str(base.resolve()))
+    with run.recording():
+        return _align_into(run, recipe, data, net, fit_result, tolerance)
+
+
+def _trained_run(path, command: str):
+    """(recipe, base folder, network, fit result, path) of a finished fit or align run directory."""
     from .network import ShallowDenoiser
 
     manifest, fit_result, path = load_run(path)
     if manifest.get("command") not in ("fit", "align") or not (path / "model.pt").is_file():
         raise RunError(f"{path}: a `{manifest.get('command', '?')}` run directory, not a finished fit run "
-                       "(no model.pt); align needs a fit (or align) run directory or a recipe")
+                       f"(no model.pt); {command} needs a fit (or align) run directory or a recipe")
     recipe, _ = load_recipe(path / "recipe.yaml")
-    base = Path(manifest.get("recipe_dir", path))
     net, _ = ShallowDenoiser.load(path / "model.pt")
     if manifest["command"] == "align":
         fit_result = fit_result.get("fit", {})       # an align run keeps its fit's summary under "fit"
-    data = training_set(recipe, base)
-    run = Run.create("align", recipe, out=out, force=force, source_run=str(path), recipe_dir=str(base.resolve()))
-    with run.recording():
-        return _align_into(run, recipe, data, net, fit_result, tolerance)
+    return recipe, Path(manifest.get("recipe_dir", path)), net, fit_result, path
 
 
 def _align_into(run: Run, recipe: Recipe, data: TrainingSet, net, fit_result: dict, tolerance: float,
@@ -462,3 +468,72 @@ def _align_figures(run: Run, recipe: Recipe, net, ref: Reference, points, report
     names.append(plots.direction_histogram(run.file("directions.png"), angles, weights, candidates=cands,
                                            predicted=set(report.predicted), title=title).name)
     return names
+
+
+# ---------------------------------------------------------------- certify
+
+
+def certify_workflow(recipe: Recipe, base_dir, *, time_limit: float = 120.0, tol: float = 1e-3, device="auto",
+                     out=None, force=False, events: Events = Events()) -> Outcome:
+    """Fit the recipe (as `fit` would), then certify [lower, upper] on the minimum cost (docs/theory.md 8)."""
+    if recipe.noise.mode != "offline":
+        raise _online_refusal()
+    run, data, dev = _open_training_run("certify", recipe, base_dir, device, out, force)
+    with run.recording():
+        fitted = _fit_into(run, recipe, data, dev, events, resume=False, close=False)
+        return _certify_into(run, recipe, data, fitted.extra["fit"].net, fitted.result, time_limit, tol, events)
+
+
+def certify_run_dir(path, *, time_limit: float = 120.0, tol: float = 1e-3, out=None, force=False,
+                    events: Events = Events()) -> Outcome:
+    """Certify the recipe of a finished fit (or align) run, seeded with its network, into a new run."""
+    recipe, base, net, fit_result, path = _trained_run(path, "certify")
+    if recipe.noise.mode != "offline":
+        raise _online_refusal()
+    data = training_set(recipe, base)
+    run = Run.create("certify", recipe, out=out, force=force, source_run=str(path), recipe_dir=str(base.resolve()))
+    with run.recording():
+        return _certify_into(run, recipe, data, net, fit_result, time_limit, tol, events)
+
+
+def _online_refusal():
+    from .errors import RecipeError
+
+    return RecipeError("noise.mode: certify bounds the cost of interpolating fixed samples; an online recipe has "
+                       "none (set noise.mode: offline)")
+
+
+def _certify_into(run: Run, recipe: Recipe, data: TrainingSet, net, fit_result: dict, time_limit: float,
+                  tol: float, events: Events) -> Outcome:
+    from .certify import certify, polish
+    from .streams import rng
+
+    ref = reference_form(data.points, recipe.noise, data.samples)
+    seeds = [net] + ([ref.form.network] if ref.form is not None else [])
+    with events.tasks(None) as advance:
+        cert = certify(data.points, data.samples, networks=seeds, time_limit=time_limit, tol=tol,
+                       rng=rng(recipe.seed, "certify"),
+                       on_round=lambda r: advance(f"round {r['round']}: [{r['lower']:.6g}, {r['upper']:.6g}]"))
+    cert.network.save(run.file("model.pt"), recipe=recipe.model_dump(mode="json"), stats=cert.to_dict())
+    polished = polish(net, data.points, data.samples)
+    result = {**cert.to_dict(), "closed_form": ref.to_dict(), "fit": fit_result,
+              "polish": {"cost_before": fit_result.get("cost"), "cost_after": polished.cost,
+                         "max_residual_before": fit_result.get("max_residual"),
+                         "max_residual_after": polished.max_residual}}
+    if ref.form is not None:
+        result["closed_form"].update(_position(ref.form.cost_formula, cert))
+    run.write_csv("history.csv", ["round", "lower", "upper"],
+                  [[i + 1, h.get("lower"), h.get("upper")] for i, h in enumerate(cert.history)])
+    status = "ok" if cert.converged else "not-converged"
+    reason = None if cert.converged else (f"gap {cert.gap:.3g} above tol {tol:g} when certify stopped "
+                                          f"({cert.stop_reason}); raise --time-limit")
+    run.finish(status, reason=reason, result=result)
+    return Outcome(run, result, ref, {"certificate": cert})
+
+
+def _position(cost: float, cert) -> dict:
+    """Where the closed form's cost lies against [lower, upper]: `certified` when inside an interval narrower
+    than the tolerance (docs/theory.md 8)."""
+    inside = cert.lower <= cost <= cert.upper * (1 + 1e-9)
+    return {"above_lower": cost >= cert.lower, "ratio_to_upper": cost / cert.upper if cert.upper > 0 else None,
+            "certified": bool(inside and cert.converged)}

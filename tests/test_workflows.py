@@ -105,3 +105,25 @@ def test_compare_does_not_train_where_clouds_overlap(tmp_path):
     assert [f["sigma"] for f in out.result["nn_fits"]] == [0.04]          # 0.5 was not trained
     assert out.result["unavailable"]["nn"][1].startswith("n/a: noise clouds overlap")
     assert out.result["unavailable"]["closed_form"][1].startswith("no closed form: balls overlap")
+
+
+def test_certify_a_fit_run_and_a_recipe_in_one_dimension(tmp_path):
+    """1-D: the LP is exact, so lower = upper = the empirical closed form's cost (docs/theory.md 2, 8)."""
+    line = {"name": "line", "data": {"kind": "points", "points": [[0.0], [1.0], [2.5]]},
+            "noise": {"distribution": "gaussian", "sigma": 0.03, "samples": 8}, "model": {"width": 24},
+            "train": {"steps": 3000}}
+    path = tmp_path / "line.yaml"
+    path.write_text(json.dumps(line))
+    res = _cli("certify", path, "--out", tmp_path / "c", "--json", "-q")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["lower_method"] == "lp-1d" and out["gap"] <= 1e-6
+    assert out["closed_form"]["cost"] == pytest.approx(out["upper"], rel=1e-6) and out["closed_form"]["certified"]
+    from relu_denoise.network import ShallowDenoiser
+
+    net, _ = ShallowDenoiser.load(tmp_path / "c" / "model.pt")
+    data = training_set(parse_recipe(line), ".")
+    residual = np.abs(net.predict(data.samples.reshape(-1, 1)) - np.repeat(data.points, 8, axis=0)).max()
+    assert residual <= 1e-6 * 1.0                                  # 1e-6 of the smallest distance (1.0)
+    again = _cli("certify", tmp_path / "c", "--out", tmp_path / "c2", "--json", "-q")
+    assert again.exit_code == 2 and "not a finished fit run" in again.output   # a certify run has no fit model
