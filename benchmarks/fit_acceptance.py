@@ -44,8 +44,8 @@ Measured on an AMD EPYC VM, 2 cores, shared with other jobs, torch 2.13 CPU (abo
 
 Sphere noise meets every target, offline and online (offline and online networks within 2.2% of
 the diameter of each other). Gaussian offline: cost ratios 0.982 to 1.000 against the empirical
-closed form, an upper bound that exact interpolation may undercut (theory.md 1); its function gap
-is reported, not a target (rays: 11%, the tilted ramps theory.md describes). Gaussian online is
+closed form, an upper bound that exact interpolation may undercut (docs/theory.md 1); its function gap
+is reported, not a target (rays: 11%, the tilted ramps docs/theory.md describes). Gaussian online is
 the weak case: the exact methods constrain only samples within rho = sigma sqrt(2 ln M) of their
 clean point and the rare samples near that radius pull weakly under the penalty continuation; all
 four reach train.tol, two stop at train.steps, and their cost ratios spread from 0.94 to 1.03.

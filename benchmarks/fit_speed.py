@@ -4,7 +4,7 @@
 
 Problem (the issue's): the obtuse triangle (0, 0), (2, 0), (-1, 1), M = 100 samples per point
 on the circle of radius 0.15 (sphere noise; the closed form with rho = 0.15 is then the
-min-cost interpolant, theory.md 1), width 256 with skip unit, float64, CPU, seed 0, the same
+min-cost interpolant, docs/theory.md 1), width 256 with skip unit, float64, CPU, seed 0, the same
 samples and initial network for every method. Target: path cost <= 1.01 x the closed form and
 max residual <= 1% of the smallest distance between clean points, measured every 100 steps
 (the clock runs through the measurements). Methods:

@@ -1,4 +1,4 @@
-"""Alignment of a denoiser's ReLU units with directions of the clean data (theory.md 6).
+"""Alignment of a denoiser's ReLU units with directions of the clean data (docs/theory.md 6).
 
 Neuron k of h(y) = sum_k a_k [w_k^T y + b_k]_+ + V y + c has input direction w_k / ||w_k||,
 output direction a_k / ||a_k||, boundary {y : w_k^T y + b_k = 0} and cost share
@@ -14,12 +14,12 @@ output direction a_k / ||a_k||, boundary {y : w_k^T y + b_k = 0} and cost share
 
 Candidates that coincide (|cos| > 1 - 1e-9, e.g. the edges of one ray, or an altitude of a right
 triangle and a leg) are kept once under the first name, the others listed as its aliases. The
-**predicted** directions are the distinct ramp directions of the closed form (theory.md 4),
+**predicted** directions are the distinct ramp directions of the closed form (docs/theory.md 4),
 named after the candidate they coincide with; the other candidates are the **rivals**.
 
 Each kept unit is **assigned** to its nearest candidate (largest |cos(w_k, u)|: only |cos| matters
 for an undirected line) when that candidate lies within the tolerance, |cos| >= cos(tolerance),
-else to 'unaligned' (theory.md 6). The headline aligned fraction is the cost share assigned to
+else to 'unaligned' (docs/theory.md 6). The headline aligned fraction is the cost share assigned to
 predicted candidates, so it is the sum of the per-direction shares over the predicted names: a
 unit near a predicted direction but nearer a rival counts for the rival. Where a predicted and a
 rival candidate lie less than twice the tolerance apart, a unit within tolerance of one may be
@@ -254,7 +254,7 @@ def _check_form(form, X: np.ndarray) -> None:
         raise DataError(f"form: a closed form of {form.n_points} points in R^{form.dim}, but the points are {N} "
                         f"in R^{d}; build it from the same points")
     moved = float(np.max(np.linalg.norm(np.asarray(form.predict(X), dtype=np.float64) - X, axis=1)))
-    if moved > 1e-6 * diameter(X):                       # theory.md 4: every closed form fixes the clean points
+    if moved > 1e-6 * diameter(X):                       # docs/theory.md 4: every closed form fixes the clean points
         raise DataError(f"form: moves a clean point by {moved:.3g} (a closed form of these points fixes them); "
                         "the form was built from other points")
 
@@ -263,7 +263,7 @@ def _fallback_form(X: np.ndarray, rho: float | None):
     """align's own closed form, for its directions only: (form, None) or (None, a failure note).
 
     rho None takes 0.05 x the smallest distance (then 1e-3 of that, for flat triangles): the
-    directions of theory.md 4 do not depend on rho as long as a form exists.
+    directions of docs/theory.md 4 do not depend on rho as long as a form exists.
     """
     if rho is None:
         dmin = min_distance(X)
@@ -322,7 +322,7 @@ def _resolve_names(cands: list[Candidate], predicted: list[str]) -> list[str]:
 def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, predicted: list[str] | None = None,
                  form=None, tolerance_deg: float = 5.0, prune_tol: float = 1e-3, rng: np.random.Generator,
                  baseline_draws: int = 200) -> AlignReport:
-    """Alignment of the units of `net` with the candidate directions of the clean points (theory.md 6).
+    """Alignment of the units of `net` with the candidate directions of the clean points (docs/theory.md 6).
 
     Parameters
     ----------
@@ -330,7 +330,7 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
     points : (N, d) clean points, N >= 2.
     rho : ball radius of the closed form that align builds itself when neither `form` nor
         `predicted` is given; None takes 0.05 x the smallest distance. That fallback serves only
-        its directions (theory.md 4: they do not depend on rho); commands that also compare with
+        its directions (docs/theory.md 4: they do not depend on rho); commands that also compare with
         a closed form pass theirs as `form`, so that every command uses one rule.
     predicted : candidate names (aliases accepted) to use instead of a closed form's directions.
     form : a ClosedForm of these points (`closed_form(...)`, or `reference_form(...).form`, the one
@@ -353,7 +353,7 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
     - separation_deg = min over p in T, q in R of the angle between the lines p and q (None when T
       or R is empty); ambiguous = separation_deg < 2 tol: the tolerance cones of a predicted and a
       rival direction overlap, so "aligned with the predicted directions" cannot be told from
-      "aligned with the others" (theory.md 6); the number is kept, a note gives the tolerance that
+      "aligned with the others" (docs/theory.md 6); the number is kept, a note gives the tolerance that
       would discriminate (below separation_deg / 2), and the headline is no verdict.
     - baseline_fraction: the same statistic at chance: the whole candidate set (predicted and
       rivals together, a rigid body) turned by a uniformly random orthogonal map of the data's
@@ -368,14 +368,14 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
       tol of T and nearer T than R, divided by 180 degrees (2 |T| tol / 180 when no two cones meet).
     - data whose affine hull x_bar + span(U) is smaller than R^d (e.g. three images in R^64):
       the units analysed are those of the function restricted to the hull and projected onto
-      it, U^T (h(x_bar + U z) - x_bar), i.e. a_k U, w_k U, b_k + w_k^T x_bar (theory.md 5: the
+      it, U^T (h(x_bar + U z) - x_bar), i.e. a_k U, w_k U, b_k + w_k^T x_bar (docs/theory.md 5: the
       paper's real-image claim is about this function; F2: it never costs more). Out-of-hull
       parts of w_k, which fit the noise, do not count against alignment; in_plane_share =
       sum_k s_k ||U^T u_k|| (measured before restricting) reports how much of them there is.
     - groups: units clustered by signed direction (w and -w differ), each unit joining the group
       of the costliest unit within tolerance; offsets are the boundary positions along the
       group's units measured from the data mean x_bar, -(b_k + w_k^T x_bar) / ||w_k||.
-    - output_parallel = sum_k s_k |cos(a_k, w_k)| (1 for every closed form of theory.md 4).
+    - output_parallel = sum_k s_k |cos(a_k, w_k)| (1 for every closed form of docs/theory.md 4).
     """
     X = check_points(points, name="points", d=net.dim)
     tol = _check_tolerance(tolerance_deg)
@@ -401,7 +401,7 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
     if hull is not None:                                # analysis in hull coordinates from here on
         x_bar = np.zeros(r)
         notes.append(f"data in a {r}-D affine subspace of R^{d}: units measured on the function restricted to it "
-                     "and projected onto it (theory.md 5); in_plane_share says how much of their directions lies "
+                     "and projected onto it (docs/theory.md 5); in_plane_share says how much of their directions lies "
                      "in it")
     if units["idx"].size == 0:
         notes.append("no units carry cost after pruning: every fraction is 0")

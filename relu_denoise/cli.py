@@ -333,7 +333,7 @@ def _rho_words(cf: dict) -> str:
 @_guard
 def compare(
     recipe: Annotated[Optional[Path], typer.Argument(help="YAML recipe. Default: the built-in recipe of "
-                      "theory.md 3 (10 nearly evenly spread points on [0, 1], M = 100).", show_default=False)] = None,
+                      "docs/theory.md 3 (10 nearly evenly spread points on [0, 1], M = 100).", show_default=False)] = None,
     noise: Annotated[Optional[list[float]], typer.Option("--noise", help="Noise level (repeatable): sigma for the "
                      "recipe's Gaussian noise, the radius for sphere/ball noise. Default: the recipe's compare.noise "
                      "grid.", show_default=False)] = None,
@@ -416,7 +416,7 @@ def align(
     Balances and prunes the network, groups units by direction, and compares each with the
     candidate directions of the clean points (edges, altitudes / face normals). The headline is
     aligned_fraction: the cost-weighted share of neurons within --tolerance of a direction the
-    closed form uses (theory.md 6), next to baseline_fraction, the same statistic against as
+    closed form uses (docs/theory.md 6), next to baseline_fraction, the same statistic against as
     many random directions. Writes neurons.csv, result.json, the trained function beside the
     closed form with its ReLU boundaries, and a polar histogram of neuron directions.
     """

@@ -1,4 +1,4 @@
-"""Min-cost denoisers in closed form (theory.md sections 2 and 4), built as explicit networks.
+"""Min-cost denoisers in closed form (docs/theory.md sections 2 and 4), built as explicit networks.
 
 Every closed form here is a constant plus a sum of rank-one ramps,
 
@@ -6,9 +6,9 @@ Every closed form here is a constant plus a sum of rank-one ramps,
 
 and each ramp is two ReLU units with input weight u_i and output weights +-u_i H_i / (hi_i - lo_i)
 (cost 2 H_i / (hi_i - lo_i)). Geometry is detected from the clean points; where no form of
-theory.md applies, `NoClosedFormError` names the condition that failed. Flat zones come from a
+docs/theory.md applies, `NoClosedFormError` names the condition that failed. Flat zones come from a
 `margin` rule: the ball model (+-rho along every direction) or the empirical variant (the
-extreme projections of the noisy samples, theory.md section 1).
+extreme projections of the noisy samples, docs/theory.md section 1).
 """
 
 from dataclasses import dataclass, field
@@ -43,7 +43,7 @@ class Ramp:
 
     @property
     def cost(self) -> float:
-        return 2 * self.slope  # theory.md 1: two units of path cost slope each
+        return 2 * self.slope  # docs/theory.md 1: two units of path cost slope each
 
     def lift(self, U: np.ndarray, x_bar: np.ndarray) -> "Ramp":
         """The same ramp seen in R^D through y = x_bar + U z (U (D, r) orthonormal)."""
@@ -54,13 +54,13 @@ class Ramp:
 class ClosedForm:
     """A closed-form min-cost denoiser and the facts a report needs.
 
-    `network` is the explicit ShallowDenoiser; `cost_formula` is computed from theory.md's
+    `network` is the explicit ShallowDenoiser; `cost_formula` is computed from docs/theory.md's
     formula (not from the weights), so comparing it with `network.path_cost()` is a check.
     """
 
     geometry: str
     status: str                     # paper | derived | numerical
-    formula: str                    # the cost formula, in words of theory.md
+    formula: str                    # the cost formula, in words of docs/theory.md
     cost_formula: float
     c: np.ndarray                   # (d,)
     ramps: list[Ramp]
@@ -132,7 +132,7 @@ class EmpiricalMargin:
 
 
 def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm:
-    """The min-cost denoiser of theory.md for clean points (N, d), or NoClosedFormError.
+    """The min-cost denoiser of docs/theory.md for clean points (N, d), or NoClosedFormError.
 
     Give exactly one of `rho` (ball model) or `samples` (N, M, d) offline noisy samples
     (empirical rule: flat zones end at the extreme sample projections along each ramp).
@@ -180,11 +180,11 @@ def _check_clouds_apart(X: np.ndarray, samples: np.ndarray) -> None:
 
 
 def _lift(inner: ClosedForm, U: np.ndarray, x_bar: np.ndarray) -> ClosedForm:
-    """theory.md 4.1 (paper): h*(y) = x_bar + U g*(U^T (y - x_bar)); same cost, status at most paper."""
+    """docs/theory.md 4.1 (paper): h*(y) = x_bar + U g*(U^T (y - x_bar)); same cost, status at most paper."""
     inner.ramps = [r.lift(U, x_bar) for r in inner.ramps]
     inner.c = x_bar + U @ inner.c
     inner.notes.append(f"data in a {U.shape[1]}-D affine subspace of R^{U.shape[0]}: solved there and lifted "
-                       "(theory.md 4.1); noise orthogonal to the subspace is removed")
+                       "(docs/theory.md 4.1); noise orthogonal to the subspace is removed")
     return inner
 
 
@@ -202,11 +202,11 @@ def _full_rank(X: np.ndarray, margin, rho) -> ClosedForm:
         return _triangle(X, margin, rho)
     if N == d + 1:
         raise NoClosedFormError(f"acute simplex in {d} dimensions: no vertex has all its edge angles >= 90 degrees "
-                                "(theory.md 4.5)")
+                                "(docs/theory.md 4.5)")
     raise NoClosedFormError(failure)
 
 
-# ---------------------------------------------------------------- theory.md 2: univariate (paper)
+# ---------------------------------------------------------------- docs/theory.md 2: univariate (paper)
 
 
 def _chain(t: np.ndarray, idx: list[int], u: np.ndarray, origin: np.ndarray, margin, label) -> list[Ramp]:
@@ -227,7 +227,7 @@ def _point_label(n: int) -> str:
 
 
 def _univariate(t: np.ndarray, margin, rho) -> ClosedForm:
-    # theory.md 2 (paper): h*(y) = x_1 + sum_n ramp(y; x_n + rho, x_{n+1} - rho, D_n)
+    # docs/theory.md 2 (paper): h*(y) = x_1 + sum_n ramp(y; x_n + rho, x_{n+1} - rho, D_n)
     order = list(np.argsort(t))
     ts = t[order]
     ramps = _chain(ts, order, np.ones(1), np.zeros(1), margin, _point_label)
@@ -241,7 +241,7 @@ def _univariate(t: np.ndarray, margin, rho) -> ClosedForm:
     return ClosedForm("univariate", "paper", formula, cost, ts[:1].copy(), ramps, rho, 1, len(t), 1)
 
 
-# ---------------------------------------------------------------- theory.md 4.2 / 4.3: rays, obtuse simplex (paper)
+# ---------------------------------------------------------------- docs/theory.md 4.2 / 4.3: rays, obtuse simplex (paper)
 
 
 def _group_rays(X: np.ndarray, apex: int):
@@ -264,7 +264,7 @@ def _group_rays(X: np.ndarray, apex: int):
 def _find_rays(X: np.ndarray):
     """((apex, groups), None) if the points are rays from a common apex at pairwise angles >= 90 degrees.
 
-    Otherwise (None, reason). A candidate apex is any clean point (theory.md 4.2: the apex is a
+    Otherwise (None, reason). A candidate apex is any clean point (docs/theory.md 4.2: the apex is a
     training point). Per apex the test is one cosine matrix: every pair of other points is either
     on the same ray (cos ~ 1) or at a non-acute angle (cos <= 0).
     """
@@ -283,13 +283,13 @@ def _find_rays(X: np.ndarray):
     if worst is not None:
         angle = np.degrees(np.arccos(min(worst[0], 1.0)))
         return None, (f"rays from apex x{worst[1]} meet at an acute angle ({angle:.1f} degrees < 90); "
-                      "theory.md 4.2 needs every pair of rays at >= 90 degrees")
+                      "docs/theory.md 4.2 needs every pair of rays at >= 90 degrees")
     return None, ("points in general position: not collinear, not in a lower-dimensional subspace, not rays "
-                  "from a common apex at angles >= 90 degrees, not a simplex (theory.md 4.5)")
+                  "from a common apex at angles >= 90 degrees, not a simplex (docs/theory.md 4.5)")
 
 
 def _rays(X: np.ndarray, apex: int, groups, margin, rho) -> ClosedForm:
-    # theory.md 4.2 (paper): h*(y) = x0 + sum_k u_k phi_k(u_k^T (y - x0)), phi_k univariate on the ray
+    # docs/theory.md 4.2 (paper): h*(y) = x0 + sum_k u_k phi_k(u_k^T (y - x0)), phi_k univariate on the ray
     x0 = X[apex]
     ramps, cost = [], 0.0
     for u, members in groups:
@@ -307,10 +307,10 @@ def _rays(X: np.ndarray, apex: int, groups, margin, rho) -> ClosedForm:
     right = all(abs(groups[i][0] @ groups[j][0]) <= _ANGLE_TOL for i, j in combinations(range(len(groups)), 2))
     if simplex:
         geometry = "orthogonal-simplex" if right else "obtuse-simplex"
-        formula = "sum_i 2 L_i / (L_i - 2 rho)"         # theory.md 4.3
+        formula = "sum_i 2 L_i / (L_i - 2 rho)"         # docs/theory.md 4.3
     else:
         geometry = "rays"
-        formula = "sum_rays sum_n 2 D_n / (D_n - 2 rho)"  # theory.md 4.2
+        formula = "sum_rays sum_n 2 D_n / (D_n - 2 rho)"  # docs/theory.md 4.2
     if rho is None:
         formula = formula.replace("- 2 rho", "- empirical flat zones")
     form = ClosedForm(geometry, "paper", formula, cost, x0.copy(), ramps, rho, X.shape[1], len(X), X.shape[1])
@@ -318,13 +318,13 @@ def _rays(X: np.ndarray, apex: int, groups, margin, rho) -> ClosedForm:
     return form
 
 
-# ---------------------------------------------------------------- theory.md 4.4: acute triangle
+# ---------------------------------------------------------------- docs/theory.md 4.4: acute triangle
 
 
 
 
 def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:
-    # theory.md 4.4: equilateral (paper), other acute triangles (numerical)
+    # docs/theory.md 4.4: equilateral (paper), other acute triangles (numerical)
     H = orthocenter(X)
     sides = np.array([np.linalg.norm(X[(i + 1) % 3] - X[(i + 2) % 3]) for i in range(3)])  # opposite x_i
     e1, e2 = X[1] - X[0], X[2] - X[0]
@@ -332,7 +332,7 @@ def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:
     altitude = 2 * area / sides                       # h_i, from x_i
     if rho is not None and rho >= altitude.min() / 2:
         raise NoClosedFormError(f"rho = {rho:g} must be < half the smallest altitude ({altitude.min() / 2:g}) "
-                                "for the acute-triangle form (theory.md 4.4)")
+                                "for the acute-triangle form (docs/theory.md 4.4)")
     ramps = []
     for i in range(3):
         R = np.linalg.norm(X[i] - H)

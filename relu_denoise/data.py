@@ -2,7 +2,7 @@
 
 Every source holds the clean training points x_1..x_N (an (N, d) float64 array) and, where the
 points come from a distribution, draws fresh clean points from it (the new clean x of the
-generalization test, theory.md section 3). Kinds (design.md, "Data kinds needed"):
+generalization test, docs/theory.md section 3). Kinds (design.md, "Data kinds needed"):
 
     points      explicit points                          no distribution
     univariate  N points on [low, high]                  uniform on [x_1, x_N]
@@ -17,7 +17,7 @@ Every check that needs only the recipe is a validator on the kind's model, so a 
 fails in `load_recipe` with one line naming the key; the builders check only what needs the
 data itself (file contents, a digit class's size, how far apart an image's patches can be) and
 raise DataError. `digits` and `patches` state their pixel scale (`normalize`) and can keep the
-chosen points `min_distance` apart, so noise clouds around them need not overlap (theory.md 5).
+chosen points `min_distance` apart, so noise clouds around them need not overlap (docs/theory.md 5).
 
 Randomness is explicit: every function that draws takes a keyword-only `rng`
 (np.random.Generator); the same spec and seed give the same points. Nothing downloads.
@@ -388,14 +388,14 @@ def _points_source(spec: PointsData, *, rng: np.random.Generator) -> Source:
 
 
 # ---------------------------------------------------------------------------------------------
-# univariate (theory.md section 2 and 3)
+# univariate (docs/theory.md section 2 and 3)
 # ---------------------------------------------------------------------------------------------
 
 def _univariate_source(spec: UnivariateData, *, rng: np.random.Generator) -> Source:
     x = np.sort(_univariate_points(spec, rng=rng))[:, None]  # (N, 1)
     x1, xN = float(x[0, 0]), float(x[-1, 0])
 
-    def sample(n, rng):  # theory.md 3: test x uniform on [x_1, x_N]
+    def sample(n, rng):  # docs/theory.md 3: test x uniform on [x_1, x_N]
         return rng.uniform(x1, xN, size=(n, 1))
 
     info = {"spacing": spec.spacing, "min_gap": float(np.diff(x[:, 0]).min()) if len(x) > 1 else None}
@@ -415,7 +415,7 @@ def _univariate_points(spec: UnivariateData, *, rng: np.random.Generator) -> np.
 
 
 # ---------------------------------------------------------------------------------------------
-# subspace (theory.md 4.1)
+# subspace (docs/theory.md 4.1)
 # ---------------------------------------------------------------------------------------------
 
 def _subspace_source(spec: SubspaceData, *, rng: np.random.Generator) -> Source:
@@ -432,7 +432,7 @@ def _subspace_source(spec: SubspaceData, *, rng: np.random.Generator) -> Source:
 
 
 # ---------------------------------------------------------------------------------------------
-# rays (theory.md 4.2)
+# rays (docs/theory.md 4.2)
 # ---------------------------------------------------------------------------------------------
 
 def _rays_source(spec: RaysData, *, rng: np.random.Generator) -> Source:
@@ -466,7 +466,7 @@ def _ray_apex(spec: RaysData) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# simplex (theory.md 4.3, 4.4)
+# simplex (docs/theory.md 4.3, 4.4)
 # ---------------------------------------------------------------------------------------------
 
 def _simplex_source(spec: SimplexData, *, rng: np.random.Generator) -> Source:
@@ -702,7 +702,7 @@ def _smallest_distance(x: np.ndarray) -> Optional[float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# digits (theory.md section 5, real images)
+# digits (docs/theory.md section 5, real images)
 # ---------------------------------------------------------------------------------------------
 
 _TRIANGLE_TRIES = 4000

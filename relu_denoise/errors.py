@@ -14,7 +14,7 @@ class DataError(ReludenError, ValueError):
 
 
 class NoClosedFormError(ReludenError):
-    """No closed form of theory.md applies; `condition` names the condition that failed."""
+    """No closed form of docs/theory.md applies; `condition` names the condition that failed."""
 
     def __init__(self, condition: str):
         super().__init__(f"no closed form: {condition}")

@@ -1,4 +1,4 @@
-"""Reference denoisers of theory.md section 3: empirical MMSE, Gaussian linear MMSE, nearest
+"""Reference denoisers of docs/theory.md section 3: empirical MMSE, Gaussian linear MMSE, nearest
 neighbour and identity.
 
 Every denoiser of the project, trained or analytic, follows one protocol (`Denoiser`):
@@ -54,7 +54,7 @@ def _sqdist(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
     cdist sums (y_i - x_j)^2 term by term (direct differences). The expansion
     ||y||^2 - 2 y.x + ||x||^2 cancels catastrophically when ||y - x|| << ||x||, which is exactly
-    the low-noise regime of theory.md 3.
+    the low-noise regime of docs/theory.md 3.
     """
     return cdist(y, x, "sqeuclidean")
 
@@ -67,7 +67,7 @@ def emmse(y, x, sigma, *, chunk: int = 4096) -> np.ndarray:
 
         h(y) = sum_n x_n w_n(y),   w(y) = softmax_n( -||y - x_n||^2 / (2 sigma^2) )
 
-    theory.md 3 (paper). Computed in float64 with direct differences and a streaming
+    docs/theory.md 3 (paper). Computed in float64 with direct differences and a streaming
     log-sum-exp over chunks of x (running max), so memory is O(B * chunk + n * d) with
     B * chunk <= max(2**20, chunk) whatever N is. Far from every atom at low sigma the output
     is the nearest atom (never NaN).
@@ -122,7 +122,7 @@ def _emmse_rows(y: np.ndarray, x: np.ndarray, sigma: float, chunk: int) -> np.nd
 
 
 class LinearMMSE:
-    """Gaussian linear MMSE h(y) = mu + S (S + sigma^2 I)^{-1} (y - mu), theory.md 3.
+    """Gaussian linear MMSE h(y) = mu + S (S + sigma^2 I)^{-1} (y - mu), docs/theory.md 3.
 
     The posterior mean when the prior is exactly N(mu, S) and the noise N(0, sigma^2 I); for
     any prior with mean mu and covariance S, the best affine estimator.

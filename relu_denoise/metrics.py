@@ -1,4 +1,4 @@
-"""How far apart two denoisers are: the function gap of theory.md 1 over a probe set near the data.
+"""How far apart two denoisers are: the function gap of docs/theory.md 1 over a probe set near the data.
 
     function_gap(net, form, points, scale=...)   sup ||h - h*|| over `probe_points`, / diameter
     plane_gap(net, form, points)                 the same on the data's plane (three points in R^D)
@@ -43,7 +43,7 @@ def probe_points(points, *, margin: float = _PROBE_MARGIN, scale: float = 0.0, s
 
 
 def function_gap(net, form, points, *, scale: float = 0.0) -> float:
-    """sup_y ||h(y) - h*(y)|| over `probe_points`, divided by the data diameter (theory.md 1).
+    """sup_y ||h(y) - h*(y)|| over `probe_points`, divided by the data diameter (docs/theory.md 1).
 
     `net` and `form` are denoisers with `predict` (n, d) -> (n, d); `scale` is the noise scale
     (used for d > 2 and for a single point, whose gap is returned relative to the scale).
@@ -55,7 +55,7 @@ def function_gap(net, form, points, *, scale: float = 0.0) -> float:
 
 
 def plane_gap(net, form, points) -> float:
-    """`function_gap` restricted to the affine hull of 2-D-hull data in R^D (theory.md 5, real images).
+    """`function_gap` restricted to the affine hull of 2-D-hull data in R^D (docs/theory.md 5, real images).
 
     The probe set is the 2-D grid of `probe_points` in plane coordinates, mapped into R^D.
     """

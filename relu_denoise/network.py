@@ -1,4 +1,4 @@
-"""The shallow ReLU denoiser of theory.md section 1, trained or built from a closed form.
+"""The shallow ReLU denoiser of docs/theory.md section 1, trained or built from a closed form.
 
     h(y) = sum_k a_k [w_k^T y + b_k]_+ + V y + c
 
@@ -90,7 +90,7 @@ class ShallowDenoiser(nn.Module):
         return self.a.norm(dim=1) * self.w.norm(dim=1)
 
     def path_cost(self) -> torch.Tensor:
-        """sum_k ||a_k|| ||w_k||: the cost at the balanced point, invariant to rescaling (theory.md 1)."""
+        """sum_k ||a_k|| ||w_k||: the cost at the balanced point, invariant to rescaling (docs/theory.md 1)."""
         return self.unit_costs().sum()
 
     def weight_cost(self) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Noisy samples y = x + eps and the rules that turn a noise level into a flat-zone radius rho.
 
-theory.md section 1: `gaussian` noise (sigma, the paper's experiments) or the theory's bounded
+docs/theory.md section 1: `gaussian` noise (sigma, the paper's experiments) or the theory's bounded
 noise, uniform on the `sphere` or in the `ball` of a radius. Offline training uses one fixed set
 of M samples per clean point; online training draws fresh noise every step.
 """

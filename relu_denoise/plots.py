@@ -6,11 +6,11 @@ callable numpy (n, d) -> numpy (n, d), e.g. ``net.predict`` or an estimator of `
 
     curve_1d            h(y) against y for 1-D data, flat zones and a rug of noisy samples
     contours_2d         filled contours of h_0, h_1 over the plane, ReLU boundaries, rho circles
-    plane_contours      the same on the plane through three points in R^D (theory.md 5, digits)
+    plane_contours      the same on the plane through three points in R^D (docs/theory.md 5, digits)
     denoiser_figure     whichever of curve_1d, contours_2d, curve_on_line, plane_contours fits the data
     training_curves     loss, cost, max residual, multiplier, learning rate against the step
     mse_vs_noise        test MSE against the noise level, log-log, with confidence bands
-    direction_histogram polar histogram of neuron directions weighted by cost share (theory.md 6)
+    direction_histogram polar histogram of neuron directions weighted by cost share (docs/theory.md 6)
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ def _filled(fig, ax, Z0, Z1, F, levels, cmap: str, title: str, label: str) -> No
 
 def curve_1d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
              samples=None, title: str = "") -> Path:
-    """h(y) against y for 1-D data (theory.md 2).
+    """h(y) against y for 1-D data (docs/theory.md 2).
 
     Parameters
     ----------
@@ -359,7 +359,7 @@ def curve_1d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | No
 
 def curve_on_line(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
                   title: str = "") -> Path:
-    """`curve_1d` along the line through collinear points in R^D (theory.md 4.1, r = 1).
+    """`curve_1d` along the line through collinear points in R^D (docs/theory.md 4.1, r = 1).
 
     Plots t -> u^T (h(x_bar + t u) - x_bar) against t, with u the line's unit direction.
     """
@@ -386,7 +386,7 @@ def _check_rug(samples) -> np.ndarray:
 
 def contours_2d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
                 nets: Mapping[str, ShallowDenoiser] | None = None, title: str = "") -> Path:
-    """Filled contours of the output coordinates h_0 and h_1 over the plane (theory.md 4, 5).
+    """Filled contours of the output coordinates h_0 and h_1 over the plane (docs/theory.md 4, 5).
 
     One row per denoiser, two panels (h_0, h_1), over a 200 x 200 grid of the points' bounding
     box enlarged on every side by 40% of its diameter. Colour scales are shared down each
@@ -427,7 +427,7 @@ def contours_2d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float |
 
 def plane_contours(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
                    nets: Mapping[str, ShallowDenoiser] | None = None, title: str = "") -> Path:
-    """The denoisers restricted to the plane through three points in R^D (theory.md 4.1, 5).
+    """The denoisers restricted to the plane through three points in R^D (docs/theory.md 4.1, 5).
 
     U (D, 2) is an orthonormal basis of the plane through the points, centred at their mean
     x_bar (SVD of the centred points; each column's largest entry made positive). Over a
@@ -573,7 +573,7 @@ def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "s
 
 def mse_vs_noise(path, noise: Sequence[float], results: Mapping[str, Mapping[str, Sequence[float | None]]], *,
                  title: str = "") -> Path:
-    """Test MSE against the noise level, log-log, one line per estimator (theory.md 3).
+    """Test MSE against the noise level, log-log, one line per estimator (docs/theory.md 3).
 
     results[name] = {"mse": [...], "ci_low": [...], "ci_high": [...]}, each one value per noise
     level; None (or a missing key) marks an unavailable value. Non-positive values are not
@@ -644,7 +644,7 @@ def _log_limits(v: np.ndarray) -> tuple[float, float]:
 
 def direction_histogram(path, angles_rad, weights, *, candidates: Mapping[str, float] | None = None,
                         predicted: set[str] | None = None, title: str = "", bins: int = 72) -> Path:
-    """Polar histogram of neuron input directions weighted by cost share (theory.md 6).
+    """Polar histogram of neuron input directions weighted by cost share (docs/theory.md 6).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Alignment analysis of theory.md 6: candidates, the aligned cost fraction, its random baseline, groups."""
+"""Alignment analysis of docs/theory.md 6: candidates, the aligned cost fraction, its random baseline, groups."""
 
 import json
 from itertools import combinations
@@ -168,7 +168,7 @@ def test_baseline_is_seeded():
     assert a.baseline_fraction == b.baseline_fraction
 
 
-# ---------------------------------------------------------------- discrimination (theory.md 6)
+# ---------------------------------------------------------------- discrimination (docs/theory.md 6)
 
 
 def _triangle(angle_deg, long=1.2):

@@ -1,4 +1,4 @@
-"""Closed forms of theory.md 2 and 4: interpolation on the balls, cost, symmetry, fixed points, errors."""
+"""Closed forms of docs/theory.md 2 and 4: interpolation on the balls, cost, symmetry, fixed points, errors."""
 
 from itertools import combinations
 
@@ -72,7 +72,7 @@ def test_jacobian_is_symmetric(case, rng):
 
 
 def test_univariate_closed_form_formula():
-    # theory.md 2: cost sum 2 D_n / (D_n - 2 rho), slopes D_n / (D_n - 2 rho)
+    # docs/theory.md 2: cost sum 2 D_n / (D_n - 2 rho), slopes D_n / (D_n - 2 rho)
     x, rho = np.array([0.0, 1.0, 3.0, 3.7]), 0.2
     form = closed_form(x[:, None], rho=rho)
     D = np.diff(x)
@@ -98,7 +98,7 @@ def test_univariate_properties(rng):
 
 
 def test_edge_midpoints_at_the_obtuse_vertex_are_fixed():
-    # theory.md 4.3: along edge x0 -> x_i the ramp is linear and symmetric about the midpoint
+    # docs/theory.md 4.3: along edge x0 -> x_i the ramp is linear and symmetric about the midpoint
     X = np.array([[0.0, 0], [2, 0], [-1, 1]])
     form = closed_form(X, rho=0.15)
     mids = np.array([(X[0] + X[1]) / 2, (X[0] + X[2]) / 2])
@@ -111,7 +111,7 @@ def test_equilateral_units_along_altitudes_and_virtual_points():
     X = r * np.array([[np.cos(t), np.sin(t)] for t in np.pi / 2 + 2 * np.pi * np.arange(3) / 3])
     rho = 0.1
     form = closed_form(X, rho=rho)
-    assert form.cost_formula == pytest.approx(6 * r / (1.5 * r - 2 * rho))     # theory.md 4.4
+    assert form.cost_formula == pytest.approx(6 * r / (1.5 * r - 2 * rho))     # docs/theory.md 4.4
     assert np.allclose(orthocenter(X), 0, atol=1e-12)
     for i, ramp in enumerate(form.ramps):
         assert ramp.u == pytest.approx(X[i] / r)    # along the altitude through x_i

@@ -1,4 +1,4 @@
-"""compare: the protocol of theory.md 3 on tiny recipes, and the command from the outside."""
+"""compare: the protocol of docs/theory.md 3 on tiny recipes, and the command from the outside."""
 
 import json
 
@@ -15,7 +15,7 @@ TINY = {"name": "tiny", "data": {"kind": "univariate", "n": 4}, "noise": {"sampl
 
 
 def test_references_at_low_noise_match_theory():
-    # theory.md 3: eMMSE snaps to training points (error ~ spacing^2 / 12 = 1e-3 for N = 10 on
+    # docs/theory.md 3: eMMSE snaps to training points (error ~ spacing^2 / 12 = 1e-3 for N = 10 on
     # [0, 1]), the closed form's error is O(rho^2)
     r = parse_recipe(DEFAULT_RECIPE)
     c = compare(r, [0.001], fit_nn=None, n_test=2000)

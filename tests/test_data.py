@@ -500,7 +500,7 @@ def test_most_obtuse_and_most_acute_digit_triangles_bound_random_triples(digits)
     random_largest = largest_angles(pool, T[far])
     assert obtuse.info["largest_angle_deg"] >= random_largest.max()
     assert acute.info["largest_angle_deg"] <= random_largest.min()
-    assert obtuse.info["largest_angle_deg"] >= 110  # clearly obtuse (theory.md 5)
+    assert obtuse.info["largest_angle_deg"] >= 110  # clearly obtuse (docs/theory.md 5)
     for s in (obtuse, acute):
         assert np.all(y[s.info["indices"]] == digit) and smallest_distance(s.points) >= gap
         assert max(angles_at(s.points)) == pytest.approx(s.info["largest_angle_deg"])

@@ -1,4 +1,4 @@
-"""Reference denoisers (theory.md 3) against independent oracles, plus one contract for all."""
+"""Reference denoisers (docs/theory.md 3) against independent oracles, plus one contract for all."""
 
 import numpy as np
 import pytest

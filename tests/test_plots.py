@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after plots: the backend is alre
 
 
 def _ramp_net_1d(x):
-    """The univariate min-cost denoiser of theory.md 2 for sorted x with rho = 0.05, as a network."""
+    """The univariate min-cost denoiser of docs/theory.md 2 for sorted x with rho = 0.05, as a network."""
     rho = 0.05
     a, w, b = [], [], []
     for lo, hi in zip(x[:-1], x[1:]):
@@ -35,7 +35,7 @@ def _ramp_net_1d(x):
 
 
 def _triangle_net():
-    """Obtuse-simplex closed form (theory.md 4.3) at x0 = (0, 0), x1 = (2, 0), x2 = (0, 1), plus a dead unit."""
+    """Obtuse-simplex closed form (docs/theory.md 4.3) at x0 = (0, 0), x1 = (2, 0), x2 = (0, 1), plus a dead unit."""
     rho = 0.1
     a, w, b = [], [], []
     for u, L in (((1.0, 0.0), 2.0), ((0.0, 1.0), 1.0)):
