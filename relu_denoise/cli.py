@@ -81,6 +81,8 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars 
                      "directory is then the only line printed there.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Recipe seed (same as --set seed=N). Every random "
                     "stream derives from it and from what it draws for, never from positions.", show_default=False)]
+FitDeviceOpt = Annotated[str, typer.Option("--device", help="Device for the fit (RECIPE only): auto, cpu, cuda, "
+                         "cuda:N or mps.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a non-empty --out directory (it is emptied "
                      "first). Without it a non-empty --out is refused.")]
 
@@ -406,8 +408,7 @@ def align(
                       show_default=False)],
     tolerance: Annotated[float, typer.Option(min=0.01, max=89.0, help="Angle in degrees within which a neuron "
                          "counts as aligned with a direction.")] = 5.0,
-    device: Annotated[str, typer.Option(help="Device for the fit (RECIPE only): auto, cpu, cuda, cuda:N or "
-                      "mps.")] = "auto",
+    device: FitDeviceOpt = "auto",
     out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
     as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
@@ -486,8 +487,7 @@ def certify(
     time_limit: Annotated[float, typer.Option("--time-limit", min=1.0, help="Seconds for the bounds; no round "
                           "starts that would end after it.")] = 120.0,
     tol: Annotated[float, typer.Option(min=1e-9, help="Stop when upper / lower - 1 is below this.")] = 1e-3,
-    device: Annotated[str, typer.Option(help="Device for the fit (RECIPE only): auto, cpu, cuda, cuda:N or "
-                      "mps.")] = "auto",
+    device: FitDeviceOpt = "auto",
     out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
     as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
