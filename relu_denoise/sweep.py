@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import NoClosedFormError, RecipeError, RunError
 from .files import atomic_write_text, to_jsonable
@@ -92,6 +92,15 @@ class SweepFile(BaseModel):
     n_test: int | None = Field(None, ge=1, description="compare: test points per level (compare.n_test)")
     nn: bool | None = Field(None, description="compare: train the nn estimator (default true)")
     tolerance: float | None = Field(None, gt=0, lt=90, description="align: aligned within this angle (degrees)")
+
+    @field_validator("grid", mode="before")
+    @classmethod
+    def _grid_values(cls, grid):
+        for key, values in (grid or {}).items() if isinstance(grid, dict) else ():
+            if not isinstance(values, (list, str)):
+                raise ValueError(f"{key}: expected a list of values or a quoted range 'START:STOP', got {values!r} "
+                                 "(YAML reads an unquoted 0:3 as a base-60 number)")
+        return grid
 
     @model_validator(mode="after")
     def _options_match_command(self):
@@ -696,12 +705,26 @@ def run_sweep(sweep: Sweep, *, jobs: int | None = None, executor: str = "local",
         raise RecipeError(f"--executor: expected local or dask, got {executor!r}")
     if scheduler is not None and executor != "dask":
         raise RecipeError("--scheduler: only with --executor dask")
+    if scheduler is None:
+        _check_device(sweep)
     with _claim(sweep.directory, sweep.source):
         points = plan(sweep)
         threads = max(1, available_cores() // jobs) if executor == "local" or scheduler is None else None
         for p in points:
             p.threads, p.argv = threads, list(sys.argv)
         return _drive(sweep, points, jobs, executor, scheduler, events)
+
+
+def _check_device(sweep: Sweep) -> None:
+    """The sweep's device must exist here (on a remote cluster the workers' devices count)."""
+    if sweep.spec.command == "closed-form":
+        return
+    from .train import resolve_device
+
+    try:
+        resolve_device(sweep.spec.device)
+    except RecipeError as exc:
+        raise RecipeError(f"sweep {sweep.source.name}: device: {exc}") from None
 
 
 def available_cores() -> int:
