@@ -983,10 +983,11 @@ def summary_figure(path: Path, rows: list[dict], keys: list[str], command: str, 
         pos = xs if numeric else [order.index(_show(x)) for x in xs]
         ax.plot(pos, ys, marker="o", ms=3, lw=0.8 if many else 1.5, alpha=0.5 if many else 1.0,
                 color="0.5" if many else None, label=None if many else label)
-    if numeric and _spread(good, xkey) >= 100:
+    if command == "compare":                      # test MSE against the noise level: log-log (docs/theory.md 3)
         ax.set_xscale("log")
-    if command == "compare":
         ax.set_yscale("log")
+    elif numeric and _spread(good, xkey) >= 100:
+        ax.set_xscale("log")
     if not numeric:
         ax.set_xticks(range(len(order)), order, rotation=20)
     if not many and any(lines):
