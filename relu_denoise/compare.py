@@ -115,7 +115,7 @@ def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, re
             overlap = data.overlap()
             for name in names:
                 if overlap and name == "nn" and not recipe.train.allow_overlap:
-                    reasons[name][i] = f"n/a: {overlap.split(', so ')[0]}"     # not trained: hopeless
+                    reasons[name][i] = overlap.split(", so ")[0] + " (not trained: hopeless)"
                     continue
                 h, why = _estimator(name, data, sigma, fit_nn, ref)
                 if h is None:

@@ -103,7 +103,7 @@ def test_compare_does_not_train_where_clouds_overlap(tmp_path):
     r = parse_recipe(GAUSSIAN)
     out = compare_workflow(r, ".", noise=[0.04, 0.5], repeats=1, n_test=20, device="cpu", out=tmp_path / "c")
     assert [f["sigma"] for f in out.result["nn_fits"]] == [0.04]          # 0.5 was not trained
-    assert out.result["unavailable"]["nn"][1].startswith("n/a: noise clouds overlap")
+    assert out.result["unavailable"]["nn"][1].startswith("noise clouds overlap")
     assert out.result["unavailable"]["closed_form"][1].startswith("no closed form: balls overlap")
 
 
