@@ -83,6 +83,8 @@ SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Recipe seed (sam
                     "stream derives from it and from what it draws for, never from positions.", show_default=False)]
 FitDeviceOpt = Annotated[str, typer.Option("--device", help="Device for the fit (RECIPE only): auto, cpu, cuda, "
                          "cuda:N or mps.")]
+FiguresOpt = Annotated[bool, typer.Option("--figures/--no-figures", help="Draw the PNG figures (about a second "
+                       "each; batches of small runs may skip them).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a non-empty --out directory (it is emptied "
                      "first). Without it a non-empty --out is refused.")]
 
@@ -145,7 +147,7 @@ def closed_form_cmd(
                      "d numeric columns and no header. Writes predictions.csv (y0.., h0..).",
                      show_default=False)] = None,
     out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
-    as_json: JsonOpt = False, quiet: QuietOpt = False,
+    figures: FiguresOpt = True, as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
     """Build the min-cost denoiser of docs/theory.md for the recipe's clean points.
 
@@ -158,7 +160,7 @@ def closed_form_cmd(
     from .workflows import closed_form_workflow
 
     r, base = _load(recipe, set_, seed)
-    outcome = closed_form_workflow(r, base, rho=_parse_rho(rho), query=query, out=out, force=force)
+    outcome = closed_form_workflow(r, base, rho=_parse_rho(rho), query=query, out=out, force=force, figures=figures)
     if not quiet and outcome.reference.form is not None:
         _show_closed_form(outcome.reference.form, outcome.result)
     _emit(outcome, as_json, quiet)
@@ -209,7 +211,8 @@ def fit(
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted "
                       "fit (Ctrl-C) from RUN_DIR/checkpoint.pt, with the run's own recipe; on the same CPU the "
                       "result equals an uninterrupted run.", show_default=False)] = None,
-    seed: SeedOpt = None, force: ForceOpt = False, as_json: JsonOpt = False, quiet: QuietOpt = False,
+    seed: SeedOpt = None, force: ForceOpt = False, figures: FiguresOpt = True, as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ):
     """Train a shallow ReLU denoiser to min-cost interpolation of its noisy samples.
 
@@ -238,12 +241,13 @@ def fit(
             raise typer.BadParameter("--resume continues a run as it was: give no RECIPE, --dtype, --seed or --out, "
                                      "and no --set but train.steps=N (to extend a finished run)",
                                      param_hint="--resume")
-        outcome = resume_fit(resume, device=device, steps=steps, events=events)
+        outcome = resume_fit(resume, device=device, steps=steps, figures=figures, events=events)
     else:
         if recipe is None:
             raise typer.BadParameter("give a RECIPE, or --resume RUN_DIR", param_hint="RECIPE")
         r, base = _load(recipe, set_, seed)
-        outcome = fit_workflow(r, base, out=out, force=force, device=device or "auto", events=events)
+        outcome = fit_workflow(r, base, out=out, force=force, device=device or "auto", figures=figures,
+                               events=events)
     if not quiet:
         _show_fit(outcome)
     _emit(outcome, as_json, quiet)
@@ -346,7 +350,7 @@ def compare(
     no_nn: Annotated[bool, typer.Option("--no-nn", help="Skip training the NN (references only; fast).")] = False,
     device: Annotated[str, typer.Option(help="Device for training: auto, cpu, cuda, cuda:N or mps.")] = "auto",
     out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
-    as_json: JsonOpt = False, quiet: QuietOpt = False,
+    figures: FiguresOpt = True, as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
     """Test MSE on fresh data of the NN denoiser and reference estimators across noise levels.
 
@@ -371,7 +375,7 @@ def compare(
         raise typer.BadParameter(f"noise levels must be > 0, got {levels}", param_hint="--noise")
     outcome = compare_workflow(r, base, noise=levels, repeats=repeats or r.compare.repeats,
                                n_test=n_test or r.compare.n_test, nn=not no_nn, device=device, out=out,
-                               force=force, events=RichEvents(quiet))
+                               force=force, figures=figures, events=RichEvents(quiet))
     if not quiet:
         _show_comparison(outcome.extra["comparison"])
         loose = [f"{f['sigma']:g}" for f in outcome.extra["fits"] if not f["converged"]]
@@ -410,7 +414,7 @@ def align(
                          "counts as aligned with a direction.")] = 5.0,
     device: FitDeviceOpt = "auto",
     out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
-    as_json: JsonOpt = False, quiet: QuietOpt = False,
+    figures: FiguresOpt = True, as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
     """Measure how the neurons of a trained denoiser align with the edges and faces of the data.
 
@@ -428,11 +432,11 @@ def align(
         if set_ or seed is not None:
             raise typer.BadParameter("--set and --seed apply to a RECIPE, not to a fit run directory",
                                      param_hint="--set")
-        outcome = align_run_dir(target, tolerance=tolerance, out=out, force=force)
+        outcome = align_run_dir(target, tolerance=tolerance, out=out, force=force, figures=figures)
     else:
         r, base = _load(target, set_, seed)
         outcome = align_workflow(r, base, tolerance=tolerance, device=device, out=out, force=force,
-                                 events=RichEvents(quiet))
+                                 figures=figures, events=RichEvents(quiet))
         if not quiet:
             _show_fit(outcome.extra["fit_outcome"])
     if not quiet:
@@ -489,7 +493,7 @@ def certify(
     tol: Annotated[float, typer.Option(min=1e-9, help="Stop when upper / lower - 1 is below this.")] = 1e-3,
     device: FitDeviceOpt = "auto",
     out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
-    as_json: JsonOpt = False, quiet: QuietOpt = False,
+    figures: FiguresOpt = True, as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
     """Bracket the minimum path cost of interpolating the recipe's samples: [lower, upper], certified.
 
@@ -517,7 +521,7 @@ def certify(
     else:
         r, base = _load(target, set_, seed)
         outcome = certify_workflow(r, base, time_limit=time_limit, tol=tol, device=device, out=out, force=force,
-                                   events=events)
+                                   figures=figures, events=events)
     if not quiet:
         _show_certificate(outcome.result)
     _emit(outcome, as_json, quiet)

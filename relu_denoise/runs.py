@@ -88,10 +88,11 @@ class Run:
 
     path: Path
     manifest: dict = field(default_factory=dict)
+    figures: bool = True            # draw the PNG figures (sweeps switch them off: they cost more than small fits)
 
     @classmethod
     def create(cls, command: str, recipe: Recipe, *, out=None, force: bool = False, root="results",
-               data_files=(), **facts) -> "Run":
+               data_files=(), figures: bool = True, **facts) -> "Run":
         """Make the run directory (a new one under `root`, or `out`), write recipe.yaml and the manifest.
 
         An existing non-empty `out` is refused (RunError) unless `force`, which empties it first; a lock
@@ -106,7 +107,7 @@ class Run:
         _claim(path, force)
         run = cls(path, {"command": command, "argv": sys.argv, "seed": recipe.seed, "start": _utc_now(),
                          "end": None, "status": "running", **facts, **provenance(),
-                         "data_files": {str(f): _sha256(f) for f in data_files}})
+                         "data_files": {str(f): _sha256(f) for f in data_files}, "figures": figures}, figures)
         atomic_write_text(path / "recipe.yaml", text)
         run._write_manifest()
         return run

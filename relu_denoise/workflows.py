@@ -56,7 +56,8 @@ class Outcome:
 # ---------------------------------------------------------------- closed-form
 
 
-def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=None, force=False) -> Outcome:
+def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=None, force=False,
+                         figures: bool = True) -> Outcome:
     """The reference closed form of the recipe (docs/theory.md 1.1; `rho` overrides the rule), as a run.
 
     Writes ramps.csv, closed_form.png and, with `query` ((n, d) points), predictions.csv. Where no
@@ -68,7 +69,7 @@ def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=
     queries = read_points_file(query, name="--query", d=data.points.shape[1]) if query else None
     ref = reference_form(data.points, recipe.noise, data.samples, rho=rho)
     run = Run.create("closed-form", recipe, out=out, force=force, device="cpu", dtype="float64",
-                     data_files=_data_files(recipe, base_dir))
+                     data_files=_data_files(recipe, base_dir), figures=figures)
     form = ref.form
     if form is None:
         result = {**ref.to_dict(), "n_points": len(data.points), "dim": data.points.shape[1],
@@ -87,7 +88,7 @@ def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=
         if queries is not None:
             run.write_csv("predictions.csv", [f"y{i}" for i in range(form.dim)] + [f"h{i}" for i in range(form.dim)],
                           np.hstack([queries, form.predict(queries)]))
-        figure = _closed_form_figure(run, ref, data.points)
+        figure = _closed_form_figure(run, ref, data.points) if run.figures else None
         if figure:
             result["figure"] = figure.name
         run.finish("ok", result=result)
@@ -107,7 +108,7 @@ def _closed_form_figure(run: Run, ref: Reference, points):
 # ---------------------------------------------------------------- fit
 
 
-def fit_workflow(recipe: Recipe, base_dir, *, out=None, force=False, device="auto",
+def fit_workflow(recipe: Recipe, base_dir, *, out=None, force=False, device="auto", figures: bool = True,
                  events: Events = Events()) -> Outcome:
     """Train the recipe's denoiser to min-cost interpolation (docs/theory.md 9) into a new run directory.
 
@@ -115,12 +116,12 @@ def fit_workflow(recipe: Recipe, base_dir, *, out=None, force=False, device="aut
     status is "ok" (max residual within train.tol) or "not-converged"; a diverged or interrupted
     fit raises TrainingError after recording the status and reason in the manifest.
     """
-    run, data, dev = _open_training_run("fit", recipe, base_dir, device, out, force)
+    run, data, dev = _open_training_run("fit", recipe, base_dir, device, out, force, figures)
     with run.recording():
         return _fit_into(run, recipe, data, dev, events, resume=False)
 
 
-def _open_training_run(command: str, recipe: Recipe, base_dir, device, out, force):
+def _open_training_run(command: str, recipe: Recipe, base_dir, device, out, force, figures=True):
     """(run, training set, device) of a command that trains: data drawn and the regime and memory checked
     before the run directory exists."""
     from .train import resolve_device
@@ -130,11 +131,13 @@ def _open_training_run(command: str, recipe: Recipe, base_dir, device, out, forc
     check_regime(recipe, data)
     check_fit_memory(recipe, data)
     run = Run.create(command, recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
-                     recipe_dir=str(Path(base_dir).resolve()), data_files=_data_files(recipe, base_dir))
+                     recipe_dir=str(Path(base_dir).resolve()), data_files=_data_files(recipe, base_dir),
+                     figures=figures)
     return run, data, dev
 
 
-def resume_fit(run_dir, *, device=None, steps: int | None = None, events: Events = Events()) -> Outcome:
+def resume_fit(run_dir, *, device=None, steps: int | None = None, figures: bool = True,
+               events: Events = Events()) -> Outcome:
     """Continue a fit from RUN_DIR/checkpoint.pt with the run's own recipe (interrupted, failed or killed).
 
     A finished run (ok, not-converged) is refused unless `steps` extends it beyond the steps it ran;
@@ -156,7 +159,7 @@ def resume_fit(run_dir, *, device=None, steps: int | None = None, events: Events
     base = Path(manifest.get("recipe_dir", path))
     data = training_set(recipe, base)
     dev = resolve_device(device or manifest.get("device", "auto"))
-    run = Run(path, manifest)
+    run = Run(path, manifest, figures)
     resumes = [*manifest.get("resumes", []), {"start": _now(), "from_status": manifest.get("status"),
                                               "steps": recipe.train.steps}]
     run.update(status="running", end=None, reason=None, resumes=resumes, device=str(dev))
@@ -241,7 +244,8 @@ def _fit_into(run: Run, recipe: Recipe, data: TrainingSet, device, events: Event
     _write_history(run, fit.history)
     fit.net.save(run.file("model.pt"), recipe=recipe.model_dump(mode="json"), stats=fit.stats)
     result = fit_summary(recipe, fit, ref, data.points)
-    result["figures"] = _fit_figures(run, recipe, fit, ref, data)
+    if run.figures:
+        result["figures"] = _fit_figures(run, recipe, fit, ref, data)
     if close:
         run.finish(result["status"], reason=result.get("reason"), result=result)
     return Outcome(run, result, ref, {"fit": fit})
@@ -312,7 +316,7 @@ _COMPARE_COLUMNS = ["noise", "estimator", "mse", "ci_low", "ci_high", "n_test"]
 
 
 def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: int, n_test: int, nn: bool = True,
-                     device="auto", out=None, force=False, events: Events = Events()) -> Outcome:
+                     device="auto", out=None, force=False, figures: bool = True, events: Events = Events()) -> Outcome:
     """Test MSE of the six denoisers at each noise level (docs/theory.md 3), as a run.
 
     Writes compare.csv, result.json (with `nn_fits`: each fit's cost, residual, steps) and compare.png.
@@ -330,7 +334,7 @@ def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: i
     if nn:
         check_fit_memory(recipe, data)
     run = Run.create("compare", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
-                     data_files=_data_files(recipe, base_dir))
+                     data_files=_data_files(recipe, base_dir), figures=figures)
     done = []
 
     def on_level(partial) -> None:                       # every finished level is on disk at once
@@ -353,13 +357,14 @@ def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: i
         result = comparison.to_dict()
         if fits:
             result["nn_fits"] = fits
-        from . import plots
+        if run.figures:
+            from . import plots
 
-        plots.mse_vs_noise(run.file("compare.png"), comparison.noise,
-                           {k: {"mse": comparison.mse[k], "ci_low": comparison.ci_low[k],
-                                "ci_high": comparison.ci_high[k]} for k in comparison.mse},
-                           title=f"{recipe.name}: test MSE on {comparison.test_points} points")
-        result["figure"] = "compare.png"
+            plots.mse_vs_noise(run.file("compare.png"), comparison.noise,
+                               {k: {"mse": comparison.mse[k], "ci_low": comparison.ci_low[k],
+                                    "ci_high": comparison.ci_high[k]} for k in comparison.mse},
+                               title=f"{recipe.name}: test MSE on {comparison.test_points} points")
+            result["figure"] = "compare.png"
         run.finish("ok", result=result)
     return Outcome(run, result, None, {"comparison": comparison, "fits": fits})
 
@@ -384,20 +389,21 @@ def _nn_fitter(recipe: Recipe, device, fits: list):
 
 
 def align_workflow(recipe: Recipe, base_dir, *, tolerance: float = 5.0, device="auto", out=None, force=False,
-                   events: Events = Events()) -> Outcome:
+                   figures: bool = True, events: Events = Events()) -> Outcome:
     """Fit the recipe (as `fit` would), then measure how its units align with the data (docs/theory.md 6)."""
-    run, data, dev = _open_training_run("align", recipe, base_dir, device, out, force)
+    run, data, dev = _open_training_run("align", recipe, base_dir, device, out, force, figures)
     with run.recording():
         fitted = _fit_into(run, recipe, data, dev, events, resume=False, close=False)
         return _align_into(run, recipe, data, fitted.extra["fit"].net, fitted.result, tolerance,
                            extra={"fit_outcome": fitted})
 
 
-def align_run_dir(path, *, tolerance: float = 5.0, out=None, force=False) -> Outcome:
+def align_run_dir(path, *, tolerance: float = 5.0, out=None, force=False, figures: bool = True) -> Outcome:
     """Measure the alignment of the network of a finished fit (or align) run directory, into a new run."""
     recipe, base, net, fit_result, path = _trained_run(path, "align")
     data = training_set(recipe, base)
-    run = Run.create("align", recipe, out=out, force=force, source_run=str(path), recipe_dir=str(base.resolve()))
+    run = Run.create("align", recipe, out=out, force=force, source_run=str(path), recipe_dir=str(base.resolve()),
+                     figures=figures)
     with run.recording():
         return _align_into(run, recipe, data, net, fit_result, tolerance)
 
@@ -436,7 +442,8 @@ def _align_into(run: Run, recipe: Recipe, data: TrainingSet, net, fit_result: di
         if report.affine_dim == 2 and report.dim > 2:
             result["plane_gap"] = plane_gap(net, form, data.points)
     run.write_csv("neurons.csv", list(report.neurons), [list(row.values()) for row in report.neuron_rows()])
-    result["figures"] = _align_figures(run, recipe, net, ref, data.points, report)
+    if run.figures:
+        result["figures"] = _align_figures(run, recipe, net, ref, data.points, report)
     status = fit_result.get("status", "ok")
     run.finish(status, reason=fit_result.get("reason"), result=result)
     return Outcome(run, result, ref, {"report": report, **(extra or {})})
@@ -474,11 +481,11 @@ def _align_figures(run: Run, recipe: Recipe, net, ref: Reference, points, report
 
 
 def certify_workflow(recipe: Recipe, base_dir, *, time_limit: float = 120.0, tol: float = 1e-3, device="auto",
-                     out=None, force=False, events: Events = Events()) -> Outcome:
+                     out=None, force=False, figures: bool = True, events: Events = Events()) -> Outcome:
     """Fit the recipe (as `fit` would), then certify [lower, upper] on the minimum cost (docs/theory.md 8)."""
     if recipe.noise.mode != "offline":
         raise _online_refusal()
-    run, data, dev = _open_training_run("certify", recipe, base_dir, device, out, force)
+    run, data, dev = _open_training_run("certify", recipe, base_dir, device, out, force, figures)
     with run.recording():
         fitted = _fit_into(run, recipe, data, dev, events, resume=False, close=False)
         return _certify_into(run, recipe, data, fitted.extra["fit"].net, fitted.result, time_limit, tol, events)
