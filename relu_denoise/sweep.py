@@ -394,7 +394,7 @@ def _execute(point: Point) -> None:
     run_dir = Path(point.run_dir)
     if point.action == "resume":
         try:
-            _call(workflows.resume_fit, run_dir, device=point.options["device"], figures=point.options["figures"])
+            workflows.resume_fit(run_dir, device=point.options["device"], figures=point.options["figures"])
             return
         except TrainingError as exc:
             if exc.reason == "interrupted":                           # recorded; the sweep stops
@@ -426,22 +426,15 @@ def _run_command(point: Point, recipe, base, run_dir: Path) -> None:
     o = point.options
     common = {"out": run_dir, "force": True, "figures": o["figures"]}
     if point.command == "closed-form":
-        _call(workflows.closed_form_workflow, recipe, base, **common)
+        workflows.closed_form_workflow(recipe, base, **common)
     elif point.command == "fit":
-        _call(workflows.fit_workflow, recipe, base, device=o["device"], **common)
+        workflows.fit_workflow(recipe, base, device=o["device"], **common)
     elif point.command == "compare":
-        _call(workflows.compare_workflow, recipe, base, noise=recipe.compare.noise, repeats=recipe.compare.repeats,
-                 n_test=recipe.compare.n_test, nn=o["nn"], device=o["device"], **common)
+        workflows.compare_workflow(recipe, base, noise=recipe.compare.noise, repeats=recipe.compare.repeats,
+                                   n_test=recipe.compare.n_test, nn=o["nn"], device=o["device"], **common)
     else:
-        _call(workflows.align_workflow, recipe, base, tolerance=o["tolerance"], device=o["device"], **common)
+        workflows.align_workflow(recipe, base, tolerance=o["tolerance"], device=o["device"], **common)
 
-
-def _call(fn, *args, **kwargs):
-    """Call a workflow with the keyword options it takes (`figures`, `force` are newer than some workflows)."""
-    import inspect
-
-    params = inspect.signature(fn).parameters
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in params or k not in ("figures", "force")})
 
 
 def _clear_stale(run_dir: Path) -> None:
