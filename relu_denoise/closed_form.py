@@ -14,13 +14,16 @@ extreme projections of the noisy samples, docs/theory.md section 1).
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .checks import check_points, check_positive
 from .errors import DataError, NoClosedFormError
 from .geometry import affine_hull, closest_clouds, min_distance, orthocenter
-from .network import ShallowDenoiser
+
+if TYPE_CHECKING:                                  # torch loads with the first network built, not on import
+    from .network import ShallowDenoiser
 
 STATUSES = ("paper", "derived", "numerical")  # from most to least established
 _ANGLE_TOL = 1e-9  # cosines within this of 0 count as right angles; of 1 as the same direction
@@ -71,12 +74,12 @@ class ClosedForm:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def network(self) -> ShallowDenoiser:
+    def network(self) -> "ShallowDenoiser":
         """The explicit network (a fresh copy: callers may balance or shift it)."""
         return ramps_network(self.ramps, self.c)
 
     @cached_property
-    def _evaluator(self) -> ShallowDenoiser:
+    def _evaluator(self) -> "ShallowDenoiser":
         return ramps_network(self.ramps, self.c)         # built once: predict is called in loops
 
     def predict(self, y) -> np.ndarray:
@@ -84,8 +87,10 @@ class ClosedForm:
         return self._evaluator.predict(y)
 
 
-def ramps_network(ramps: list[Ramp], c: np.ndarray) -> ShallowDenoiser:
+def ramps_network(ramps: list[Ramp], c: np.ndarray) -> "ShallowDenoiser":
     """The explicit network of a sum of ramps: two units per ramp, V = 0, output bias c."""
+    from .network import ShallowDenoiser
+
     d = len(c)
     a, w, b = np.zeros((2 * len(ramps), d)), np.zeros((2 * len(ramps), d)), np.zeros(2 * len(ramps))
     for i, r in enumerate(ramps):

@@ -8,7 +8,6 @@ of M samples per clean point; online training draws fresh noise every step.
 from typing import Literal
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -62,9 +61,14 @@ def draw_noise(shape: tuple[int, ...], spec: NoiseSpec, *, rng: np.random.Genera
     return spec.radius * rng.random(shape[:-1] + (1,)) ** (1 / d) * on_sphere   # uniform in the ball
 
 
-def draw_noise_torch(shape: tuple[int, ...], spec: NoiseSpec, *, generator: torch.Generator,
-                     dtype=torch.float64, device="cpu") -> torch.Tensor:
-    """Same as draw_noise, drawn by torch on the generator's device (fresh noise for online training)."""
+def draw_noise_torch(shape: tuple[int, ...], spec: NoiseSpec, *, generator, dtype=None, device="cpu"):
+    """Same as draw_noise, drawn by torch on the generator's device (fresh noise for online training).
+
+    generator: a torch.Generator; dtype: a torch dtype (default float64). Returns a torch.Tensor.
+    """
+    import torch
+
+    dtype = torch.float64 if dtype is None else dtype
     g = torch.randn(shape, generator=generator, dtype=dtype, device=generator.device).to(device)
     if spec.distribution == "gaussian":
         return spec.sigma * g

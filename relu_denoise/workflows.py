@@ -124,12 +124,12 @@ def fit_workflow(recipe: Recipe, base_dir, *, out=None, force=False, device="aut
 def _open_training_run(command: str, recipe: Recipe, base_dir, device, out, force, figures=True):
     """(run, training set, device) of a command that trains: data drawn and the regime and memory checked
     before the run directory exists."""
+    data = training_set(recipe, base_dir)
+    check_regime(recipe, data)                           # before torch is imported: a refusal is quick
+    check_fit_memory(recipe, data)
     from .train import resolve_device
 
-    data = training_set(recipe, base_dir)
     dev = resolve_device(device)
-    check_regime(recipe, data)
-    check_fit_memory(recipe, data)
     run = Run.create(command, recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
                      recipe_dir=str(Path(base_dir).resolve()), data_files=_data_files(recipe, base_dir),
                      figures=figures)
