@@ -35,7 +35,7 @@ cvxpy 1.9.3, Clarabel 0.11.1 (about 4 minutes in all):
 
 Every target is met. The 1-D gap (1e-9) is the supremum's rounding margin. With M = 30 the exact
 minimum lies 0.2% (obtuse), 0.4% (equilateral), 0.6% (acute) and 0.3% (rays) below the ball-model
-form: the finite-sample effect theory.md 1 describes for d >= 3 shows in 2-D too. Four points:
+form: the finite-sample effect docs/theory.md 1 describes for d >= 3 shows in 2-D too. Four points:
 70% of the cost sits on units whose w is perpendicular to a hull edge (boundaries parallel to the
 edges x0-x1, x1-x3, x2-x3 and, 7.7 degrees off, x0-x2), the rest on a few units near other edge
 and altitude directions. The searched 3-D case is no proof (see its note).
@@ -72,11 +72,8 @@ def load(recipe, overrides):
         r, base = parse_recipe(recipe, overrides), ROOT
     else:
         r, base = load_recipe(ROOT / "recipes" / f"{recipe}.yaml", overrides)
-    try:
-        from relu_denoise.streams import training_set
-    except ImportError:  # before the content-derived streams
-        from relu_denoise.fitting import recipe_data
-        return (r, *recipe_data(r, base))
+    from relu_denoise.streams import training_set
+
     data = training_set(r, base)
     return r, data.points, data.samples
 

@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "align": ["AlignReport", "Candidate", "align_report", "candidates"],
+    "certify": ["Certificate", "certify", "polish", "supremum"],
     "closed_form": ["ClosedForm", "Ramp", "Reference", "closed_form", "ramps_network", "reference_form"],
     "estimators": ["DENOISERS", "REFERENCES", "LinearMMSE", "emmse", "identity", "lmmse_fit", "make_denoiser",
                    "make_estimator", "nearest"],

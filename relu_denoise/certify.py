@@ -1,4 +1,4 @@
-"""Certified bounds on the minimum path cost of exact interpolation (theory.md 8, derived).
+"""Certified bounds on the minimum path cost of exact interpolation (docs/theory.md 8, derived).
 
 Samples y_i (i = 1..n, n = N M) with targets t_i = x_{n(i)}, the clean point of the sample. Over
 shallow ReLU networks of any width with a free affine part V y + c,
@@ -20,17 +20,17 @@ that interpolates every sample to solver precision:
   (upper bound; its dual is lambda_new), evaluates the exact supremum at three points (lambda_new,
   Wentges' smoothed 0.7 lambda_best + 0.3 lambda_new, and a proximal-bundle step around
   lambda_best), keeps the best lower bound, and adds the units where the suprema exceed 1. The
-  plain dual oscillates (theory.md 8); the proximal step is what closes the gap in a few rounds.
+  plain dual oscillates (docs/theory.md 8); the proximal step is what closes the gap in a few rounds.
   Seeds: the given networks' units, the empirical closed form's, a grid of directions x kinks at
   each point's extreme sample projections, and knots at every sample along the principal axis
   (so the first restricted problem can interpolate); idle grid units leave after a round.
-- **1-D** (scalar outputs): knots at every sample suffice (theory.md F3), so the linear program
+- **1-D** (scalar outputs): knots at every sample suffice (docs/theory.md F3), so the linear program
   over them (HiGHS) is the minimum over all widths; its dual closes the interval to solver
   precision (`lp-1d`). With vector outputs the same knots go through the cone program (`exact-1d`).
 
 Two exact reductions come first: the units only see the samples' affine hull (restricting w to
 it never costs more), and the outputs are projected onto the clean points' affine hull
-(theory.md F2), so a triangle in R^D has 2-D outputs.
+(docs/theory.md F2), so a triangle in R^D has 2-D outputs.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ __all__ = ["Certificate", "Polished", "Supremum", "certify", "polish", "supremum
 LOWER_METHODS = ("lp-1d", "exact-1d", "exact-2d", "searched")
 UPPER_SOCP = "socp-fixed-units+column-generation"
 UPPER_LP = "lp-knots-at-samples"
-WENTGES = 0.7            # weight of the best multipliers at the smoothed separation point (theory.md 8)
+WENTGES = 0.7            # weight of the best multipliers at the smoothed separation point (docs/theory.md 8)
 PROX = 10.0              # strength of the proximal term of the bundle step (see _proximal_dual)
 AGE_LIMIT = 1            # rounds a seed-grid unit may stay idle (no weight, slack) in the restricted problem
 SLACK = 0.9              # ... where idle means ||sum_i lam_i relu(w . y_i + b)|| below this
@@ -232,14 +232,14 @@ def _check_network(net, d: int, name: str) -> ShallowDenoiser:
 def certify(points, samples, *, networks: Iterable[ShallowDenoiser] = (), time_limit: float = 120.0,
             tol: float = 1e-3, rng: np.random.Generator,
             on_round: Callable[[dict], None] | None = None) -> Certificate:
-    """Certified interval [lower, upper] on the minimum path cost of exact interpolation (theory.md 8).
+    """Certified interval [lower, upper] on the minimum path cost of exact interpolation (docs/theory.md 8).
 
     Parameters
     ----------
     points : (N, d) clean points.
     samples : (N, M, d) noisy samples; sample (n, m) must be mapped to points[n].
     networks : ShallowDenoisers whose units (w_k, b_k) seed the upper bound (a trained network,
-        a closed form's); the empirical closed form (theory.md 1) is added when one exists.
+        a closed form's); the empirical closed form (docs/theory.md 1) is added when one exists.
     time_limit : seconds; no round starts that would likely end after it.
     tol : stop once upper / lower - 1 <= tol.
     rng : draws the searched directions (inputs of dimension > 2).
@@ -265,7 +265,7 @@ def certify(points, samples, *, networks: Iterable[ShallowDenoiser] = (), time_l
 
 
 def polish(net: ShallowDenoiser, points, samples) -> Polished:
-    """Least-cost output weights (and free affine part) for `net`'s fixed units (theory.md 8, upper bound).
+    """Least-cost output weights (and free affine part) for `net`'s fixed units (docs/theory.md 8, upper bound).
 
     Units are normalised (||w_k|| = 1); the cone program minimise sum_k ||a_k|| subject to exact
     interpolation is solved for them. Where those units cannot interpolate every sample exactly
@@ -292,7 +292,7 @@ def polish(net: ShallowDenoiser, points, samples) -> Polished:
 
 
 def supremum(y, lam, *, rng: np.random.Generator | None = None) -> Supremum:
-    """s = sup_{||w||=1, b} ||sum_i lam_i relu(w . y_i + b)|| (theory.md 8), with its maximising units.
+    """s = sup_{||w||=1, b} ||sum_i lam_i relu(w . y_i + b)|| (docs/theory.md 8), with its maximising units.
 
     y (n, r) inputs, lam (n, p) multipliers with sum_i lam_i = 0 and sum_i lam_i y_i^T = 0 (else
     the supremum is infinite). Exact for r = 1 and r = 2 (every breakpoint, every arc between
@@ -334,7 +334,7 @@ def _distinct_columns(G: np.ndarray) -> np.ndarray:
 
     A zero column is a unit affine on the samples (no effect); parallel columns (a unit twice, or a
     unit and its mirror -w, -b, which differ by an affine function) made the cone program fail
-    numerically (theory.md 8). Of a parallel group the longest column (the cheapest way to reach its
+    numerically (docs/theory.md 8). Of a parallel group the longest column (the cheapest way to reach its
     direction) stays. Only columns parallel to rounding count: with a looser tolerance (1e-8) the
     separation kept returning units that were "parallel" to existing ones yet violated, and the
     bounds stalled at a gap of 0.3%; near dependence is handled in `_restricted_dual` instead.
@@ -522,7 +522,7 @@ def _knots_along(prob: _Problem, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def _grid_units(prob: _Problem) -> tuple[np.ndarray, np.ndarray]:
     """Knots at every sample in 1-D. In r dimensions, directions u x kinks at the extreme projections
-    of each point's samples (where a flat zone ends, theory.md 1), 2 N units per direction."""
+    of each point's samples (where a flat zone ends, docs/theory.md 1), 2 N units per direction."""
     z = prob.z
     r = z.shape[1]
     if r == 1:
@@ -560,7 +560,7 @@ def _breakpoint_values(z: np.ndarray, lam: np.ndarray, W: np.ndarray) -> np.ndar
     """||g(w, b_j)|| for every direction w (rows of W) and every sample j, b_j = -w . z_j: (nd, n).
 
     With sum lam = 0 and sum lam z^T = 0, g(w, .) is piecewise linear in b, zero outside the data,
-    so its supremum over b is at one of these breakpoints (theory.md 8). Sorting the projections
+    so its supremum over b is at one of these breakpoints (docs/theory.md 8). Sorting the projections
     in decreasing order, g at the k-th is sum_{m<k} lam_m (p_m - p_k): two prefix sums.
     """
     P = W @ z.T                                                      # (nd, n)
@@ -683,7 +683,7 @@ def _ascend(z: np.ndarray, lam: np.ndarray, w: np.ndarray, steps: int = 20) -> n
 
 
 def _lower_bound(prob: _Problem, lam: np.ndarray, s: float) -> float:
-    """Weak duality (theory.md 8): C* >= sum_i lam_i . t_i / s, lam orthogonal to affine functions."""
+    """Weak duality (docs/theory.md 8): C* >= sum_i lam_i . t_i / s, lam orthogonal to affine functions."""
     if s <= 0:
         return 0.0
     return float(np.sum(lam * prob.t)) / (s * (1 + SUP_MARGIN))
@@ -709,7 +709,7 @@ def _reduction_notes(prob: _Problem) -> list[str]:
     if r < D:
         notes.append(f"the samples span a {r}-dimensional affine subspace of R^{D}: units restricted to it (exact)")
     if p < D:
-        notes.append(f"outputs projected onto the clean points' {p}-dimensional affine hull (theory.md F2; exact)")
+        notes.append(f"outputs projected onto the clean points' {p}-dimensional affine hull (docs/theory.md F2; exact)")
     return notes
 
 
@@ -739,7 +739,7 @@ def _certify_lp_1d(prob: _Problem, start: float, tol: float, notes: list[str]) -
     net, upper, residual = _interpolant(prob, W, b, A)
     lam = _project(prob, prob.Up @ res.eqlin.marginals[:, None])     # (n, 1) the LP's dual
     lower = _lower_bound(prob, lam, _sup_1d(prob.z, lam, 1).value)
-    notes = notes + ["exact in one dimension: knots at every sample suffice (theory.md F3); lower is the "
+    notes = notes + ["exact in one dimension: knots at every sample suffice (docs/theory.md F3); lower is the "
                      "LP dual's weak-duality bound with the supremum over all units computed exactly"]
     history = [{"round": 1, "lower": lower, "upper": upper, "n_units": net.width,
                 "seconds": time.perf_counter() - start}]
@@ -757,7 +757,7 @@ class _Best:
 
 
 def _column_generation(prob: _Problem, W, b, n_grid, *, start, deadline, tol, rng, on_round, notes) -> Certificate:
-    """Stabilised column generation (theory.md 8): restricted cone program -> upper bound and
+    """Stabilised column generation (docs/theory.md 8): restricted cone program -> upper bound and
     multipliers; supremum at smoothed points -> lower bound and new units; until the gap is below
     tol, the time is up or no unit is violated. Grid units idle for more than AGE_LIMIT rounds (no
     weight, dual constraint slack) leave the restricted problem; the others stay."""
@@ -818,7 +818,7 @@ def _separate(prob: _Problem, best: _Best, lam_new: np.ndarray, G: np.ndarray, r
     """Lower bounds at stabilised points, the best kept in `best`; returns the violated units found.
 
     The points: lam_new (the restricted dual: plain cutting planes), the Wentges point
-    WENTGES lam_best + (1 - WENTGES) lam_new (theory.md 8), and the proximal step around lam_best
+    WENTGES lam_best + (1 - WENTGES) lam_new (docs/theory.md 8), and the proximal step around lam_best
     (`_proximal_dual`), which closes the gap in far fewer rounds than the other two.
     """
     points = [lam_new]
@@ -846,7 +846,7 @@ def _finish(prob, best: _Best, history, stop, start, tol, notes, r) -> Certifica
                      "dual constraint was searched (random directions and local ascent), not computed; "
                      "a unit the search missed would lower the bound")
     else:
-        notes.append(f"lower bound by weak duality (theory.md 8), the dual constraint checked exactly over "
+        notes.append(f"lower bound by weak duality (docs/theory.md 8), the dual constraint checked exactly over "
                      f"every unit of the {r}-D input (supremum inflated by {SUP_MARGIN:g} for rounding)")
     gap = _gap(best.lower, best.upper)
     if gap > tol:

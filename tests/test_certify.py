@@ -1,4 +1,4 @@
-"""Certificates of theory.md 8: weak duality, exactness in 1-D, the exact 2-D supremum, interpolation,
+"""Certificates of docs/theory.md 8: weak duality, exactness in 1-D, the exact 2-D supremum, interpolation,
 polish, bad input. Oracles are independent of the code under test: a raw LP, brute-force sums over a
 dense set of units, the closed form, the network evaluated with predict."""
 
@@ -38,7 +38,7 @@ def _orthogonal_multipliers(y, rng, p):
 
 def _brute_supremum(y, lam, W):
     """max over directions (rows of W) and breakpoints b = -w . y_j of ||sum_i lam_i relu(w . y_i + b)||,
-    by direct summation (the supremum over b is at a breakpoint, theory.md 8)."""
+    by direct summation (the supremum over b is at a breakpoint, docs/theory.md 8)."""
     best = 0.0
     for Wc in np.array_split(W, max(1, len(W) // 500)):
         P = Wc @ y.T                                                         # (k, n)
