@@ -32,7 +32,8 @@ class _Section(BaseModel):
 class ModelSpec(_Section):
     """The recipe's `model:` section: the ShallowDenoiser's shape."""
 
-    width: int = Field(256, ge=1, description="ReLU units K")
+    width: int | None = Field(None, ge=1, description="ReLU units K; default (null): chosen from the data, "
+                              "relu_denoise.train.choose_width (enough units per clean point)")
     skip: bool = Field(True, description="unregularised linear skip unit V y")
 
 
@@ -41,13 +42,15 @@ class TrainSpec(_Section):
 
     Every `check_every` steps the path cost and the max residual are measured. The cost has
     *stopped falling* when the lowest cost of the last `patience` checks is within `ftol`
-    (relative) of the lowest of the `patience` checks before and the last cost is within
-    10 ftol of the lowest of its window (not rising). Training stops when the max
-    residual is under `tol` and the cost has stopped falling. It *stalls* when the residual
-    is above `tol` and has not fallen by a third between the two windows while the cost is
-    within 10 ftol: then the learning rate is multiplied by `lr_decay` (down to `lr_min`).
-    Without multipliers the penalty mu grows by `penalty_growth` at every check while the
-    max residual is above tol / 4.
+    (relative) of the lowest of the `patience` checks before and (unless the measured network
+    is an exact interpolant) the last cost is within 10 ftol of the lowest of its window (not
+    rising). Training stops when the max residual is within `tol` x min(smallest distance
+    between clean points, largest noise norm) and the cost has stopped falling. It *stalls*
+    when the residual is above tolerance and has not fallen by a third between the two windows
+    while the cost is within 10 ftol, or when the residual is within tolerance but the lowest
+    cost of a window is not 10 ftol below the one before: then the learning rate is multiplied
+    by `lr_decay` (down to `lr_min`). Without multipliers the penalty mu grows by
+    `penalty_growth` at every check while the max residual is above tol / 4.
     """
 
     method: Literal["augmented-lagrangian", "penalty", "weight-decay"] = Field(
@@ -67,8 +70,8 @@ class TrainSpec(_Section):
                                   "factor at each check while the max residual is above tol / 4 (continuation)")
     penalty_max: float = Field(1e6, gt=0, description="largest penalty weight mu")
     multiplier_every: int = Field(100, ge=1, description="steps between multiplier updates (augmented-lagrangian)")
-    tol: float = Field(0.01, gt=0, description="max residual allowed, as a fraction of the smallest distance "
-                                                "between clean points")
+    tol: float = Field(0.01, gt=0, description="max residual allowed, as a fraction of min(smallest distance "
+                                                "between clean points, largest noise norm)")
     ftol: float = Field(1e-4, ge=0, description="relative change of the path cost between two windows of "
                                                 "`patience` checks below which it has stopped falling")
     check_every: int = Field(100, ge=1, description="steps between measurements of cost and residual")
@@ -78,6 +81,12 @@ class TrainSpec(_Section):
                                                        "returned by the exact methods (0: the last iterate)")
     init_scale: float = Field(1.0, gt=0, description="scale of the random initial weights")
     dtype: Literal["float64", "float32"] = "float64"
+    batch: int | None = Field(None, ge=1, description="samples of each clean point in a step's minibatch of "
+                              "constraints (offline exact methods; every constraint keeps its multiplier, the "
+                              "output solve and the checks use all); default (null): all while N M <= 2048, "
+                              "else about 1024 columns a step (at least 4 per point); >= samples: all")
+    threads: int | None = Field(None, ge=1, description="CPU threads of the training step; default (null): "
+                                "measured, one thread unless more are faster (the CLI's --threads)")
     allow_overlap: bool = Field(False, description="train even where noise clouds of clean points overlap "
                                 "(the theory's regime fails there and exact interpolation is hopeless: refused by default)")
 

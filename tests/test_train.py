@@ -26,7 +26,7 @@ POINTS = np.array([[0.0], [1.0], [2.5]])   # three points on a line, gaps 1 and 
 RADIUS = 0.1
 RECIPE = {"name": "three", "seed": 0, "data": {"kind": "points", "points": POINTS.tolist()},
           "noise": {"distribution": "sphere", "radius": RADIUS, "samples": 20},
-          "model": {"width": 32}, "train": {"steps": 6000}}
+          "model": {"width": 32}, "train": {"steps": 6000, "patience": 20}}   # no stop before step 4000
 
 
 def _samples(seed=0):
@@ -143,7 +143,7 @@ def test_divergence_raises_after_saving_the_last_good_state(tmp_path):
 
 
 def test_a_crash_resumes_from_the_periodic_checkpoint_to_the_same_weights(tmp_path):
-    train = TrainSpec(checkpoint_every=500)
+    train = TrainSpec(checkpoint_every=500, patience=20)                 # no stop before 40 checks: past the crash
     whole = _fit(train)
 
     def crash(rec):
@@ -284,3 +284,104 @@ def test_cli_fit_writes_the_run_and_resume_equals_an_uninterrupted_run(recipe_fi
 def test_cli_resume_refuses_a_new_recipe(recipe_file, tmp_path):
     result = _invoke("fit", recipe_file, "--resume", tmp_path, "--quiet")
     assert result.exit_code == 2 and "--resume continues a run as it was" in result.output
+
+
+# ---------------------------------------------------------------- exact interpolants, tolerance, width, threads
+
+
+def _cloud_problem(N=6, M=30, d=2, radius=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.stack([np.arange(N, dtype=float), rng.uniform(-0.2, 0.2, N)], 1)[:, :d]          # (N, d), 1 apart
+    return X, offline_samples(X, NoiseSpec(distribution="sphere", radius=radius, samples=M), rng=rng)
+
+
+def test_snapped_boundaries_cut_no_cloud_and_cloud_features_equal_the_samples():
+    """_snap_boundaries: after it every unit has each cloud on one side, and units that cut none stay put;
+    _cloud_features: N (d + 1) virtual samples with the same Gram matrix and right-hand side as the N M samples."""
+    from relu_denoise.train.engine import _cloud_features, _snap_boundaries
+    X, S = _cloud_problem()
+    N, M, d = S.shape
+    net = ShallowDenoiser(40, d, generator=torch.Generator().manual_seed(3))
+    p = _Flat.from_network(net)
+    Yt = torch.as_tensor(S.reshape(-1, d)).T.contiguous()                        # (d, N M)
+    Xt = torch.as_tensor(np.repeat(X, M, axis=0)).T.contiguous()
+    Z0 = torch.addmm(p.b, p.w, Yt).view(40, N, M)
+    q = _snap_boundaries(p, Yt, N, M)
+    Z = torch.addmm(q.b, q.w, Yt).view(40, N, M)
+    cut0 = ((Z0.amin(2) < 0) & (Z0.amax(2) > 0)).any(1)
+    assert cut0.any()
+    assert not ((Z.amin(2) < -1e-12) & (Z.amax(2) > 1e-12)).any()
+    assert torch.equal(q.b[~cut0], p.b[~cut0]) and torch.equal(q.w, p.w)
+    F, T = _cloud_features(q, Yt, Xt, N, M, skip=True)                            # (K+d+1, N(d+1)), (d, N(d+1))
+    S_ = torch.relu(torch.addmm(q.b, q.w, Yt))
+    Fs = torch.cat([S_, Yt, torch.ones_like(Yt[:1])])                            # (K+d+1, N M)
+    torch.testing.assert_close(F @ F.T, Fs @ Fs.T, rtol=1e-10, atol=1e-9)
+    torch.testing.assert_close(F @ T.T, Fs @ Xt.T, rtol=1e-10, atol=1e-9)
+
+
+def test_fits_are_exact_interpolants_within_tol_of_the_noise_and_report_the_affine_map():
+    """The tolerance is tol x min(ell, rho): here ell = 1 and rho = 0.1, so 10 times stricter than against ell.
+    The returned network interpolates every sample (docs/theory.md 9.1, 9.4); the stats carry the width used
+    (model.width unset: chosen from N) and the residual of the best affine map, which is far above tol."""
+    fit = fit_denoiser(POINTS, _samples(), ModelSpec(), TrainSpec(), generator=torch.Generator().manual_seed(0))
+    s = fit.stats
+    assert s["converged"] and s["residual_unit"] == pytest.approx(RADIUS) and s["min_distance"] == 1.0
+    assert s["rho"] == pytest.approx(RADIUS) and s["max_residual"] <= 0.01 * RADIUS
+    assert s["max_residual_rel"] == pytest.approx(s["max_residual"] / RADIUS)
+    assert s["width"] == train_package.choose_width(3, 1) == fit.net.width
+    assert s["affine_residual"] > 0.1 and s["affine_residual_rel"] == pytest.approx(s["affine_residual"] / RADIUS)
+    S = _samples()
+    worst = np.abs(fit.net.predict(S.reshape(-1, 1)) - np.repeat(POINTS, 20, axis=0)).max()
+    assert worst <= 1e-8 and worst == pytest.approx(s["max_residual"], abs=1e-12)
+    assert fit.stats["cost"] / closed_form(POINTS, rho=RADIUS).cost_formula == pytest.approx(1.0, abs=0.02)
+
+
+def test_choose_width_grows_with_the_points_and_a_recipe_width_is_kept():
+    assert train_package.choose_width(3, 2) == 64
+    assert train_package.choose_width(100, 2) == 800 and train_package.choose_width(300, 16) == 2400
+    fit = _fit(TrainSpec(steps=100))
+    assert fit.stats["width"] == 32 == fit.net.width
+
+
+def test_minibatches_of_constraints_reach_the_closed_form():
+    """train.batch: 5 of each point's 20 samples per step, every sample keeping its multiplier."""
+    fit = _fit(TrainSpec(batch=5))
+    form = closed_form(POINTS, rho=RADIUS)
+    assert fit.stats["converged"] and fit.stats["max_residual_rel"] <= 0.01
+    assert fit.stats["cost"] / form.cost_formula == pytest.approx(1.0, abs=0.02)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    """Forced 1 or 2 threads (train.threads): the same weights and history, so the measured rule may switch."""
+    X, S = _cloud_problem(N=8, M=64)
+    runs = [fit_denoiser(X, S, ModelSpec(width=128), TrainSpec(steps=400, threads=n),
+                         generator=torch.Generator().manual_seed(0)) for n in (1, 2)]
+    assert [r.stats["threads"] for r in runs] == [1, 2]
+    assert runs[0].history == runs[1].history
+    for k, v in runs[0].net.state_dict().items():
+        assert torch.equal(v, runs[1].net.state_dict()[k]), k
+
+
+def test_thread_rule_keeps_one_thread_unless_more_are_faster_and_measures_again_when_the_load_changes():
+    cpu = torch.device("cpu")
+    assert train_package.ThreadRule(cpu, 3, work=1e9).next() == 3                   # forced
+    assert train_package.ThreadRule(cpu, None, work=1e3).next() == 1                # small step: one thread
+    assert not train_package.ThreadRule(torch.device("meta"), None, work=1e9).active
+
+    def simulate(rule, seconds, steps):                                            # seconds[n]: time of a step
+        for step in range(steps):
+            n = rule.next()
+            rule.record(step, n, seconds[n])
+
+    busy = train_package.ThreadRule(cpu, None, work=1e9)
+    busy.most = 2
+    busy._start_trial()
+    simulate(busy, {1: 1.0, 2: 10.0}, 40)                                           # another job holds a core
+    assert busy.current == 1 and busy.decisions[-1][1] == 1
+    idle = train_package.ThreadRule(cpu, None, work=1e9)
+    idle.most = 2
+    idle._start_trial()
+    simulate(idle, {1: 1.0, 2: 0.6}, 40)
+    assert idle.current == 2
+    simulate(idle, {1: 1.0, 2: 3.0}, 60)                                            # the machine got busy
+    assert idle.current == 1 and len(idle.decisions) >= 2

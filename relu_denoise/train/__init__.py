@@ -6,11 +6,12 @@
     trainer   the loop, checks and checkpoints; fit_denoiser
 """
 
-from .devices import cpu_threads, resolve_device, resolve_dtype
-from .trainer import (HISTORY_COLUMNS, FitResult, Trainer, fit_denoiser, load_checkpoint, residual_unit,
-                      save_checkpoint)
+from .devices import ThreadRule, resolve_device, resolve_dtype
+from .trainer import (HISTORY_COLUMNS, FitResult, Trainer, choose_width, fit_denoiser, load_checkpoint,
+                      residual_unit, save_checkpoint, tolerance_unit)
 
 __all__ = [
-    "cpu_threads", "resolve_device", "resolve_dtype",
-    "HISTORY_COLUMNS", "FitResult", "Trainer", "fit_denoiser", "load_checkpoint", "residual_unit", "save_checkpoint",
+    "ThreadRule", "resolve_device", "resolve_dtype",
+    "HISTORY_COLUMNS", "FitResult", "Trainer", "choose_width", "fit_denoiser", "load_checkpoint", "residual_unit",
+    "save_checkpoint", "tolerance_unit",
 ]

@@ -1,4 +1,5 @@
-"""The step by hand: forward, gradients and Adam on one flat buffer, and the exact output-layer solve.
+"""The step by hand: forward, gradients and Adam on one flat buffer; the exact output-layer solve; the exact
+interpolant (boundaries moved out of the clouds, and the clouds' virtual samples).
 
 h(y) = a^T relu(w y + b) + V y + c with the cost C = 1/2 (||a||^2 + ||w||^2) on a and w only. Written
 out by hand, not with autograd, because small networks on a CPU are bound by per-operation overhead
@@ -9,6 +10,7 @@ live in (d, K) / (K, d) layouts chosen for fast skinny matrix products; the same
 import torch
 
 from ..network import ShallowDenoiser
+from .devices import single_thread
 
 
 class _Flat:
@@ -102,32 +104,126 @@ class _Adam:
         theta.addcdiv_(self.m, denom, value=-lr / (1 - b1 ** self.t))
 
 
+_STIFF = 1e9   # the exact interpolant's penalty, relative to the features' mean squared norm
+
+
+class _OutputSystem:
+    """The exact output-layer problem of a network p with fixed (w, b), on inputs Yt and targets Xt (d, P):
+
+        minimise over (a, V, c)   1/2 ||a||^2 + k/2 ||(h(Y) - X) mask||^2 + lam_weight <Lam, h(Y) - X>.
+
+    With features F = [relu(w y + b); y; 1] (K + d + 1, P; no y rows without skip) and h = Theta^T F it is
+    quadratic in Theta: (k Fm F^T + diag(1 on the a rows)) Theta = k Fm X^T - lam_weight F Lam^T, Fm = F mask.
+    Formed and factored once in float64 (the system is ill-conditioned, float32 loses it) with a 1e-12
+    relative ridge; `solve` then takes any Lam at the cost of two triangular solves. docs/theory.md 9.4.
+    """
+
+    @torch.no_grad()
+    def __init__(self, p: _Flat, Yt, Xt, mask, *, k: float, skip: bool, stiff: bool = False, features=None):
+        K, d = p.K, p.d
+        self.dev = torch.device("cpu") if p.flat.device.type == "mps" else p.flat.device   # MPS has no float64
+        self.K, self.d, self.skip = K, d, skip
+        if features is None:
+            Yt = self._f64(Yt)                                                             # (d, P)
+            S = torch.relu(torch.addmm(self._f64(p.b), self._f64(p.w), Yt))              # (K, P)
+            ones = torch.ones_like(Yt[:1])
+            features = torch.cat([S, Yt, ones] if skip else [S, ones])                     # (K+d+1, P)
+        self.F = features
+        self.mask = None if mask is None else self._f64(mask)
+        Fm = self.F if mask is None else self.F * self.mask
+        self.X = self._f64(Xt)                                                             # (d, P)
+        H = Fm @ self.F.T                                                                  # (K+d+1, K+d+1)
+        if stiff:                               # k x the mean feature norm^2 = 1e9: the data term dominates
+            k = _STIFF * (K + d + 1) / max(float(H.diagonal().sum()), 1e-300)
+        self.k = k
+        H.mul_(k)
+        H.diagonal()[:K] += 1.0
+        H.diagonal().add_(1e-12 * float(H.diagonal().max()))
+        self.rhs = k * (Fm @ self.X.T)                                                     # (K+d+1, d)
+        with single_thread():                   # LAPACK rounds differently on different thread counts
+            self.L, info = torch.linalg.cholesky_ex(H)                                   # H is positive definite
+            self.LU = None
+            if int(info) != 0:                                                             # ... up to rounding
+                self.LU, self.pivots = torch.linalg.lu_factor(H)
+
+    def _f64(self, t: torch.Tensor) -> torch.Tensor:
+        return t.to(device=self.dev, dtype=torch.float64)
+
+    @torch.no_grad()
+    def solve(self, lam=None, lam_weight: float = 0.0) -> torch.Tensor:
+        """Theta (K+d+1, d), float64, for multipliers lam (d, P) or none."""
+        rhs = self.rhs if lam is None else self.rhs - lam_weight * (self.F @ self._f64(lam).T)
+        with single_thread():
+            if self.LU is None:
+                return torch.cholesky_solve(rhs, self.L)
+            return torch.linalg.lu_solve(self.LU, self.pivots, rhs)
+
+    @torch.no_grad()
+    def residual(self, theta: torch.Tensor) -> torch.Tensor:
+        """h(Y) - X (d, P) for the output layer theta, masked; float64."""
+        R = theta.T @ self.F - self.X
+        return R if self.mask is None else R * self.mask
+
+    @torch.no_grad()
+    def assign(self, p: _Flat, theta: torch.Tensor) -> None:
+        """Write theta into p's (a, V, c)."""
+        K, d = self.K, self.d
+        theta = theta.to(device=p.flat.device, dtype=p.flat.dtype)
+        p.At.copy_(theta[:K].T)
+        if self.skip:
+            p.V.copy_(theta[K:K + d].T)
+        p.c.copy_(theta[-1:].T)
+
+
 @torch.no_grad()
-def _solve_output(p: _Flat, Yt, Xt, mask, *, k: float, skip: bool, lam=None, lam_weight: float = 0.0) -> None:
-    """Set (a, V, c) of p to the exact minimiser, for p's fixed (w, b), of
+def _snap_boundaries(p: _Flat, Yt: torch.Tensor, N: int, M: int) -> _Flat:
+    """A copy of p in which no unit's boundary cuts a point's cloud of samples: each b_k moves by the smallest
+    shift s after which all M samples of every clean point lie on one side of w_k y + b_k = 0.
 
-        1/2 ||a||^2 + k/2 ||(h(Y) - X) mask||^2 + lam_weight <Lam, h(Y) - X>,   Yt, Xt (d, P), mask (1, P).
+    Yt (d, N M), point-major. Shifts in (-max_m z_knm, -min_m z_knm) leave cloud n cut (z = w y + b); the
+    union of these open intervals around 0 is grown until no interval overlaps it, and the nearer end wins.
+    An exact interpolant has no cut cloud (h is affine on each cloud), so this projects a fit whose
+    boundaries still cross clouds onto ones that the output layer can interpolate exactly (docs/theory.md 9.4).
+    """
+    q = _Flat(p.flat.clone(), p.K, p.d)
+    Z = torch.addmm(q.b, q.w, Yt).view(p.K, N, M)                                  # (K, N, M)
+    lo, hi = -Z.amax(2), -Z.amin(2)                                                # (K, N) forbidden shifts
+    L = torch.zeros(p.K, 1, dtype=Z.dtype, device=Z.device)
+    H = torch.zeros_like(L)
+    inf = torch.tensor(float("inf"), dtype=Z.dtype, device=Z.device)
+    for _ in range(N):                   # each round takes in at least one more interval, or nothing changes
+        hit = (lo < H) & (hi > L)                                                  # (K, N) overlapping (L, H)
+        L2 = torch.minimum(L, torch.where(hit, lo, inf).amin(1, keepdim=True))
+        H2 = torch.maximum(H, torch.where(hit, hi, -inf).amax(1, keepdim=True))
+        if torch.equal(L2, L) and torch.equal(H2, H):
+            break
+        L, H = L2, H2
+    q.b.add_(torch.where(H <= -L, H, L))                                            # (K, 1)
+    return q
 
-    With features F = [relu(w y + b); y; 1] (K + d + 1, P; no y rows without skip) and h = Theta^T F
-    it is quadratic in Theta: (k Fm F^T + diag(1 on the a rows)) Theta = k Fm X^T - lam_weight F Lam^T,
-    Fm = F mask. Solved in float64 (the system is ill-conditioned, float32 loses it) with a 1e-12
-    relative ridge. docs/theory.md 9: why the output layer is solved.
+
+@torch.no_grad()
+def _cloud_features(p: _Flat, Yt: torch.Tensor, Xt: torch.Tensor, N: int, M: int, skip: bool):
+    """Features and targets equivalent to all N M samples for a network whose boundaries cut no cloud
+    (`_snap_boundaries`): N (d + 1) virtual samples instead of N M, float64.
+
+    On cloud n every unit is active on all samples or on none, so the features are affine, F(y) = A_n z with
+    z = [y; 1], and sum_m ||Theta^T F(y_m) - x_n||^2 = ||(Theta^T A_n - [0, x_n]) R_n^T||^2 with R_n^T R_n =
+    sum_m z_m z_m^T (a QR factor of cloud n's samples): the virtual samples are the columns of A_n R_n^T with
+    targets [0, x_n] R_n^T. Returns (features (K+d+1, N(d+1)), targets (d, N(d+1))).
     """
     K, d = p.K, p.d
-    dev = torch.device("cpu") if p.flat.device.type == "mps" else p.flat.device   # MPS has no float64
-    f64 = lambda t: t.to(device=dev, dtype=torch.float64)  # noqa: E731
-    Yt = f64(Yt)                                                                   # (d, P)
-    S = torch.relu(torch.addmm(f64(p.b), f64(p.w), Yt))                            # (K, P)
-    F = torch.cat([S, Yt, torch.ones_like(Yt[:1])] if skip else [S, torch.ones_like(Yt[:1])])   # (K+d+1, P)
-    Fm = F if mask is None else F * f64(mask)
-    H = k * (Fm @ F.T)                                                             # (K+d+1, K+d+1)
-    H.diagonal()[:K] += 1.0
-    H.diagonal().add_(1e-12 * float(H.diagonal().max()))
-    rhs = k * (Fm @ f64(Xt).T)                                                     # (K+d+1, d)
-    if lam is not None:
-        rhs.sub_(F @ f64(lam).T, alpha=lam_weight)
-    theta = torch.linalg.solve(H, rhs).to(device=p.flat.device, dtype=p.flat.dtype)   # (K+d+1, d)
-    p.At.copy_(theta[:K].T)
-    if skip:
-        p.V.copy_(theta[K:K + d].T)
-    p.c.copy_(theta[-1:].T)
+    f64 = lambda t: t.to(dtype=torch.float64)  # noqa: E731
+    Y = f64(Yt).T.reshape(N, M, d)                                                     # (N, M, d)
+    Z = torch.cat([Y, torch.ones_like(Y[..., :1])], dim=2)                             # (N, M, d+1)
+    R = torch.linalg.qr(Z, mode="r")[1]                                                # (N, d+1, d+1)
+    wb = torch.cat([f64(p.w), f64(p.b)], dim=1)                                        # (K, d+1)
+    Zk = torch.addmm(p.b, p.w, Yt).view(K, N, M)                                       # (K, N, M)
+    act = (Zk.amax(2) + Zk.amin(2) > 0).to(torch.float64)        # (K, N); a sample on a boundary decides nothing
+    eye = torch.eye(d + 1, dtype=torch.float64, device=Y.device)
+    rows = [act.T[:, :, None] * wb[None]] + ([eye[None, :d].expand(N, d, d + 1)] if skip else [])
+    A = torch.cat(rows + [eye[None, d:].expand(N, 1, d + 1)], dim=1)                   # (N, K+d+1, d+1)
+    G = A @ R.transpose(1, 2)                                                          # (N, K+d+1, d+1)
+    X = f64(Xt).T.reshape(N, M, d)[:, 0]                                               # (N, d)
+    T = X[:, :, None] * R[:, :, d][:, None, :]                                         # (N, d, d+1): x e_d^T R^T
+    return G.permute(1, 0, 2).reshape(K + (d if skip else 0) + 1, -1), T.permute(1, 0, 2).reshape(d, -1)

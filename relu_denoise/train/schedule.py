@@ -1,8 +1,9 @@
 """The learning rate and penalty schedule and the stopping rule, read at every check (TrainSpec states it).
 
-At each check (path cost, max residual): stop when the residual is under tol ell and the cost has
-stopped falling; without multipliers grow the penalty mu while the residual is above tol ell / 4;
-when the residual is above tol ell, has stopped falling and the cost has nearly settled, decay lr.
+At each check (path cost, max residual, tolerance unit min(ell, rho)): stop when the residual is within
+tol and the cost has stopped falling; without multipliers grow the penalty mu while the residual is above
+tol / 4; decay lr when the residual is above tol, has stopped falling and the cost has nearly settled, or
+when the residual is within tol but the cost no longer falls (docs/theory.md 9.7).
 """
 
 from dataclasses import dataclass, field
@@ -32,22 +33,45 @@ class _Schedule:
             lr = min(lr, max(_LR_PER_RADIUS * rho, spec.lr_min))      # docs/theory.md 9: lr capped at rho / 10
         return cls(lr, spec.penalty)
 
-    def decide(self, spec: TrainSpec, cost: float, residual: float, ell: float, *, continuation: bool) -> str | None:
-        """Record a check (cost, max residual, in the units of ell) and adapt; "converged" to stop, else None.
+    def decide(self, spec: TrainSpec, cost: float, residual: float, unit: float, *,
+               continuation: bool, exact: bool = False) -> str | None:
+        """Record a check (cost, max residual, in the units of `unit`, the tolerance unit) and adapt;
+        "converged" to stop, else None.
 
         `continuation`: grow mu while the residual is above the target (the penalty method, online mode).
+        `exact`: the cost is that of an exact interpolant, which no constraint pulls up: a cost that wanders
+        above the lowest so far is the jitter of the boundaries, not a rise. It has settled when two windows
+        bring no new low by more than ftol (the returned network is that lowest one), and it stalls when they
+        bring none by more than 10 ftol.
         """
         self.costs.append(cost)
         self.residuals.append(residual)
-        interpolates = residual <= spec.tol * ell
+        interpolates = residual <= spec.tol * unit
+        if continuation and residual > _PENALTY_TARGET * spec.tol * unit:
+            self.mu = min(self.mu * spec.penalty_growth, spec.penalty_max)
+        if interpolates and exact:
+            low = self.new_low(spec)
+            if low is not None and low <= spec.ftol:
+                return "converged"
+            if low is not None and low <= _STALL * spec.ftol:      # it wanders without falling: calm the steps
+                self.stall(spec)
+            return None
         if interpolates and self.settled(spec, spec.ftol):
             return "converged"
-        if continuation and residual > _PENALTY_TARGET * spec.tol * ell:
-            self.mu = min(self.mu * spec.penalty_growth, spec.penalty_max)
-        stuck = self.settled(spec, _STALL * spec.ftol) and not self.residual_falling(spec)
-        if not interpolates and stuck:
+        if not interpolates and self.settled(spec, _STALL * spec.ftol) and not self.residual_falling(spec):
             self.stall(spec)
         return None
+
+    def new_low(self, spec: TrainSpec) -> float | None:
+        """How far (relative) the lowest cost of the last two windows lies below the lowest before them, once
+        three windows of `patience` checks have passed since the last stall (None before). For exact
+        interpolants, whose cost jitters from check to check (docs/theory.md 9.7): two windows, not one,
+        so that a lucky low in the window before does not pass for a plateau."""
+        p, c = spec.patience, self.costs
+        if len(c) < 3 * p:
+            return None
+        recent, before = min(c[-2 * p:]), min(c[:-2 * p])
+        return (before - recent) / max(before, 1e-2)
 
     def settled(self, spec: TrainSpec, ftol: float) -> bool:
         """Has the path cost stopped moving: the minima of the last two windows of `patience` checks
@@ -59,8 +83,8 @@ class _Schedule:
             return False
         recent, before = min(c[-p:]), min(c[-2 * p:-p])
         floor = 1e-2                                     # a cost near 0 settles too
-        rising = c[-1] - recent > _STALL * ftol * max(recent, floor)
-        return abs(recent - before) <= ftol * max(before, floor) and not rising
+        up = c[-1] - recent > _STALL * ftol * max(recent, floor)
+        return abs(recent - before) <= ftol * max(before, floor) and not up
 
     def residual_falling(self, spec: TrainSpec) -> bool:
         """Has the max residual fallen by a third or more between the last two windows?"""

@@ -1,18 +1,22 @@
 """The training loop: Trainer (state, step, checks, checkpoints) and its entry point fit_denoiser.
 
 Constraints h(y_nm) = x_n for the noisy samples y_nm of each clean point x_n, at least cost
-C = 1/2 sum_k (||a_k||^2 + ||w_k||^2) (docs/theory.md 1 and 5). Methods (`train.method`), Adam on full batches:
+C = 1/2 sum_k (||a_k||^2 + ||w_k||^2) (docs/theory.md 1 and 5), within train.tol x min(ell, rho) (9.1).
+Methods (`train.method`), Adam:
 
     weight-decay          the paper's procedure: MSE + lambda C, MSE over all N M d coordinates (torch's
-                          MSELoss), the network's own initialisation and the data's coordinates, the last iterate.
+                          MSELoss), the network's own initialisation and the data's coordinates, full batches,
+                          the last iterate.
     augmented-lagrangian  L = C + (1/M) sum_nm [lam_nm . r_nm + mu/2 ||r_nm||^2],  r_nm = (h(y_nm) - x_n) / nu;
                           lam_nm += mu r_nm every `multiplier_every` steps (docs/theory.md 7). Offline only:
                           online it runs as the penalty method.
     penalty               the same L without multipliers; mu grows while the max residual is above tol / 4.
 
 The exact methods (augmented-lagrangian, penalty) train in normalised coordinates (`_Frame`), start every
-unit's boundary through a sample, solve the output layer exactly at every check and return a moving
-average of the weights (docs/theory.md 9).
+unit's boundary through a sample, take minibatches of constraints where N M is large, solve the output layer
+exactly at the checks, keep a moving average of the weights and, offline, measure and return an exact
+interpolant made from it: boundaries moved out of the clouds, output layer solved for interpolation
+(docs/theory.md 9.3-9.8). Threads: devices.ThreadRule (9.9).
 """
 
 import contextlib
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import scipy.linalg
 import torch
 
 from ..checks import check_points
@@ -34,14 +39,22 @@ from ..geometry import min_distance
 from ..network import ShallowDenoiser
 from ..noise import NoiseSpec, draw_noise_torch, resolve_rho
 from ..recipe import ModelSpec, TrainSpec
-from .devices import cpu_threads, resolve_device, resolve_dtype
-from .engine import _Adam, _Flat, _forward, _gradients, _solve_output, _Workspace
+from .devices import ThreadRule, resolve_device, resolve_dtype, single_thread, threads_set
+from .engine import (_Adam, _cloud_features, _Flat, _forward, _gradients, _OutputSystem, _snap_boundaries,
+                     _Workspace)
 from .schedule import _Schedule
 
 HISTORY_COLUMNS = ["step", "loss", "cost", "max_residual", "train_mse", "lambda", "penalty", "multiplier", "lr"]
 _EXPLODE = 1e6         # a max residual this many ells away counts as divergence
 _CHECKPOINT_VERSION = 1
-_NU_PER_AFFINE = 10.0  # penalty unit nu = min(ell, max(this * affine fit's rms residual, tol ell)) (docs/theory.md 9)
+_UNITS_PER_POINT = 8   # default width: max(64, this x N) units (docs/theory.md 9.3)
+_MIN_WIDTH = 64
+_NU_PER_AFFINE = 10.0  # nu = min(ell, max(this * affine fit's rms residual, tol unit)) (docs/theory.md 9.5)
+_FULL_BATCH = 2048     # default: full batches up to this many samples N M ...
+_BATCH_COLUMNS = 1024  # ... beyond, about this many per step (docs/theory.md 9.8)
+_MIN_PER_STEP = 4
+_SOLVE_ROUNDS = 1      # multiplier updates on the average's exact output layer at each check (docs/theory.md 9.4)
+_EXACT_ROUNDS = 3      # multiplier rounds of the exact interpolant's output solve (docs/theory.md 9.4)
 
 
 # ---------------------------------------------------------------- the problem
@@ -53,9 +66,23 @@ def residual_unit(X: np.ndarray, noise_scale: float | None = None) -> float:
     return min_distance(X) if len(X) > 1 else float(noise_scale or 1.0)
 
 
-def _penalty_unit(ell: float, s: float, tol: float) -> float:
-    """nu = min(ell, max(10 s, tol ell)), s the affine fit's rms residual (docs/theory.md 9: penalty unit nu)."""
-    return min(ell, max(_NU_PER_AFFINE * s, tol * ell))
+def choose_width(N: int, d: int) -> int:
+    """Units K when the recipe leaves model.width unset: max(64, c N), c = _UNITS_PER_POINT
+    (docs/theory.md 9.3: enough boundaries per clean point)."""
+    return max(_MIN_WIDTH, _UNITS_PER_POINT * N)
+
+
+def tolerance_unit(ell: float, rho: float) -> float:
+    """The unit of train.tol: min(ell, rho), ell the smallest distance between clean points and rho the largest
+    distance of a constrained sample from its clean point (docs/theory.md 9.1). A residual must be small against
+    the noise as well: against ell alone, a map that barely denoises (or the free affine part alone) can pass."""
+    return min(ell, rho) if rho > 0 else ell
+
+
+def _penalty_unit(ell: float, s: float, floor: float) -> float:
+    """nu = min(ell, max(10 s, tol unit)), s the affine fit's rms residual, floor = tol x tolerance unit
+    (docs/theory.md 9.5: penalty unit nu)."""
+    return min(ell, max(_NU_PER_AFFINE * s, floor))
 
 
 @dataclass
@@ -147,6 +174,26 @@ def _online_keep_radius(noise: NoiseSpec) -> float | None:
     return float(rho)
 
 
+def _per_step(spec: TrainSpec, samples: _Samples) -> int | None:
+    """Samples per clean point in a step, or None for all (offline exact methods only): train.batch, or by
+    default all while N M <= 2048, else max(4, ceil(1024 / N)) (docs/theory.md 9.8: minibatches)."""
+    N, M = samples.points.shape[0], samples.M
+    if samples.online or spec.method == "weight-decay":
+        return None
+    m = spec.batch
+    if m is None:
+        m = M if N * M <= _FULL_BATCH else max(_MIN_PER_STEP, -(-_BATCH_COLUMNS // N))
+    return None if m >= M else m
+
+
+def _solve_every(K: int, d: int, P: int, B: int, check_every: int) -> int:
+    """Checks between the full output-layer solves: every check unless forming the two (K+d+1)^2 systems over
+    all P samples costs more than the `check_every` steps on B columns in between (docs/theory.md 9.4)."""
+    solve = 4.0 * (K + d + 1) ** 2 * P                                   # two Gram matrices
+    steps = check_every * K * B * (6.0 * d + 8.0)                        # three products and the elementwise work
+    return max(1, math.ceil(solve / steps))
+
+
 def _check_data(data, X: np.ndarray):
     """Offline samples as a float64 (N, M, d) array, or the NoiseSpec of online training."""
     if isinstance(data, NoiseSpec):
@@ -165,20 +212,20 @@ def _sample_scale(X: np.ndarray, data) -> float:
     return float(np.sqrt(np.mean((S - X[:, None, :]) ** 2)) or 1.0) if S.ndim == 3 else 1.0
 
 
-def _noise_units(batch: _Batch) -> tuple[float, float]:
-    """(s, rho) of the constrained samples (mask kept), in their own units: s the rms residual
-    ||x - (A y + c)|| of the best affine map (least squares: the free part V y + c of h), rho the
-    largest noise norm ||y - x||."""
+def _noise_units(batch: _Batch) -> tuple[float, float, float]:
+    """(s, s_max, rho) of the constrained samples (mask kept), in their own units: s and s_max the rms and the
+    max of the residual ||x - (A y + c)|| of the best affine map (least squares: the free part V y + c of h),
+    rho the largest noise norm ||y - x||."""
     Y, X = batch.Yt.T.cpu().double().numpy(), batch.Xt.T.cpu().double().numpy()       # (P, d)
     if batch.mask is not None:
         keep = batch.mask[0].cpu().numpy() > 0
         Y, X = Y[keep], X[keep]
     if not len(Y):
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     A = np.hstack([Y, np.ones((len(Y), 1))])                                           # (P, d + 1)
-    theta = np.linalg.lstsq(A, X, rcond=None)[0]                                       # (d + 1, d)
-    s = float(np.sqrt(np.mean(np.sum((A @ theta - X) ** 2, axis=1))))
-    return s, float(np.linalg.norm(Y - X, axis=1).max())
+    theta = scipy.linalg.lstsq(A, X, lapack_driver="gelsy")[0]                          # (d + 1, d); QR, 3x gelsd
+    r2 = np.sum((A @ theta - X) ** 2, axis=1)                                          # (P,)
+    return float(np.sqrt(np.mean(r2))), float(np.sqrt(r2.max())), float(np.linalg.norm(Y - X, axis=1).max())
 
 
 @torch.no_grad()
@@ -202,9 +249,12 @@ def _kinks_through_samples(net: ShallowDenoiser, samples: _Samples, generator: t
 class FitResult:
     """A trained (balanced) network, its history (column -> list, see HISTORY_COLUMNS) and summary stats.
 
-    stats: cost (path cost), train_mse, max_residual, max_residual_rel (in units of ell), steps,
-    seconds, converged, stop_reason ("converged" | "max-steps" | "callback"), method, device,
-    dtype, lr, penalty, residual_unit, mode ("offline" | "online").
+    stats: cost (path cost), train_mse, max_residual, max_residual_rel (in units of residual_unit =
+    min(ell, rho), the unit of train.tol), min_distance (ell), rho (the largest sample distance from its
+    clean point), affine_residual and affine_residual_rel (the max residual of the best affine map y -> x:
+    what the free linear part alone achieves), steps, seconds, converged, stop_reason ("converged" |
+    "max-steps" | "callback"), method, device, dtype, lr, penalty, width (the units used), threads (the
+    count the rule chose last; None off the CPU) and thread_choices, mode ("offline" | "online").
     """
 
     net: ShallowDenoiser
@@ -252,15 +302,24 @@ class Trainer:
         X = check_points(points, name="points")
         self.N, self.d = X.shape
         data = self._set_frame(X, _check_data(data, X))
-        net = ShallowDenoiser(model.width, self.d, skip=model.skip, dtype=self.dtype, device=self.device,
+        width = choose_width(self.N, self.d) if model.width is None else model.width
+        net = ShallowDenoiser(width, self.d, skip=model.skip, dtype=self.dtype, device=self.device,
                               generator=generator, init_scale=train.init_scale)
         seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))  # online noise
         self.samples = _Samples(self.points, data, seed=seed, scale=self.frame.scale, dtype=self.dtype,
                                 device=self.device)
-        s, self.rho = _noise_units(self.samples.measured)                             # training units
-        self.nu = _penalty_unit(self.ell_data / self.frame.scale, s, train.tol)
+        s, s_max, self.rho = _noise_units(self.samples.measured)                      # training units
+        scale = self.frame.scale
+        self.unit = tolerance_unit(self.ell_data, self.rho * scale)                    # data units
+        self.affine_residual = s_max * scale                                           # data units
+        self.nu = _penalty_unit(self.ell_data / scale, s, train.tol * self.unit / scale)
         if train.method != "weight-decay":            # the paper's method keeps the network's own init
             _kinks_through_samples(net, self.samples, generator)
+        self.per_step = _per_step(train, self.samples)
+        columns = self.N * (self.samples.M if self.per_step is None else self.per_step)
+        self.solve_every = _solve_every(width, self.d, self.N * self.samples.M, columns, train.check_every)
+        self.batch_generator = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=generator)))
+        self.order = None
         self._set_state(net)
 
     def _set_frame(self, X: np.ndarray, data):
@@ -285,11 +344,19 @@ class Trainer:
         self.step_count, self.seconds = 0, 0.0
         self.history = {k: [] for k in HISTORY_COLUMNS}
         self.last_good = None
+        self.exact = None
+        self.best = None                   # the cheapest exact interpolant within tolerance so far, and its check
+
+    @property
+    def averaged(self) -> _Flat:
+        """The running average of the weights where there is one, else the iterate."""
+        return self.p if self.avg is None else self.avg
 
     @property
     def reported(self) -> _Flat:
-        """The weights that are measured and returned: the running average where there is one."""
-        return self.p if self.avg is None else self.avg
+        """The weights that are measured and returned: the exact interpolant made from the average at the last
+        check where there is one (`_exact_interpolant`), else the average."""
+        return self.averaged if self.exact is None else self.exact
 
     def _multipliers_or_none(self):
         if self.spec.method != "augmented-lagrangian" or self.samples.online:
@@ -300,26 +367,46 @@ class Trainer:
 
     def step(self) -> None:
         """One Adam step on the method's objective (no host synchronisation)."""
-        batch = self.samples.batch()
+        batch, cols = self._step_batch()
+        m = self.samples.M if cols is None else self.per_step                          # samples per point
+        lam = self.multipliers if cols is None or self.multipliers is None else self.multipliers[:, cols]
         Z, S, O = _forward(self.p, batch.Yt, self.ws)
-        R = O.sub_(batch.Xt)                                                           # (d, P)
-        G, coef = self._output_gradient(R, batch)
+        R = O.sub_(batch.Xt)                                                           # (d, B)
+        G, coef = self._output_gradient(R, batch, lam, m)
         _gradients(self.p, self.g, batch.Yt, Z, S, G, coef, self.model.skip, self.ws)
         self.adam.step(self.p.flat, self.g.flat, self.schedule.lr)
         if self.avg is not None:
             self.avg.flat.lerp_(self.p.flat, 1 - self.spec.average)
         self.step_count += 1
         if self.multipliers is not None and self.step_count % self.spec.multiplier_every == 0:
+            if cols is not None:                                                       # every constraint's residual
+                full = self.samples.fixed
+                R = _forward(self.p, full.Yt, self.ws)[2].sub_(full.Xt)                # (d, P)
             self.multipliers.add_(R, alpha=self.schedule.mu / self.nu)               # lam += mu r
 
-    def _output_gradient(self, R: torch.Tensor, batch: _Batch):
-        """G = d(objective)/d(outputs) (d, P) and the coefficient of C in the objective."""
+    def _step_batch(self):
+        """The step's constraints: all of them, or (train.batch) `per_step` samples of every clean point, drawn
+        without replacement within each pass over a point's M samples. Returns (batch, columns or None)."""
+        if self.per_step is None:
+            return self.samples.batch(), None
+        N, M, m = self.N, self.samples.M, self.per_step
+        j = self.step_count % (M // m)
+        if j == 0:                                                                     # a new pass
+            self.order = torch.rand(N, M, generator=self.batch_generator).argsort(dim=1)   # (N, M)
+        cols = (self.order[:, j * m:(j + 1) * m] + M * torch.arange(N)[:, None]).reshape(-1)
+        cols = cols.to(self.device)
+        full = self.samples.fixed
+        return _Batch(full.Yt[:, cols], full.Xt[:, cols]), cols
+
+    def _output_gradient(self, R: torch.Tensor, batch: _Batch, lam, m: int):
+        """G = d(objective)/d(outputs) (d, B) and the coefficient of C in the objective; m samples per point
+        in the batch stand for M: (1/M) sum over a point's M samples is estimated by (1/m) sum over m."""
         if self.spec.method == "weight-decay":
             return R * (2.0 / R.numel()), self.spec.weight_decay
-        mu, nu, M = self.schedule.mu, self.nu, self.samples.M
-        G = R * (mu / (nu * nu * M))                                                   # d/dO (1/M) mu/2 ||R/nu||^2
-        if self.multipliers is not None:
-            G.add_(self.multipliers, alpha=1.0 / (nu * M))
+        mu, nu = self.schedule.mu, self.nu
+        G = R * (mu / (nu * nu * m))                                                   # d/dO (1/M) mu/2 ||R/nu||^2
+        if lam is not None:
+            G.add_(lam, alpha=1.0 / (nu * m))
         if batch.mask is not None:
             G.mul_(batch.mask)
         return G, 1.0
@@ -328,11 +415,41 @@ class Trainer:
         """Set the output layer (a, V, c) of the iterate and the average to the exact minimiser of `_loss`
         for their (w, b) (docs/theory.md 9: why the output solve)."""
         batch = self.samples.batch()        # offline: the samples; online: fresh ones, not the probe
-        k = self.schedule.mu / (self.nu * self.nu * self.samples.M)                    # L = ... + k/2 ||h - x||^2
-        for p in (self.p, self.avg):
-            if p is not None:
-                _solve_output(p, batch.Yt, batch.Xt, batch.mask, k=k, skip=self.model.skip,
-                              lam=self.multipliers, lam_weight=1.0 / (self.nu * self.samples.M))
+        mu, nu, M = self.schedule.mu, self.nu, self.samples.M
+        k, weight = mu / (nu * nu * M), 1.0 / (nu * M)                                 # L = ... + k/2 ||h - x||^2
+        lam = self.multipliers
+        solved = (self.avg, self.p) if self.avg is not None else (self.p,)
+        for p in solved:
+            system = _OutputSystem(p, batch.Yt, batch.Xt, batch.mask, k=k, skip=self.model.skip)
+            theta = system.solve(lam, weight)
+            if lam is not None and p is solved[0]:                                     # multipliers for these (w, b)
+                for _ in range(_SOLVE_ROUNDS):
+                    lam.add_(system.residual(theta).to(lam.dtype), alpha=mu / nu)       # lam += mu r
+                    theta = system.solve(lam, weight)
+            system.assign(p, theta)
+
+    def _exact_interpolant(self, m: dict) -> _Flat | None:
+        """The average with its boundaries moved out of every cloud (`_snap_boundaries`) and its output layer
+        solved for exact interpolation: the method of multipliers on the output-layer problem with a stiff
+        penalty. Returned when it interpolates within tol (or better than the average, measured as `m`), else
+        None. docs/theory.md 9.4."""
+        full, N, M = self.samples.fixed, self.N, self.samples.M
+        q = _snap_boundaries(self.averaged, full.Yt, N, M)
+        if self.d + 1 < M:                                                             # N (d + 1) virtual samples
+            F, T = _cloud_features(q, full.Yt, full.Xt, N, M, self.model.skip)
+            system = _OutputSystem(q, None, T, None, k=1.0, skip=self.model.skip, stiff=True, features=F)
+        else:
+            system = _OutputSystem(q, full.Yt, full.Xt, None, k=1.0, skip=self.model.skip, stiff=True)
+        lam = torch.zeros_like(system.X)
+        theta = system.solve()
+        for _ in range(_EXACT_ROUNDS):
+            lam.add_(system.residual(theta), alpha=system.k)
+            theta = system.solve(lam, 1.0)
+        system.assign(q, theta)
+        _, _, O = _forward(q, full.Yt, self.ws)
+        with single_thread():
+            residual = float(O.sub_(full.Xt).norm(dim=0).max()) * self.frame.scale
+        return q if residual <= max(self.spec.tol * self.unit, m["max_residual"]) else None
 
     # ---- measurements
 
@@ -343,11 +460,12 @@ class Trainer:
         batch = self.samples.measured
         p = self.reported
         _, _, O = _forward(p, batch.Yt, self.ws)
-        R = O.sub_(batch.Xt)
-        norms = R.norm(dim=0) if batch.mask is None else R.norm(dim=0) * batch.mask[0]
-        mse = R.pow(2).mean()
-        loss = self._loss(R, mse, p.weight_cost(), batch)
-        values = torch.stack([loss, p.path_cost(), norms.max(), mse]).tolist()    # one synchronisation
+        with single_thread():                          # full reductions: the same digits on any thread count
+            R = O.sub_(batch.Xt)
+            norms = R.norm(dim=0) if batch.mask is None else R.norm(dim=0) * batch.mask[0]
+            mse = R.pow(2).mean()
+            loss = self._loss(R, mse, p.weight_cost(), batch)
+            values = torch.stack([loss, p.path_cost(), norms.max(), mse]).tolist()    # one synchronisation
         s = self.frame.scale                                                           # back to data units
         return {"loss": values[0], "cost": values[1], "max_residual": values[2] * s, "train_mse": values[3] * s * s}
 
@@ -381,13 +499,20 @@ class Trainer:
         a truthy return value stops training (stop_reason "callback").
         """
         spec, start, reason = self.spec, time.perf_counter() - self.seconds, None
-        work = self.samples.M * self.N * self.p.K * max(self.d, 8)
+        columns = self.N * (self.samples.M if self.per_step is None else self.per_step)
+        work = columns * self.p.K * max(self.d, 8)                                     # a step's N M K max(d, 8)
+        self.threads = rule = ThreadRule(self.device, spec.threads, work=work)
         interrupt = _Interrupt()
-        with cpu_threads(self.device, work), interrupt.installed():
+        with threads_set(rule.next() if rule.active else None), interrupt.installed():
             if self.step_count == 0:
                 reason = self._check(callback, checkpoint, start)
             while reason is None and self.step_count < spec.steps:
+                n = rule.next()
+                if rule.active and n != torch.get_num_threads():
+                    torch.set_num_threads(n)
+                tick = time.perf_counter()
                 self.step()
+                rule.record(self.step_count, n, time.perf_counter() - tick)
                 if interrupt.requested:
                     self._interrupted(checkpoint, start)
                 if self.step_count % spec.check_every == 0 or self.step_count == spec.steps:
@@ -396,9 +521,18 @@ class Trainer:
         return self._result(reason or "max-steps")
 
     def _check(self, callback, checkpoint, start) -> str | None:
+        averaged = None
         if self.spec.method != "weight-decay":
-            self._solve_outputs()
-        m = self.measure()
+            if (self.step_count // self.spec.check_every) % self.solve_every == 0:
+                self._solve_outputs()
+            self.exact = None
+            if not self.samples.online:
+                averaged = self.measure()
+                self.exact = self._exact_interpolant(averaged)
+        m = averaged if averaged is not None and self.exact is None else self.measure()
+        if self.exact is not None and m["max_residual"] <= self.spec.tol * self.unit and (
+                self.best is None or m["cost"] < self.best[1]["cost"]):
+            self.best = (_Flat(self.exact.flat.clone(), self.p.K, self.d), m)
         if not all(math.isfinite(v) for v in m.values()) or m["max_residual"] > _EXPLODE * self.ell_data:
             self._diverged(m, checkpoint)
         self.record(m)
@@ -416,7 +550,8 @@ class Trainer:
         if self.step_count == 0:
             return None
         continuation = self.multipliers is None and self.spec.method != "weight-decay"
-        return self.schedule.decide(self.spec, m["cost"], m["max_residual"], self.ell_data, continuation=continuation)
+        return self.schedule.decide(self.spec, m["cost"], m["max_residual"], self.unit, continuation=continuation,
+                                    exact=self.exact is not None)
 
     def _diverged(self, m: dict, checkpoint) -> None:
         bad = ", ".join(f"{k} = {v:.3g}" for k, v in m.items())
@@ -437,13 +572,22 @@ class Trainer:
                             history=self.history)
 
     def _result(self, reason: str) -> FitResult:
-        net = self.frame.outward(self.reported.network(self.model.skip), self.model.skip).balance()
-        last = {k: self.history[k][-1] for k in ("cost", "train_mse", "max_residual")}
-        stats = dict(last, max_residual_rel=last["max_residual"] / self.ell_data, steps=self.step_count,
+        """The returned network: the cheapest exact interpolant within tolerance seen at a check where there is
+        one (the snap of 9.4 makes successive ones jitter in cost; each is a feasible network), else the last
+        reported one. Its measurements are the stats."""
+        chosen, last = self.reported, {k: self.history[k][-1] for k in ("cost", "train_mse", "max_residual")}
+        if self.best is not None:
+            chosen, last = self.best[0], {k: self.best[1][k] for k in ("cost", "train_mse", "max_residual")}
+        net = self.frame.outward(chosen.network(self.model.skip), self.model.skip).balance()
+        stats = dict(last, max_residual_rel=last["max_residual"] / self.unit, steps=self.step_count,
                      seconds=self.seconds, converged=reason == "converged", stop_reason=reason,
                      method=self.spec.method, device=str(self.device), dtype=self.spec.dtype,
                      lr=self.schedule.lr, penalty=None if self.spec.method == "weight-decay" else self.schedule.mu,
-                     residual_unit=self.ell_data, mode="online" if self.samples.online else "offline")
+                     residual_unit=self.unit, min_distance=self.ell_data, rho=self.rho * self.frame.scale,
+                     affine_residual=self.affine_residual, affine_residual_rel=self.affine_residual / self.unit,
+                     width=self.p.K, threads=self.threads.current if self.threads.active else None,
+                     thread_choices=[list(c) for c in self.threads.decisions],
+                     mode="online" if self.samples.online else "offline")
         return FitResult(net, {k: list(v) for k, v in self.history.items()}, stats)
 
     # ---- checkpoints
@@ -454,11 +598,14 @@ class Trainer:
         s = self.samples
         return {"version": _CHECKPOINT_VERSION, "step": self.step_count, "seconds": seconds,
                 "theta": cpu(self.p.flat), "average": None if self.avg is None else cpu(self.avg.flat),
+                "exact": None if self.exact is None else cpu(self.exact.flat),
+                "best": None if self.best is None else (cpu(self.best[0].flat), dict(self.best[1])),
                 "adam_m": cpu(self.adam.m), "adam_v": cpu(self.adam.v),
                 "adam_t": self.adam.t, "multipliers": cpu(self.multipliers),
                 "schedule": self.schedule.state_dict(),
                 "history": {k: list(v) for k, v in self.history.items()},
                 "noise_state": s.generator.get_state() if s.online else None,
+                "batch_state": self.batch_generator.get_state(), "order": cpu(self.order),
                 "shape": [self.N, self.d, self.p.K, s.M], "method": self.spec.method, "dtype": self.spec.dtype}
 
     def load_state_dict(self, state: dict) -> None:
@@ -470,6 +617,9 @@ class Trainer:
         self.p.flat.copy_(dev(state["theta"]))
         if self.avg is not None:
             self.avg.flat.copy_(dev(state["average"]))
+        self.exact = None if state.get("exact") is None else _Flat(dev(state["exact"]), self.p.K, self.d)
+        best = state.get("best")
+        self.best = None if best is None else (_Flat(dev(best[0]), self.p.K, self.d), dict(best[1]))
         self.adam.m.copy_(dev(state["adam_m"]))
         self.adam.v.copy_(dev(state["adam_v"]))
         self.adam.t = state["adam_t"]
@@ -479,6 +629,8 @@ class Trainer:
         self.history = {k: list(state["history"][k]) for k in HISTORY_COLUMNS}
         if self.samples.online:
             self.samples.generator.set_state(state["noise_state"])
+        self.batch_generator.set_state(state["batch_state"])
+        self.order = state["order"]
         self.step_count, self.seconds = state["step"], state["seconds"]
 
 
