@@ -81,6 +81,9 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars 
                      "directory is then the only line printed there.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Recipe seed (same as --set seed=N). Every random "
                     "stream derives from it and from what it draws for, never from positions.", show_default=False)]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads of training (sets "
+                       "train.threads). Default: measured, one thread unless more are faster; results do not "
+                       "depend on it.", show_default=False)]
 FitDeviceOpt = Annotated[str, typer.Option("--device", help="Device for the fit (RECIPE only): auto, cpu, cuda, "
                          "cuda:N or mps.")]
 FiguresOpt = Annotated[bool, typer.Option("--figures/--no-figures", help="Draw the PNG figures (about a second "
@@ -127,10 +130,11 @@ def _emit(outcome, as_json: bool, quiet: bool) -> None:
         err.print(f"run directory: [bold]{outcome.run.path.resolve()}[/]", soft_wrap=True)
 
 
-def _load(recipe, overrides, seed=None):
+def _load(recipe, overrides, seed=None, threads=None):
     from .recipe import load_recipe
 
-    return load_recipe(recipe, [*(overrides or []), *([f"seed={seed}"] if seed is not None else [])])
+    return load_recipe(recipe, [*(overrides or []), *([f"seed={seed}"] if seed is not None else []),
+                                *([f"train.threads={threads}"] if threads is not None else [])])
 
 
 # ---------------------------------------------------------------- closed-form
@@ -211,8 +215,8 @@ def fit(
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted "
                       "fit (Ctrl-C) from RUN_DIR/checkpoint.pt, with the run's own recipe; on the same CPU the "
                       "result equals an uninterrupted run.", show_default=False)] = None,
-    seed: SeedOpt = None, force: ForceOpt = False, figures: FiguresOpt = True, as_json: JsonOpt = False,
-    quiet: QuietOpt = False,
+    seed: SeedOpt = None, force: ForceOpt = False, figures: FiguresOpt = True, threads: ThreadsOpt = None,
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
 ):
     """Train a shallow ReLU denoiser to min-cost interpolation of its noisy samples.
 
@@ -245,7 +249,7 @@ def fit(
     else:
         if recipe is None:
             raise typer.BadParameter("give a RECIPE, or --resume RUN_DIR", param_hint="RECIPE")
-        r, base = _load(recipe, set_, seed)
+        r, base = _load(recipe, set_, seed, threads)
         outcome = fit_workflow(r, base, out=out, force=force, device=device or "auto", figures=figures,
                                events=events)
     if not quiet:
@@ -318,9 +322,12 @@ def _show_fit(outcome) -> None:
     ratio = f" (ratio {res['cost_ratio']:.4f})" if res.get("cost_ratio") is not None else ""
     table.add_row("path cost", f"{res['cost']:.6g}{ratio}",
                   f"{res['closed_form_cost']:.6g}" if form is not None else "none")
-    table.add_row("max residual", f"{res['max_residual']:.3g} = {res['max_residual_rel']:.3g} x min distance "
+    table.add_row("max residual", f"{res['max_residual']:.3g} = {res['max_residual_rel']:.3g} x min(ell, rho) "
                   f"(tol {res['tol']:g})", "0 (interpolates)" if form is not None else "")
     table.add_row("train MSE", f"{res['train_mse']:.3g}", "")
+    if res.get("affine_residual_rel") is not None:
+        table.add_row("best affine map", f"max residual {res['affine_residual_rel']:.3g} x min(ell, rho) (the free "
+                      "linear part alone)", "")
     if "function_gap" in res:
         table.add_row("function gap", f"{res['function_gap']:.3g} x diameter", "")
     err.print(table)

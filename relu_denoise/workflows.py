@@ -206,6 +206,10 @@ def check_fit_memory(recipe: Recipe, data: TrainingSet) -> None:
 
     N, d = data.points.shape
     P, K = N * (data.samples.shape[1] if data.samples is not None else recipe.noise.samples), recipe.model.width
+    if K is None:
+        from .train import choose_width
+
+        K = choose_width(N, d)
     item = 8 if recipe.train.dtype == "float64" else 4
     need = item * (3 * K * P + 5 * d * P + (K + d + 1) ** 2 + 8 * (2 * K * d + d * d))
     have = _available_memory()
@@ -271,6 +275,8 @@ def fit_summary(recipe: Recipe, fit, ref: Reference, points: np.ndarray) -> dict
     with torch.no_grad():
         shares = fit.net.unit_costs() / max(float(fit.net.path_cost()), 1e-300)
     result = {k: s[k] for k in ("cost", "train_mse", "max_residual", "steps", "seconds", "device", "dtype")}
+    result.update({k: s[k] for k in ("min_distance", "rho", "affine_residual", "affine_residual_rel", "threads")
+                   if k in s})
     result.update(max_residual_rel=s["max_residual_rel"], residual_unit=s["residual_unit"], tol=tol,
                   method=s["method"], mode=s["mode"], converged=s["converged"], stop_reason=s["stop_reason"],
                   units=fit.net.width, active_units=int((shares >= _SHARE).sum()), closed_form=ref.to_dict())
@@ -282,8 +288,8 @@ def fit_summary(recipe: Recipe, fit, ref: Reference, points: np.ndarray) -> dict
     ok = s["max_residual_rel"] <= tol
     result["status"] = "ok" if ok else "not-converged"
     if not ok:
-        result["reason"] = (f"did not converge: max residual {s['max_residual_rel']:.3g} x ell > train.tol = "
-                            f"{tol:g} after {s['steps']} steps (raise train.steps)")
+        result["reason"] = (f"did not converge: max residual {s['max_residual_rel']:.3g} x min(ell, rho) > "
+                            f"train.tol = {tol:g} after {s['steps']} steps (raise train.steps)")
     elif not s["converged"] and s["stop_reason"] == "max-steps":
         result["note"] = "the path cost was still falling at train.steps; raise it for a tighter cost"
     return result
