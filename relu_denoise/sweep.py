@@ -494,7 +494,7 @@ def guarded_point(point: Point) -> list[dict]:
         torch.set_num_threads(point.threads)
     argv, sys.argv = sys.argv, list(point.argv) or sys.argv
     try:
-        with _interruptible():
+        with _interrupt_on(signal.SIGINT, once=True):
             return run_point(point)
     except KeyboardInterrupt:
         return run_rows(point.run_dir, point.keys)
@@ -503,22 +503,24 @@ def guarded_point(point: Point) -> list[dict]:
 
 
 @contextlib.contextmanager
-def _interruptible():
+def _interrupt_on(signum: int, *, once: bool = False):
+    """While the block runs, `signum` raises KeyboardInterrupt in the main thread (`once`: only the first time,
+    so a worker's Ctrl-C stops its point once and lets it record its state)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     hit = []
 
     def handler(signum, frame):
-        if not hit:
+        if not (once and hit):
             hit.append(signum)
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
 
 
 _STOP = None          # in a local pool worker: the pool's stop event (set on Ctrl-C: start no more points)
@@ -848,7 +850,7 @@ def _run_local(points: list[Point], jobs: int, scheduler, finished) -> None:
     futures = {pool.submit(guarded_point, p): p for p in points}
     handled = set()
     try:
-        with _sigterm_as_interrupt():
+        with _interrupt_on(signal.SIGTERM):
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -891,23 +893,6 @@ def _stop_local(pool, futures: dict, finished) -> None:
             finished(futures[f], rows)
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM to the sweep's process stops it like Ctrl-C (the running points record their state)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _run_dask(points: list[Point], jobs: int, scheduler: str | None, finished) -> None:
     """Points as tasks of a Dask cluster: `scheduler`'s, or a LocalCluster of `jobs` single-thread processes."""
     try:
@@ -931,7 +916,7 @@ def _run_dask(points: list[Point], jobs: int, scheduler: str | None, finished) -
         futures = {client.submit(guarded_point, p, pure=False, key=f"point-{p.index}-{Path(p.run_dir).name}"): p
                    for p in points}
         try:
-            with _sigterm_as_interrupt():
+            with _interrupt_on(signal.SIGTERM):
                 for f in as_completed(futures):
                     if finished(futures[f], _rows_of(f, futures[f])):
                         break
