@@ -77,9 +77,10 @@ def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=
         run.finish("no-closed-form", reason=ref.reason, result=result)
         return Outcome(run, result, ref)
     with run.recording():
+        net = form.network                               # each .network is a fresh build: make it once
         result = {"geometry": form.geometry, "closed_form": ref.to_dict(), "rho": ref.rho, "rho_rule": ref.rho_rule,
-                  "cost": form.network.path_cost().item(), "cost_formula": form.cost_formula,
-                  "formula": form.formula, "units": form.network.width, "ramps": len(form.ramps), "dim": form.dim,
+                  "cost": net.path_cost().item(), "cost_formula": form.cost_formula,
+                  "formula": form.formula, "units": net.width, "ramps": len(form.ramps), "dim": form.dim,
                   "affine_dim": form.affine_dim, "n_points": form.n_points, "notes": form.notes,
                   "data": data.source.info}
         run.write_csv("ramps.csv", ["label", "lo", "hi", "height", "slope", "cost"]
@@ -88,21 +89,20 @@ def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=
         if queries is not None:
             run.write_csv("predictions.csv", [f"y{i}" for i in range(form.dim)] + [f"h{i}" for i in range(form.dim)],
                           np.hstack([queries, form.predict(queries)]))
-        figure = _closed_form_figure(run, ref, data.points) if run.figures else None
+        figure = _closed_form_figure(run, form, net, data.points) if run.figures else None
         if figure:
             result["figure"] = figure.name
         run.finish("ok", result=result)
     return Outcome(run, result, ref)
 
 
-def _closed_form_figure(run: Run, ref: Reference, points):
+def _closed_form_figure(run: Run, form, net, points):
     from . import plots
 
-    form = ref.form
     name = f"closed form ({form.status})"
     title = f"{form.geometry}, rho = {form.rho:.4g}" if form.rho is not None else f"{form.geometry}, empirical rho"
     return plots.denoiser_figure(run.file("closed_form.png"), {name: form.predict}, points, rho=form.rho,
-                                 nets={name: form.network}, title=title)
+                                 nets={name: net}, title=title)
 
 
 # ---------------------------------------------------------------- fit
