@@ -295,13 +295,20 @@ def fit_summary(recipe: Recipe, fit, ref: Reference, points: np.ndarray) -> dict
     return result
 
 
-def _fit_figures(run: Run, recipe: Recipe, fit, ref: Reference, data: TrainingSet) -> list[str]:
-    from . import plots
-
-    h, nets = {"trained": fit.net.predict}, {"trained": fit.net.prune(1e-6)[0]}   # boundaries of live units
+def _panels(net, ref: Reference) -> tuple[dict, dict]:
+    """The denoisers a figure draws (trained, and the closed form where one exists) and their networks, whose
+    ReLU boundaries it draws (the trained one pruned to its live units)."""
+    h, nets = {"trained": net.predict}, {"trained": net.prune(1e-6)[0]}
     if ref.form is not None:
         name = f"closed form ({ref.form.status})"
         h[name], nets[name] = ref.form.predict, ref.form.network
+    return h, nets
+
+
+def _fit_figures(run: Run, recipe: Recipe, fit, ref: Reference, data: TrainingSet) -> list[str]:
+    from . import plots
+
+    h, nets = _panels(fit.net, ref)
     rho = ref.form.rho if ref.form is not None else None
     title = f"{recipe.name}: trained ({fit.stats['method']}) vs closed form"
     names = []
@@ -461,10 +468,7 @@ def _align_figures(run: Run, recipe: Recipe, net, ref: Reference, points, report
     from . import plots
 
     d, names = points.shape[1], []
-    h, nets = {"trained": net.predict}, {"trained": net.prune(1e-6)[0]}
-    if ref.form is not None:
-        name = f"closed form ({ref.form.status})"
-        h[name], nets[name] = ref.form.predict, ref.form.network
+    h, nets = _panels(net, ref)
     verdict = (f"ambiguous (predicted and rival {report.separation_deg:.1f} degrees apart)" if report.ambiguous
                else f"aligned fraction {report.aligned_fraction:.2f} (chance {report.baseline_fraction:.2f})")
     title = f"{recipe.name}: {verdict}"
