@@ -27,8 +27,10 @@ as close to the other, and the report says so (`ambiguous`) instead of giving a 
 
 `align_report` balances and prunes a copy of the network and reports the aligned cost fraction,
 its random baseline, cost shares per direction, the separation between predicted and rival
-candidates, groups of units by (signed) direction, how parallel a_k is to w_k, and, for data whose
-affine hull is smaller than R^d, the in-plane share.
+candidates, groups of units by (signed) direction, how parallel a_k is to w_k, for data whose
+affine hull is smaller than R^d the in-plane share, and, given the closed form, the network's cost
+over the form's: the predicted directions are those of min-cost interpolants, so a network far above
+the form's cost (a fit whose output layer spreads its cost over many units) is flagged in a note.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ _NEIGHBOURS = 2                  # nearest neighbours per point for many points
 _MAX_EDGES = 2000                # at most this many (shortest) edges for many points
 _MAX_FACE_POINTS = 8             # above: no altitudes / face normals (2^N subsets)
 _RHO_SHARE = 0.05                # rho = 0.05 x the smallest distance (0.1 x half of it) when none given
+_COSTLY = 1.05                   # network cost / closed form's above this: not a min-cost interpolant (note). Fits
+#                                  that reach the minimum land within 1% of the form (0.97-1.003 measured,
+#                                  docs/theory.md 4.2, 5); the dense fits that misled issue 10 sat at 1.27-9.3
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ class AlignReport:
     geometry: str | None         # of the closed form that gave the predicted set
     status: str | None           # paper | derived | numerical
     rho: float | None            # rho of that closed form (None for the empirical rule)
+    cost_ratio: float | None     # the network's path cost / that closed form's cost (only for a given form)
     notes: list[str] = field(default_factory=list)
     neurons: dict = field(default_factory=dict)  # per kept unit: unit, cost_share, closest, angle_deg, assigned,
     #                                              aligned, in_plane (arrays of length n_units_kept)
@@ -376,6 +382,9 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
       of the costliest unit within tolerance; offsets are the boundary positions along the
       group's units measured from the data mean x_bar, -(b_k + w_k^T x_bar) / ||w_k||.
     - output_parallel = sum_k s_k |cos(a_k, w_k)| (1 for every closed form of docs/theory.md 4).
+    - cost_ratio = path cost of `net` (all units, in R^d) / form's cost, for a given `form` only (None
+      otherwise); above 1.05 a note says that the network is not the min-cost interpolant the predicted
+      directions are about (docs/theory.md 6: a fit that reaches the minimum lands within about 1% of it).
     """
     X = check_points(points, name="points", d=net.dim)
     tol = _check_tolerance(tolerance_deg)
@@ -394,6 +403,9 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
                      "directions (within tolerance of any), the baseline against randomly turned copies of them")
     if ambiguous:
         notes.append(_ambiguity_note(separation, pair, tol))
+    cost_ratio = _cost_ratio(net, used) if source == "form" else None
+    if cost_ratio is not None and cost_ratio > _COSTLY:
+        notes.append(_costly_note(cost_ratio))
     x_bar, U = affine_hull(X)
     r, d = U.shape[1], X.shape[1]
     hull = (x_bar, U) if r < d else None
@@ -425,7 +437,7 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
         in_plane_share=_weighted(units["cost"], units["in_plane"]) if hull is not None else None,
         affine_dim=r, dim=d, n_points=len(X), notes=notes,
         geometry=None if used is None else used.geometry, status=None if used is None else used.status,
-        rho=None if used is None or used.rho is None else float(used.rho),
+        rho=None if used is None or used.rho is None else float(used.rho), cost_ratio=cost_ratio,
         neurons={"unit": units["idx"], "cost_share": _shares(units["cost"]),
                  "closest": [cands[j].name for j in st["closest"]], "angle_deg": st["angle_deg"],
                  "assigned": [cands[j].name if j >= 0 else UNALIGNED for j in st["assigned"]],
@@ -449,6 +461,21 @@ def _ambiguity_note(separation: float, pair: list[str], tol: float) -> str:
             f"{separation:.3g} degrees apart, less than twice the tolerance ({tol:g} degrees), so a unit within "
             "tolerance of one can be as near the other; aligned_fraction is no verdict here. Read per_direction, "
             f"or measure again with a tolerance below {separation / 2:.3g} degrees (half the separation)")
+
+
+def _cost_ratio(net: ShallowDenoiser, form) -> float | None:
+    """The network's path cost (all units, in R^d) over the closed form's cost; None when the form costs 0."""
+    cost = float(form.cost_formula)
+    return float(net.path_cost().detach()) / cost if cost > 0 else None
+
+
+def _costly_note(ratio: float) -> str:
+    return (f"the network costs {ratio:.3g} x the reference closed form. Where that form interpolates the training "
+            "samples (the empirical rule; sphere or ball noise at its radius) a network costing more is not a "
+            "min-cost interpolant, and the predicted directions are a statement about min-cost interpolants "
+            "(docs/theory.md 6): the shares then describe this network, not a test of the theory. Where its units "
+            "are right but its output layer is not, `reluden certify` reports the cost of least-cost output "
+            "weights on the same units (polish)")
 
 
 def _check_tolerance(tolerance_deg) -> float:
