@@ -61,7 +61,7 @@ _MAX_EDGES = 2000                # at most this many (shortest) edges for many p
 _MAX_FACE_POINTS = 8             # above: no altitudes / face normals (2^N subsets)
 _RHO_SHARE = 0.05                # rho = 0.05 x the smallest distance (0.1 x half of it) when none given
 _COSTLY = 1.05                   # network cost / closed form's above this: not a min-cost interpolant (note). Fits
-#                                  that reach the minimum land within 1% of the form (0.97-1.003 measured,
+#                                  that reach the minimum cost at most ~1% more than the form (0.97-1.003 measured,
 #                                  docs/theory.md 4.2, 5); the dense fits that misled issue 10 sat at 1.27-9.3
 
 
@@ -384,7 +384,7 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
     - output_parallel = sum_k s_k |cos(a_k, w_k)| (1 for every closed form of docs/theory.md 4).
     - cost_ratio = path cost of `net` (all units, in R^d) / form's cost, for a given `form` only (None
       otherwise); above 1.05 a note says that the network is not the min-cost interpolant the predicted
-      directions are about (docs/theory.md 6: a fit that reaches the minimum lands within about 1% of it).
+      directions are about (docs/theory.md 6: a fit at the minimum costs at most about 1% more).
     """
     X = check_points(points, name="points", d=net.dim)
     tol = _check_tolerance(tolerance_deg)
