@@ -23,7 +23,10 @@ noise level and estimator for compare), rewritten atomically after every finishe
 `sweep.png` plots the main metric against the first swept key. `collect(paths)` builds the same
 rows from any run directories under the paths.
 
-Executors call the same `run_point(point) -> rows`:
+Executors call the same `run_task(points) -> rows of each point`. A task is one point, or fits to run
+from the start that share their data shape (seeds and noise levels of one geometry; `tasks`), trained
+together as one network with stacked weights, which ends every fit with the same weights, bit for bit,
+as alone (`batch: false` or --no-batch: one fit at a time):
 
 - `local`: `jobs` long-lived worker processes (spawn), torch threads per worker = cores // jobs;
   with one job, the points run in this process.
@@ -87,6 +90,8 @@ class SweepFile(BaseModel):
     set_: dict[str, Any] = Field(default_factory=dict, alias="set", description="fixed recipe overrides")
     device: str = Field("auto", description="device of fit, compare and align: auto, cpu, cuda, cuda:N, mps")
     figures: bool = Field(False, description="each point's own figures (fit.png, ...); off for speed")
+    batch: bool = Field(True, description="fit: train the fits of one data shape together as one network with "
+                        "stacked weights (the same results, bit for bit; docs/theory.md 9.11)")
     noise: list[float] | None = Field(None, description="compare: noise levels (compare.noise)")
     repeats: int | None = Field(None, ge=1, description="compare: training sets per level (compare.repeats)")
     n_test: int | None = Field(None, ge=1, description="compare: test points per level (compare.n_test)")
@@ -148,7 +153,8 @@ class Sweep:
         return list(self.grid)
 
 
-def load_sweep(path, *, grid: list[str] = (), out=None, force: bool = False, figures: bool | None = None) -> Sweep:
+def load_sweep(path, *, grid: list[str] = (), out=None, force: bool = False, figures: bool | None = None,
+               batch: bool | None = None) -> Sweep:
     """Read and validate a sweep file, with `--grid K=V` strings merged into its grid; nothing runs.
 
     Every point's recipe is built and validated here, so a bad key or value is one RecipeError naming
@@ -158,6 +164,8 @@ def load_sweep(path, *, grid: list[str] = (), out=None, force: bool = False, fig
     spec = _read_spec(path)
     if figures is not None:
         spec = spec.model_copy(update={"figures": figures})
+    if batch is not None:
+        spec = spec.model_copy(update={"batch": batch})
     full_grid = {k: parse_values(v, where=f"sweep {path.name}: grid {k}") for k, v in spec.grid.items()}
     full_grid.update(dict(parse_grid_option(g) for g in grid))
     recipe_path = (path.parent / spec.recipe).resolve()
@@ -312,7 +320,7 @@ def _points(spec: SweepFile, path: Path, recipe_path: Path, fixed: dict, grid: d
     """The cartesian product of the grid (last key fastest), each with its validated recipe and run directory."""
     raw = _raw_recipe(recipe_path)
     base = [_override(k, v) for k, v in fixed.items()]
-    options = {"device": spec.device, "figures": spec.figures}
+    options = {"device": spec.device, "figures": spec.figures, "batch": spec.batch}
     if spec.command == "compare":
         options["nn"] = True if spec.nn is None else spec.nn
     if spec.command == "align":
@@ -409,14 +417,20 @@ def _execute(point: Point) -> None:
         if not _recorded(run_dir):
             _record(point, "interrupted", "interrupted (SIGINT or SIGTERM) before the run started")
         raise
-    except NoClosedFormError as exc:
-        if not _recorded(run_dir):
-            _record(point, "no-closed-form", str(exc))
     except Exception as exc:                                          # keep going: recorded, reported in the row
-        if not _recorded(run_dir):
-            from .runs import ending
+        _record_failure(point, exc)
 
-            _record(point, "failed", ending(exc)[1])
+
+def _record_failure(point: Point, exc: Exception) -> None:
+    """Record how a point ended when its workflow could not (no run directory yet, or it never closed)."""
+    if _recorded(Path(point.run_dir)):
+        return
+    if isinstance(exc, NoClosedFormError):
+        _record(point, "no-closed-form", str(exc))
+    else:
+        from .runs import ending
+
+        _record(point, "failed", ending(exc)[1])
 
 
 def _run_command(point: Point, recipe, base, run_dir: Path) -> None:
@@ -471,33 +485,107 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_point_file(point: Point, seconds: float) -> None:
+def _write_point_file(point: Point, seconds: float, trained_with: int = 1) -> None:
     run_dir = Path(point.run_dir)
     if run_dir.is_dir():
         info = {"sweep": point.sweep, "index": point.index, "keys": point.keys, "values": point.values,
-                "seconds": seconds, "action": point.action}
+                "seconds": seconds, "action": point.action, "trained_with": trained_with}
         atomic_write_text(run_dir / POINT_FILE, json.dumps(to_jsonable(info), indent=2) + "\n")
 
 
-def guarded_point(point: Point) -> list[dict]:
-    """run_point inside a worker process: the point's torch threads and argv; Ctrl-C ends only the point.
+# ---------------------------------------------------------------- tasks: a point, or fits trained together
 
-    Idle workers ignore SIGINT (the local pool's initializer); while a point runs the first SIGINT
-    interrupts it (the trainer saves a checkpoint) and later ones are ignored. Returns [] without
-    running when the sweep was stopped before the point started.
+
+def tasks(points: list[Point], jobs: int) -> list[list[Point]]:
+    """What the executors run: one point each, except fits to run from the start whose recipes differ only
+    where the data shape stays (seeds, noise levels): those train together (`run_task`), in at most `jobs`
+    groups so that every worker gets some. The worker checks the shapes; what does not match trains alone."""
+    out, groups = [], {}
+    for p in points:
+        key = _batch_key(p)
+        if key is None:
+            out.append([p])
+        else:
+            groups.setdefault(key, []).append(p)
+    for members in groups.values():
+        k = min(jobs, len(members))
+        out += [members[i::k] for i in range(k)]              # interleaved: long and short fits in each
+    return sorted(out, key=lambda task: task[0].index)
+
+
+def _batch_key(point: Point) -> str | None:
+    """Fits that may train together share this key (None: the point runs alone)."""
+    if point.command != "fit" or point.action != "run" or not point.options.get("batch"):
+        return None
+    try:
+        recipe, _ = load_recipe(point.recipe_path, point.overrides)
+    except Exception:                                          # noqa: BLE001 (its own run records the error)
+        return None
+    if recipe.train.method == "weight-decay" or recipe.noise.mode == "online":
+        return None
+    return json.dumps([recipe.data.kind, recipe.noise.samples, recipe.model.model_dump(mode="json"),
+                       recipe.train.model_dump(mode="json"), point.options.get("device")], sort_keys=True)
+
+
+def run_task(points: list[Point]) -> list[list[dict]]:
+    """Run a task (`tasks`) and return each point's rows; fits of a group are trained together. Each point
+    of a group records an equal share of the group's wall time as its `seconds`, and `trained_with`."""
+    if len(points) == 1:
+        return [run_point(points[0])]
+    start = time.perf_counter()
+    _execute_together(points)
+    seconds = (time.perf_counter() - start) / len(points)
+    for p in points:
+        _write_point_file(p, seconds, trained_with=len(points))
+    return [run_rows(p.run_dir, p.keys) for p in points]
+
+
+def _execute_together(points: list[Point]) -> None:
+    from . import workflows
+
+    jobs, kept = [], []
+    for p in points:
+        try:
+            recipe, base = load_recipe(p.recipe_path, p.overrides)
+        except Exception as exc:                               # noqa: BLE001 (recorded, reported in the row)
+            _record_failure(p, exc)
+            continue
+        _clear_stale(Path(p.run_dir))
+        jobs.append((recipe, base, p.run_dir))
+        kept.append(p)
+    o = points[0].options
+    try:
+        outcomes = workflows.fit_together_workflow(jobs, device=o["device"], figures=o["figures"])
+    except KeyboardInterrupt:
+        for p in kept:
+            if not _recorded(Path(p.run_dir)):
+                _record(p, "interrupted", "interrupted (SIGINT or SIGTERM) before the run started")
+        raise
+    for p, outcome in zip(kept, outcomes):
+        if isinstance(outcome, Exception):
+            _record_failure(p, outcome)
+
+
+def guarded_task(points: list[Point]) -> list[list[dict]]:
+    """run_task inside a worker process: the points' torch threads and argv; Ctrl-C ends only this task.
+
+    Idle workers ignore SIGINT (the local pool's initializer); while a task runs the first SIGINT
+    interrupts it (the trainer saves a checkpoint) and later ones are ignored. Returns [] for every point
+    without running when the sweep was stopped before the task started.
     """
     import torch
 
     if _STOP is not None and _STOP.is_set():
-        return []                                  # the sweep was stopped before this point started
-    if point.threads and torch.get_num_threads() != point.threads:
-        torch.set_num_threads(point.threads)
-    argv, sys.argv = sys.argv, list(point.argv) or sys.argv
+        return [[] for _ in points]                # the sweep was stopped before this task started
+    first = points[0]
+    if first.threads and torch.get_num_threads() != first.threads:
+        torch.set_num_threads(first.threads)
+    argv, sys.argv = sys.argv, list(first.argv) or sys.argv
     try:
         with _interrupt_on(signal.SIGINT, once=True):
-            return run_point(point)
+            return run_task(points)
     except KeyboardInterrupt:
-        return run_rows(point.run_dir, point.keys)
+        return [run_rows(p.run_dir, p.keys) for p in points]
     finally:
         sys.argv = argv
 
@@ -781,7 +869,7 @@ def _drive(sweep: Sweep, points: list[Point], jobs: int, executor: str, schedule
         run = {"local": _run_local if jobs > 1 else _run_here, "dask": _run_dask}[executor]
         try:
             if todo:
-                run(todo, jobs, scheduler, table.add)
+                run(tasks(todo, jobs), jobs, scheduler, table.add)
         except KeyboardInterrupt:
             table.stopped = True
     rows = table.rows()
@@ -825,29 +913,37 @@ class _Table:
         return self.stopped
 
 
-def _run_here(points: list[Point], jobs, scheduler, finished) -> None:
-    """One job: the points run one after another in this process."""
-    for p in points:
+def _report(task: list[Point], rows: list[list[dict]], finished) -> bool:
+    """Hand every point's rows of a finished task to `finished`; True when the sweep must stop."""
+    stop = False
+    for p, r in zip(task, rows):
+        stop = finished(p, r) or stop
+    return stop
+
+
+def _run_here(todo: list[list[Point]], jobs, scheduler, finished) -> None:
+    """One job: the tasks run one after another in this process."""
+    for task in todo:
         try:
-            rows = run_point(p)
+            rows = run_task(task)
         except KeyboardInterrupt:
-            finished(p, run_rows(p.run_dir, p.keys))
+            _report(task, [run_rows(p.run_dir, p.keys) for p in task], finished)
             raise
-        if finished(p, rows):
+        if _report(task, rows, finished):
             return
 
 
-def _run_local(points: list[Point], jobs: int, scheduler, finished) -> None:
-    """`jobs` long-lived spawned worker processes; on Ctrl-C the pending points are dropped and the running
+def _run_local(todo: list[list[Point]], jobs: int, scheduler, finished) -> None:
+    """`jobs` long-lived spawned worker processes; on Ctrl-C the pending tasks are dropped and the running
     ones interrupted (they save a checkpoint) and recorded before the table is written."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(points)), mp_context=context, initializer=_worker_init,
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
                                initargs=(stop,))
-    futures = {pool.submit(guarded_point, p): p for p in points}
+    futures = {pool.submit(guarded_task, task): task for task in todo}
     handled = set()
     try:
         with _interrupt_on(signal.SIGTERM):
@@ -856,7 +952,7 @@ def _run_local(points: list[Point], jobs: int, scheduler, finished) -> None:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
                     handled.add(f)
-                    if finished(futures[f], _rows_of(f, futures[f])):
+                    if _report(futures[f], _rows_of(f, futures[f]), finished):
                         raise KeyboardInterrupt
     except KeyboardInterrupt:
         stop.set()
@@ -866,13 +962,14 @@ def _run_local(points: list[Point], jobs: int, scheduler, finished) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _rows_of(future, point: Point) -> list[dict]:
+def _rows_of(future, task: list[Point]) -> list[list[dict]]:
     try:
         return future.result()
     except Exception as exc:                      # a worker died (killed, out of memory): record and go on
-        if not _recorded(Path(point.run_dir)):
-            _record(point, "failed", f"worker process failed: {type(exc).__name__}: {exc}")
-        return run_rows(point.run_dir, point.keys)
+        for p in task:
+            if not _recorded(Path(p.run_dir)):
+                _record(p, "failed", f"worker process failed: {type(exc).__name__}: {exc}")
+        return [run_rows(p.run_dir, p.keys) for p in task]
 
 
 def _stop_local(pool, futures: dict, finished) -> None:
@@ -888,13 +985,12 @@ def _stop_local(pool, futures: dict, finished) -> None:
                 os.kill(proc.pid, signal.SIGINT)
     wait(running, timeout=120)
     for f in running:
-        rows = _rows_of(f, futures[f]) if f.done() else []
-        if rows:                                   # [] : the worker saw the stop before starting the point
-            finished(futures[f], rows)
+        if f.done():                               # a point's [] : the worker saw the stop before starting it
+            _report(futures[f], _rows_of(f, futures[f]), finished)
 
 
-def _run_dask(points: list[Point], jobs: int, scheduler: str | None, finished) -> None:
-    """Points as tasks of a Dask cluster: `scheduler`'s, or a LocalCluster of `jobs` single-thread processes."""
+def _run_dask(todo: list[list[Point]], jobs: int, scheduler: str | None, finished) -> None:
+    """Tasks (points, or fits trained together) as tasks of a Dask cluster: `scheduler`'s, or a LocalCluster of `jobs` single-thread processes."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -913,12 +1009,12 @@ def _run_dask(points: list[Point], jobs: int, scheduler: str | None, finished) -
                 client = stack.enter_context(Client(scheduler, timeout=30))
             except (OSError, TimeoutError, ValueError) as exc:
                 raise RecipeError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
-        futures = {client.submit(guarded_point, p, pure=False, key=f"point-{p.index}-{Path(p.run_dir).name}"): p
-                   for p in points}
+        futures = {client.submit(guarded_task, task, pure=False,
+                                 key=f"point-{task[0].index}-{Path(task[0].run_dir).name}"): task for task in todo}
         try:
             with _interrupt_on(signal.SIGTERM):
                 for f in as_completed(futures):
-                    if finished(futures[f], _rows_of(f, futures[f])):
+                    if _report(futures[f], _rows_of(f, futures[f]), finished):
                         break
         finally:
             client.cancel(list(futures))

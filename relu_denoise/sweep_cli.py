@@ -42,6 +42,10 @@ def sweep_command(
     figures: Annotated[Optional[bool], typer.Option("--figures/--no-figures", help="Each point's own figures "
                        "(fit.png, training.png, ...). Default: the sweep file's `figures`, else off (faster).",
                        show_default=False)] = None,
+    batch: Annotated[Optional[bool], typer.Option("--batch/--no-batch", help="fit sweeps: train the fits that "
+                     "share a data shape (seeds, noise levels) together as one network with stacked weights; the "
+                     "results are the same, bit for bit. Default: the sweep file's `batch`, else on.",
+                     show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the table's rows to stdout as a JSON array of "
                        "objects (the rows of sweep.json).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary on stderr.")] = False,
@@ -75,7 +79,7 @@ def sweep_command(
         raise typer.BadParameter("--scheduler needs --executor dask", param_hint="--scheduler")
     if executor not in ("local", "dask"):
         raise typer.BadParameter(f"expected local or dask, got {executor!r}", param_hint="--executor")
-    sweep = load_sweep(sweep_file, grid=grid or [], out=out, force=force, figures=figures)
+    sweep = load_sweep(sweep_file, grid=grid or [], out=out, force=force, figures=figures, batch=batch)
     result = run_sweep(sweep, jobs=jobs, executor=executor, scheduler=scheduler, events=RichSweepEvents(quiet))
     if as_json:
         from .files import to_jsonable

@@ -23,7 +23,7 @@ import numpy as np
 from .closed_form import Reference, reference_form
 from .errors import RunError, TrainingError
 from .recipe import Recipe, load_recipe
-from .runs import Run, load_run
+from .runs import Run, ending, load_run
 from .streams import TrainingSet, training_set
 
 
@@ -240,11 +240,22 @@ def _fit_into(run: Run, recipe: Recipe, data: TrainingSet, device, events: Event
                                recipe.train, generator=torch.Generator().manual_seed(data.init_seed),
                                device=device, callback=on_check, checkpoint=run.file("checkpoint.pt"), resume=state)
     except TrainingError as exc:
-        _write_history(run, exc.history)
-        if exc.reason != "interrupted":
-            raise
-        raise TrainingError(f"{exc}; continue with: reluden fit --resume {run.path}", reason=exc.reason,
-                            history=exc.history) from None
+        raise _training_ended(run, exc) from None
+    return _fitted(run, recipe, data, fit, ref, close)
+
+
+def _training_ended(run: Run, exc: TrainingError) -> TrainingError:
+    """The error a fit that did not finish raises: its history written, and for an interrupted fit the command
+    that continues it."""
+    _write_history(run, exc.history)
+    if exc.reason != "interrupted":
+        return exc
+    return TrainingError(f"{exc}; continue with: reluden fit --resume {run.path}", reason=exc.reason,
+                         history=exc.history)
+
+
+def _fitted(run: Run, recipe: Recipe, data: TrainingSet, fit, ref: Reference, close: bool = True) -> Outcome:
+    """Write a finished fit's files (history, model, result, figures) and, if `close`, end the run."""
     _write_history(run, fit.history)
     fit.net.save(run.file("model.pt"), recipe=recipe.model_dump(mode="json"), stats=fit.stats)
     result = fit_summary(recipe, fit, ref, data.points)
@@ -253,6 +264,72 @@ def _fit_into(run: Run, recipe: Recipe, data: TrainingSet, device, events: Event
     if close:
         run.finish(result["status"], reason=result.get("reason"), result=result)
     return Outcome(run, result, ref, {"fit": fit})
+
+
+def fit_together_workflow(jobs: list, *, device="auto", figures: bool = True) -> list:
+    """`fit_workflow` for several recipes at once, for sweeps: fits that share one data shape (seeds and noise
+    levels of one geometry) train together as one network with stacked weights (train/batched.py;
+    docs/theory.md 9.11), the others one after another. Each ends in its own run directory exactly as
+    `fit_workflow` leaves it, with the same weights bit for bit.
+
+    jobs: (recipe, base_dir, out) each. Returns, per job, its Outcome or the exception that ended it (recorded
+    in its run, when the run was created). Ctrl-C interrupts every fit still training (each saves its
+    checkpoint and records "interrupted"); a second one ends at once, every open run recording it.
+    """
+    import torch
+
+    from .train import Trainer
+    from .train.batched import batchable, fit_together, shape_key
+
+    outcomes: list = [None] * len(jobs)
+    started = []                                             # (job index, run, recipe, data, trainer)
+    for i, (recipe, base, out) in enumerate(jobs):
+        try:
+            run, data, dev = _open_training_run("fit", recipe, base, device, out, True, figures)
+            with run.recording():
+                trainer = Trainer(data.points, recipe.noise if data.samples is None else data.samples,
+                                  recipe.model, recipe.train, generator=torch.Generator().manual_seed(data.init_seed),
+                                  device=dev)
+            started.append((i, run, recipe, data, trainer))
+        except Exception as exc:
+            outcomes[i] = exc
+    groups: dict = {}
+    for item in started:
+        groups.setdefault(shape_key(item[4]), []).append(item)
+    try:
+        for group in groups.values():
+            trainers = [item[4] for item in group]
+            checkpoints = [item[1].file("checkpoint.pt") for item in group]
+            if len(group) > 1 and batchable(trainers) is None:
+                fits = fit_together(trainers, checkpoints=checkpoints)
+            else:
+                fits = [_run_alone(t, c) for t, c in zip(trainers, checkpoints)]
+            for (i, run, recipe, data, _), fit in zip(group, fits):
+                outcomes[i] = _end_fit(run, recipe, data, fit)
+    except BaseException as exc:                             # a second Ctrl-C, or worse: every open run records it
+        for _, run, *_ in started:
+            if run.manifest.get("status") == "running":
+                run.finish(*ending(exc))
+        raise
+    return outcomes
+
+
+def _run_alone(trainer, checkpoint):
+    try:
+        return trainer.run(checkpoint=checkpoint)
+    except TrainingError as exc:
+        return exc
+
+
+def _end_fit(run: Run, recipe: Recipe, data: TrainingSet, fit):
+    """A grouped fit's FitResult or TrainingError into its run: the Outcome, or the recorded exception."""
+    try:
+        with run.recording():
+            if isinstance(fit, TrainingError):
+                raise _training_ended(run, fit)
+            return _fitted(run, recipe, data, fit, reference_form(data.points, recipe.noise, data.samples))
+    except Exception as exc:
+        return exc
 
 
 def _write_history(run: Run, history: dict) -> None:

@@ -13,22 +13,31 @@ from ..network import ShallowDenoiser
 from .devices import single_thread
 
 
+class _Stacked:
+    """Views of B networks laid out as rows of a (B, n) buffer, each row a _Flat layout: At (B, d, K),
+    w (B, K, d), b (B, K, 1), V (B, d, d), c (B, d, 1). The step works on these, whether B = 1 (a fit alone)
+    or several fits trained together (batched.py)."""
+
+    def __init__(self, flat: torch.Tensor, K: int, d: int):
+        B = flat.shape[0]
+        parts = torch.split(flat, (d * K, K * d, K, d * d, d), dim=1)
+        self.flat, self.K, self.d, self.n_reg = flat, K, d, 2 * K * d
+        self.At, self.w = parts[0].view(B, d, K), parts[1].view(B, K, d)
+        self.b, self.V, self.c = parts[2].view(B, K, 1), parts[3].view(B, d, d), parts[4].view(B, d, 1)
+
+
 class _Flat:
-    """a, w, b, V, c as views of one flat tensor: At (d, K) = a^T, w (K, d), b (K, 1), V (d, d), c (d, 1).
+    """a, w, b, V, c as views of one flat tensor: At (d, K) = a^T, w (K, d), b (K, 1), V (d, d), c (d, 1);
+    `s` the same as a _Stacked of one row (what the step takes).
 
     The first 2 K d entries (a and w) are the regularised ones.
     """
 
     def __init__(self, flat: torch.Tensor, K: int, d: int):
         self.flat, self.K, self.d = flat, K, d
-        self.At, self.w, self.b, self.V, self.c = self.views(flat)
+        self.s = _Stacked(flat.view(1, -1), K, d)
+        self.At, self.w, self.b, self.V, self.c = (t[0] for t in (self.s.At, self.s.w, self.s.b, self.s.V, self.s.c))
         self.n_reg = 2 * K * d
-
-    def views(self, t: torch.Tensor):
-        K, d = self.K, self.d
-        sizes = (d * K, K * d, K, d * d, d)
-        parts = torch.split(t, sizes)
-        return parts[0].view(d, K), parts[1].view(K, d), parts[2].view(K, 1), parts[3].view(d, d), parts[4].view(d, 1)
 
     @classmethod
     def from_network(cls, net: ShallowDenoiser) -> "_Flat":
@@ -50,41 +59,60 @@ class _Flat:
 
 
 class _Workspace:
-    """Preallocated (K, P) buffers: fresh multi-megabyte temporaries every step cost page faults."""
+    """Preallocated (B, K, P) buffers: fresh multi-megabyte temporaries every step cost page faults."""
 
     def __init__(self):
         self.shape, self.Z, self.S, self.D = None, None, None, None
 
-    def buffers(self, like: torch.Tensor, K: int, P: int):
-        if self.shape != (K, P, like.dtype, like.device):
-            self.shape = (K, P, like.dtype, like.device)
-            self.Z, self.S, self.D = (like.new_empty(K, P) for _ in range(3))
+    def buffers(self, like: torch.Tensor, B: int, K: int, P: int):
+        if self.shape != (B, K, P, like.dtype, like.device):
+            self.shape = (B, K, P, like.dtype, like.device)
+            self.Z, self.S, self.D = (like.new_empty(B, K, P) for _ in range(3))
         return self.Z, self.S, self.D
 
 
-def _forward(p: _Flat, Yt: torch.Tensor, ws: _Workspace):
-    """h for inputs Yt (d, P): pre-activations Z (K, P), activations S (K, P), outputs O (d, P)."""
-    Z, S, _ = ws.buffers(Yt, p.K, Yt.shape[1])
-    torch.addmm(p.b, p.w, Yt, out=Z)                # (K, P)
-    torch.clamp_min(Z, 0, out=S)                    # (K, P)
-    O = torch.addmm(p.c, p.At, S).addmm_(p.V, Yt)   # (d, P)
+def _forward(p, Yt: torch.Tensor, ws: _Workspace):
+    """h for inputs Yt (B, d, P) of the networks p (a _Stacked of B rows): pre-activations Z (B, K, P),
+    activations S (B, K, P), outputs O (B, d, P). A _Flat p with Yt (d, P) gives them without the B axis.
+
+    Batched products throughout, also for B = 1: torch's batched and plain products can round differently
+    (small matrices), and a fit must end the same alone or trained with others (batched.py)."""
+    if isinstance(p, _Flat):
+        Z, S, O = _forward(p.s, Yt[None], ws)
+        return Z[0], S[0], O[0]
+    Z, S, _ = ws.buffers(Yt, Yt.shape[0], p.K, Yt.shape[2])
+    torch.baddbmm(p.b, p.w, Yt, out=Z)                  # (B, K, P)
+    torch.clamp_min(Z, 0, out=S)                        # (B, K, P)
+    O = torch.baddbmm(p.c, p.At, S).baddbmm_(p.V, Yt)   # (B, d, P)
     return Z, S, O
 
 
-def _gradients(p: _Flat, g: _Flat, Yt, Z, S, G: torch.Tensor, coef: float, skip: bool, ws: _Workspace) -> None:
-    """Write into g the gradient of  sum(G * O) + coef * C  for the forward pass (Z, S) of Yt; G (d, P).
+def _bmm_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """out = a @ b, batched; through a contiguous result where `out` is a strided view (rows of stacked
+    buffers): torch's product runs 2-3x slower into strided outputs."""
+    if out.is_contiguous():
+        torch.bmm(a, b, out=out)
+    else:
+        out.copy_(torch.bmm(a, b))
+
+
+def _gradients(p, g, Yt, Z, S, G: torch.Tensor, coef: float, skip: bool, ws: _Workspace) -> None:
+    """Write into g the gradient of  sum(G * O) + coef * C  for the forward pass (Z, S) of Yt; G (B, d, P),
+    p and g _Stacked (or _Flat with the arrays of one network, without the B axis).
 
     Consumes Z: it is overwritten with the ReLU's derivative, 1 where Z > 0 and 0 elsewhere.
     """
-    torch.mm(G, S.T, out=g.At)                                         # (d, K)
-    dZ = torch.mm(p.At.T, G, out=ws.D)                                 # (K, P)
-    dZ.mul_(Z.gt_(0))                                                  # dZ = 0 where Z <= 0, in place
-    torch.mm(dZ, Yt.T, out=g.w)                                        # (K, d)
-    torch.sum(dZ, 1, keepdim=True, out=g.b)
+    if isinstance(p, _Flat):
+        return _gradients(p.s, g.s, Yt[None], Z[None], S[None], G[None], coef, skip, ws)
+    _bmm_into(g.At, G, S.transpose(1, 2))                                  # (B, d, K)
+    dZ = torch.bmm(p.At.transpose(1, 2), G, out=ws.D)                      # (B, K, P)
+    dZ.mul_(Z.gt_(0))                                                      # dZ = 0 where Z <= 0, in place
+    _bmm_into(g.w.transpose(1, 2), Yt, dZ.transpose(1, 2))                 # (B, d, K); dZ Yt^T rounds unlike
+    torch.sum(dZ, 2, keepdim=True, out=g.b)                                # ... for B = 1 and B > 1 if d = 1
     if skip:
-        torch.mm(G, Yt.T, out=g.V)
-    torch.sum(G, 1, keepdim=True, out=g.c)
-    g.flat[: p.n_reg].add_(p.flat[: p.n_reg], alpha=coef)
+        _bmm_into(g.V, G, Yt.transpose(1, 2))
+    torch.sum(G, 2, keepdim=True, out=g.c)
+    g.flat[:, : p.n_reg].add_(p.flat[:, : p.n_reg], alpha=coef)
 
 
 class _Adam:
@@ -132,14 +160,16 @@ class _OutputSystem:
         self.mask = None if mask is None else self._f64(mask)
         Fm = self.F if mask is None else self.F * self.mask
         self.X = self._f64(Xt)                                                             # (d, P)
-        H = Fm @ self.F.T                                                                  # (K+d+1, K+d+1)
+        with single_thread():                   # a product summed over P rounds by the thread count: pinned
+            H = Fm @ self.F.T                                                              # (K+d+1, K+d+1)
+            self.rhs = Fm @ self.X.T                                                       # (K+d+1, d)
         if stiff:                               # k x the mean feature norm^2 = 1e9: the data term dominates
             k = _STIFF * (K + d + 1) / max(float(H.diagonal().sum()), 1e-300)
         self.k = k
         H.mul_(k)
         H.diagonal()[:K] += 1.0
         H.diagonal().add_(1e-12 * float(H.diagonal().max()))
-        self.rhs = k * (Fm @ self.X.T)                                                     # (K+d+1, d)
+        self.rhs.mul_(k)
         with single_thread():                   # LAPACK rounds differently on different thread counts
             self.L, info = torch.linalg.cholesky_ex(H)                                   # H is positive definite
             self.LU = None
@@ -152,8 +182,8 @@ class _OutputSystem:
     @torch.no_grad()
     def solve(self, lam=None, lam_weight: float = 0.0) -> torch.Tensor:
         """Theta (K+d+1, d), float64, for multipliers lam (d, P) or none."""
-        rhs = self.rhs if lam is None else self.rhs - lam_weight * (self.F @ self._f64(lam).T)
         with single_thread():
+            rhs = self.rhs if lam is None else self.rhs - lam_weight * (self.F @ self._f64(lam).T)
             if self.LU is None:
                 return torch.cholesky_solve(rhs, self.L)
             return torch.linalg.lu_solve(self.LU, self.pivots, rhs)
