@@ -34,7 +34,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ROOT / "recipes" / "sweeps" / "triangle-radius.yaml"
@@ -44,12 +43,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="sweep workers (default 2)")
     parser.add_argument("--keep", type=Path, help="write the runs here and keep them (default: a temporary folder)")
-    parser.add_argument("--points", type=int, default=None, help="only the first N points (a quick look)")
+    parser.add_argument("--seeds", type=int, default=None, help="only seeds 0 .. N-1 (a quick look; default 6)")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="sweep-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        run(work, args.jobs, args.points)
+        run(work, args.jobs, args.seeds)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -58,11 +57,10 @@ def main() -> None:
 def run(work: Path, jobs: int, limit: int | None) -> None:
     from relu_denoise.sweep import load_sweep
 
-    sweep = load_sweep(SWEEP, out=work / "sweep")
-    points = sweep.points[:limit] if limit else sweep.points
-    grid = _grid_options(points) if limit else []
+    grid = ["--grid", f"seed=0:{limit}"] if limit else []
+    points = load_sweep(SWEEP, out=work / "sweep", grid=grid[1:]).points
     print(f"{len(points)} fits of {SWEEP.relative_to(ROOT)}; {os.cpu_count()} cores; load average before "
-          f"{_load()}; workflows skip per-point figures: {_figures_switch()}", flush=True)
+          f"{_load()}", flush=True)
     rows = []
 
     start = time.perf_counter()
@@ -78,57 +76,32 @@ def run(work: Path, jobs: int, limit: int | None) -> None:
                    else {"status": f"exit {done.returncode}", "cost": None})
     rows.append(("sequential `reluden fit` x %d" % len(points), time.perf_counter() - start))
 
-    start = time.perf_counter()
-    done = subprocess.run([*_sweep_command(), str(SWEEP), "--jobs", str(jobs), "--out", str(work / "sweep"),
-                           "--json", "-q", *grid], capture_output=True, text=True)
-    if done.returncode not in (0, 1):
-        sys.exit(f"reluden sweep failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    rows.append((f"`reluden sweep --jobs {jobs}`", time.perf_counter() - start))
-    swept = json.loads(done.stdout)
+    for label, extra, folder in ((f"`reluden sweep --jobs {jobs} --no-batch`", ["--no-batch"], "sweep"),
+                                 (f"`reluden sweep --jobs {jobs}` (batched)", [], "batched")):
+        start = time.perf_counter()
+        done = subprocess.run(["reluden", "sweep", str(SWEEP), "--jobs", str(jobs), "--out", str(work / folder),
+                               "--json", "-q", *extra, *grid], capture_output=True, text=True)
+        if done.returncode not in (0, 1):
+            sys.exit(f"reluden sweep failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        rows.append((label, time.perf_counter() - start))
+        _check_same(seq, json.loads(done.stdout), label)
 
-    _check_same(seq, swept)
     base = rows[0][1]
     print(f"\nload average after {_load()}\n")
-    print(f"{'way':<34} {'wall s':>8} {'s / fit':>8} {'speed-up':>9}")
+    print(f"{'way':<40} {'wall s':>8} {'s / fit':>8} {'speed-up':>9}")
     for name, seconds in rows:
-        print(f"{name:<34} {seconds:8.1f} {seconds / len(points):8.2f} {base / seconds:8.2f}x")
-    print(f"{'batched (stacked weights)':<34} {'-':>8} {'-':>8} {'not built':>9}")
+        print(f"{name:<40} {seconds:8.1f} {seconds / len(points):8.2f} {base / seconds:8.2f}x")
 
 
-def _grid_options(points) -> list[str]:
-    """--grid options reproducing the first points only (with --points)."""
-    keys = list(points[0].values)
-    return [a for k in keys for a in ("--grid", f"{k}=" + ",".join(
-        yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
-        for v in dict.fromkeys(p.values[k] for p in points)))]
-
-
-def _sweep_command() -> list[str]:
-    """`reluden sweep` once cli.py registers it; until then a stand-in app around the same function."""
-    if subprocess.run(["reluden", "sweep", "--help"], capture_output=True).returncode == 0:
-        return ["reluden", "sweep"]
-    code = ("import typer; from relu_denoise.cli import _guard; from relu_denoise.sweep_cli import sweep_command; "
-            "app = typer.Typer(); app.command()(_guard(sweep_command)); app()")
-    return [sys.executable, "-c", code]
-
-
-def _figures_switch() -> bool:
-    import inspect
-
-    from relu_denoise import workflows
-
-    return "figures" in inspect.signature(workflows.fit_workflow).parameters
-
-
-def _check_same(seq: list[dict], swept: list[dict]) -> None:
-    """Sequential fits and sweep points train on the same content-derived streams: the same costs."""
+def _check_same(seq: list[dict], swept: list[dict], label: str) -> None:
+    """Sequential fits and sweep points train on the same content-derived streams, and a fit trained in a
+    group ends as alone: the same status and cost, bit for bit."""
     for a, b in zip(seq, swept, strict=True):
-        if a["status"] != b["status"] or a["cost"] is None or b["cost"] is None \
-                or abs(a["cost"] - b["cost"]) > 1e-9 * max(1.0, abs(a["cost"])):
-            print(f"warning: a point differs: fit {a['status']} cost {a['cost']}, sweep {b['status']} "
+        if a["status"] != b["status"] or a["cost"] != b["cost"]:
+            print(f"warning ({label}): a point differs: fit {a['status']} cost {a['cost']}, sweep {b['status']} "
                   f"cost {b['cost']}")
             return
-    print(f"same status and cost at all {len(seq)} points (sequential vs sweep)")
+    print(f"same status and cost at all {len(seq)} points, bit for bit ({label} vs sequential)", flush=True)
 
 
 def _load() -> str:

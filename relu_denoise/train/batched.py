@@ -95,12 +95,10 @@ class _Group:
         m = first.samples.M if cols is None else first.per_step
         Z, S, O = _forward(p, Yt, self.ws)
         R = O.sub_(Xt)                                                                # (B, d, cols)
-        G = torch.empty_like(R)
-        for i, t in enumerate(ts):                                   # Trainer._output_gradient, per member
-            mu, nu = t.schedule.mu, t.nu
-            torch.mul(R[i], mu / (nu * nu * m), out=G[i])
-            if lam is not None:
-                G[i].add_(lam[i], alpha=1.0 / (nu * m))
+        column = lambda values: torch.tensor(values, dtype=R.dtype, device=R.device).view(-1, 1, 1)  # noqa: E731
+        G = R * column([t.schedule.mu / (t.nu * t.nu * m) for t in ts])              # Trainer._output_gradient
+        if lam is not None:                                          # G.add_(lam, alpha=...): the same rounding
+            G.addcmul_(lam, column([1.0 / (t.nu * m) for t in ts]))
         _gradients(p, g, Yt, Z, S, G, 1.0, first.model.skip, self.ws)
         self._adam([t.schedule.lr for t in ts])
         if self.avg is not None:
