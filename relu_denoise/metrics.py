@@ -51,7 +51,7 @@ def function_gap(net, form, points, *, scale: float = 0.0) -> float:
     (used for d > 2 and for a single point, whose gap is returned relative to the scale).
     """
     X = check_points(points, name="points")
-    Y = _probes(X.tobytes(), X.shape, float(scale))
+    Y = _probes(X.tobytes(), X.shape, float(scale)).copy()
     gap = float(np.linalg.norm(net.predict(Y) - form.predict(Y), axis=1).max())
     return gap / (diameter(X) or scale or 1.0)
 
@@ -59,10 +59,8 @@ def function_gap(net, form, points, *, scale: float = 0.0) -> float:
 @functools.lru_cache(maxsize=8)
 def _probes(data: bytes, shape: tuple, scale: float) -> np.ndarray:
     """probe_points of the points whose float64 bytes are `data`, kept: the fits of a sweep share their points,
-    and the 2-D probe set costs about 40 ms. Read-only."""
-    Y = probe_points(np.frombuffer(data, dtype=np.float64).reshape(shape), scale=scale)
-    Y.setflags(write=False)
-    return Y
+    and the 2-D probe set costs about 40 ms. Callers copy it."""
+    return probe_points(np.frombuffer(data, dtype=np.float64).reshape(shape), scale=scale)
 
 
 def plane_gap(net, form, points) -> float:
