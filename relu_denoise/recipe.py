@@ -87,6 +87,9 @@ class TrainSpec(_Section):
                               "else about 1024 columns a step (at least 4 per point); >= samples: all")
     threads: int | None = Field(None, ge=1, description="CPU threads of the training step; default (null): "
                                 "measured, one thread unless more are faster (the CLI's --threads)")
+    polish: bool = Field(True, description="after an exact method's offline fit, replace the output layer by the "
+                         "least-path-cost one for the trained units (an exact cone program) where that costs less "
+                         "and fits as well; skipped beyond 4096 samples (docs/theory.md 9.4)")
     allow_overlap: bool = Field(False, description="train even where noise clouds of clean points overlap "
                                 "(the theory's regime fails there and exact interpolation is hopeless: refused by default)")
 

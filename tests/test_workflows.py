@@ -127,3 +127,27 @@ def test_certify_a_fit_run_and_a_recipe_in_one_dimension(tmp_path):
     assert residual <= 1e-6 * 1.0                                  # 1e-6 of the smallest distance (1.0)
     again = _cli("certify", tmp_path / "c", "--out", tmp_path / "c2", "--json", "-q")
     assert again.exit_code == 2 and "not a finished fit run" in again.output   # a certify run has no fit model
+
+
+def test_a_fit_ends_with_least_cost_output_weights_for_its_units(tmp_path):
+    """The polish (train.polish) never costs more or fits worse, and what it reports is the saved network."""
+    import torch
+
+    from relu_denoise.network import ShallowDenoiser
+
+    raw = {**GAUSSIAN, "model": {"width": 64}, "train": {"steps": 1500}}
+    kept = fit_workflow(parse_recipe(raw, ["train.polish=false"]), ".", out=tmp_path / "raw", device="cpu",
+                        figures=False)
+    done = fit_workflow(parse_recipe(raw), ".", out=tmp_path / "polished", device="cpu", figures=False)
+    info = done.result["polish"]
+    assert "polish" not in kept.result and info["cost_before"] == kept.result["cost"]
+    assert info["applied"] and done.result["cost"] == info["cost"] <= kept.result["cost"]
+    assert done.result["max_residual_rel"] <= raw.get("tol", 0.01)
+    net, _ = ShallowDenoiser.load(tmp_path / "polished" / "model.pt")
+    assert float(net.path_cost().detach()) == pytest.approx(done.result["cost"], rel=1e-9)
+    data = training_set(parse_recipe(raw), ".")
+    Y = data.samples.reshape(-1, 2)
+    T = np.repeat(data.points, data.samples.shape[1], axis=0)
+    with torch.no_grad():
+        residual = np.linalg.norm(net.predict(Y) - T, axis=1).max()
+    assert residual <= 0.01 * done.result["residual_unit"]
