@@ -417,8 +417,8 @@ def align(
     target: Annotated[Path, typer.Argument(metavar="RUN_DIR|RECIPE", help="A `reluden fit` run directory to "
                       "analyse, or a YAML recipe to fit first (with its own settings) and then analyse.",
                       show_default=False)],
-    tolerance: Annotated[float, typer.Option(min=0.01, max=89.0, help="Angle in degrees within which a neuron "
-                         "counts as aligned with a direction.")] = 5.0,
+    tolerance: Annotated[float, typer.Option(min=0.01, max=89.0, help="Angle in degrees within which a unit "
+                         "is assigned to its nearest candidate direction.")] = 5.0,
     device: FitDeviceOpt = "auto",
     out: OutOpt = None, set_: SetOpt = None, seed: SeedOpt = None, force: ForceOpt = False,
     figures: FiguresOpt = True, as_json: JsonOpt = False, quiet: QuietOpt = False,
@@ -427,9 +427,11 @@ def align(
 
     Balances and prunes the network, groups units by direction, and compares each with the
     candidate directions of the clean points (edges, altitudes / face normals). The headline is
-    aligned_fraction: the cost-weighted share of neurons within --tolerance of a direction the
-    closed form uses (docs/theory.md 6), next to baseline_fraction, the same statistic against as
-    many random directions. Writes neurons.csv, result.json, the trained function beside the
+    aligned_fraction: the share of the path cost of the units assigned to a direction the closed
+    form uses, each unit assigned to its nearest candidate when that one is within --tolerance
+    (docs/theory.md 6), next to baseline_fraction, the same statistic against randomly turned
+    candidates. Where a predicted and a rival candidate are under twice the tolerance apart the
+    verdict is "ambiguous". Writes neurons.csv, result.json, the trained function beside the
     closed form with its ReLU boundaries, and a polar histogram of neuron directions.
     """
 
