@@ -385,3 +385,19 @@ def test_thread_rule_keeps_one_thread_unless_more_are_faster_and_measures_again_
     assert idle.current == 2
     simulate(idle, {1: 1.0, 2: 3.0}, 60)                                            # the machine got busy
     assert idle.current == 1 and len(idle.decisions) >= 2
+
+
+def test_a_checkpoint_written_at_the_stopping_check_resumes_to_the_same_end(tmp_path):
+    """Killed after training stopped but before the run was written (figures, polish): the last checkpoint is
+    the stopping check's, and resuming from it stops there again instead of training on."""
+    path = tmp_path / "c.pt"
+    spec = TrainSpec(checkpoint_every=100, tol=0.05)
+    done = _fit(spec, checkpoint=path)
+    assert done.stats["stop_reason"] == "converged" and done.stats["steps"] < spec.steps
+    state = load_checkpoint(path)
+    assert state["step"] == done.stats["steps"] and state["stopped"] == "converged"
+    again = _fit(spec, resume=state)
+    assert again.stats["steps"] == done.stats["steps"] and again.stats["stop_reason"] == "converged"
+    assert again.history == done.history
+    for k, v in done.net.state_dict().items():
+        assert torch.equal(v, again.net.state_dict()[k]), k

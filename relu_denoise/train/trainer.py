@@ -346,6 +346,7 @@ class Trainer:
         self.last_good = None
         self.exact = None
         self.best = None                   # the cheapest exact interpolant within tolerance so far, and its check
+        self.stopped = None                # the stopping rule's reason, once it has stopped training
 
     @property
     def averaged(self) -> _Flat:
@@ -504,6 +505,7 @@ class Trainer:
         self.threads = rule = ThreadRule(self.device, spec.threads, work=work)
         interrupt = _Interrupt()
         with threads_set(rule.next() if rule.active else None), interrupt.installed():
+            reason = self.stopped                   # a checkpoint written at the stopping check: stop again
             if self.step_count == 0:
                 reason = self._check(callback, checkpoint, start)
             while reason is None and self.step_count < spec.steps:
@@ -536,7 +538,7 @@ class Trainer:
         if not all(math.isfinite(v) for v in m.values()) or m["max_residual"] > _EXPLODE * self.ell_data:
             self._diverged(m, checkpoint)
         self.record(m)
-        reason = self._decide(m)                    # before the snapshot: a resumed run must not decide again
+        reason = self.stopped = self._decide(m)     # before the snapshot: a resumed run must not decide again
         self.last_good = self.state_dict(time.perf_counter() - start)
         if checkpoint is not None and (self.step_count % self.spec.checkpoint_every == 0):
             save_checkpoint(checkpoint, self.last_good)
@@ -606,7 +608,8 @@ class Trainer:
                 "history": {k: list(v) for k, v in self.history.items()},
                 "noise_state": s.generator.get_state() if s.online else None,
                 "batch_state": self.batch_generator.get_state(), "order": cpu(self.order),
-                "shape": [self.N, self.d, self.p.K, s.M], "method": self.spec.method, "dtype": self.spec.dtype}
+                "shape": [self.N, self.d, self.p.K, s.M], "method": self.spec.method, "dtype": self.spec.dtype,
+                "stopped": self.stopped}
 
     def load_state_dict(self, state: dict) -> None:
         expect = [self.N, self.d, self.p.K, self.samples.M]
@@ -632,6 +635,7 @@ class Trainer:
         self.batch_generator.set_state(state["batch_state"])
         self.order = state["order"]
         self.step_count, self.seconds = state["step"], state["seconds"]
+        self.stopped = state.get("stopped")
 
 
 def save_checkpoint(path, state: dict) -> None:
