@@ -7,21 +7,29 @@ x 6 seeds, the default training method. Measured in one run:
 
 1. sequential: 24 `reluden fit` processes, one after another (what a shell loop does: each pays
    the interpreter and import start-up, and the figures);
-2. sweep: `reluden sweep --jobs N` (long-lived workers, no per-point start-up, no per-point
-   figures where the workflows can skip them);
-3. batched (several fits of one data shape trained as one network with stacked weights): not
-   implemented yet; the row says so.
+2. `reluden sweep --jobs N --no-batch`: long-lived workers, no per-point start-up, no per-point
+   figures, one fit at a time;
+3. `reluden sweep --jobs N`: the same with the fits of one data shape trained together as one
+   network with stacked weights (train/batched.py), in N groups of 24 / N.
 
 Prints wall times, seconds per fit and the ratio to the sequential baseline, the machine's load
-average before and after, and checks that both ways found the same costs.
+average before and after, and checks that every way found the same status and cost, bit for bit
+(a fit trained in a group ends exactly as alone: docs/theory.md 9.11).
 
-Measured (2 cores, load average 0.9 before, 1.3 after; per-point figures skipped by sweeps; same
-status and cost at all 24 points):
+Measured (2 cores, idle but for this; every fit also polishes its output layer, docs/theory.md
+9.4, about 0.2 s of a fresh process's 6.6 s; same status and cost at all 24 points, bit for bit):
 
-    way                                  wall s  s / fit  speed-up
-    sequential `reluden fit` x 24         136.9     5.71     1.00x
-    `reluden sweep --jobs 2`               17.3     0.72     7.90x
-    batched (stacked weights)                 -        - not built
+    load average before 0.24 0.75 1.10, after 1.83 1.28 1.23
+    way                                        wall s  s / fit  speed-up
+    sequential `reluden fit` x 24               157.6     6.57     1.00x
+    `reluden sweep --jobs 2 --no-batch`          22.5     0.94     7.01x
+    `reluden sweep --jobs 2` (batched)           15.4     0.64    10.22x
+
+With one core each (`--jobs 1`, another job on the other core): 171.6, 36.2 and 20.3 s (4.74x
+and 8.46x). Where the batched way's time goes (in-process profile, 24 fits in one group): the
+group's steps 47%, the per-fit checks (output solves, exact interpolants) 28%, the rest writing
+the runs and the summary figure. Fits leave the group as their own rule stops them; the radius-0.02
+fits run to 18,000-20,000 steps, far beyond the others' 2,000-5,800, and set its length.
 """
 
 import argparse
