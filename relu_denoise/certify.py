@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg
 
 from .checks import check_points, check_positive
 from .errors import DataError, NoClosedFormError, TrainingError
@@ -282,11 +283,14 @@ def polish(net: ShallowDenoiser, points, samples) -> Polished:
     W, b = _distinct_units(prob, W, b)
     G = prob.Up.T @ _features(prob.z, W, b)                          # (m, K)
     if len(W) and _solvable(G, prob.R):
-        solution = _restricted_dual(G, prob.R)
+        keep = _reweighted_support(G, prob.R)
+        if not _solvable(G[:, keep], prob.R):
+            keep = np.ones(len(W), bool)
+        solution = _restricted_dual(G[:, keep], prob.R)
         if solution is None:
             raise TrainingError("polish: the cone program failed (Clarabel); the network's units are "
                                 "too ill-conditioned to solve for exact output weights")
-        return Polished(*_interpolant(prob, W, b, solution[1]))
+        return Polished(*_interpolant(prob, W[keep], b[keep], solution[1]))
     own = float(np.linalg.norm(net.predict(prob.Y) - prob.T, axis=1).max())
     return Polished(*_within_residual(prob, W, b, own))
 
@@ -407,6 +411,30 @@ def _clarabel(problem, var) -> bool:
         if problem.status in ("optimal", "optimal_inaccurate") and var.value is not None:
             return True
     return False
+
+
+SUPPORT_ROUNDS = 30     # reweighted least-squares rounds before polish's cone program
+SUPPORT_TOL = 1e-6      # ... units whose output weight falls below this x the largest are dropped
+
+
+def _reweighted_support(G: np.ndarray, R: np.ndarray, rounds: int = SUPPORT_ROUNDS) -> np.ndarray:
+    """The units the least-cost solution of G A = R uses (a boolean mask over G's columns), found by
+    iteratively reweighted least squares: A = D G^T (G D G^T)^-1 R with D = diag(||A_k||) of the round
+    before (the eta-trick for min sum_k ||A_k||). Why: trained networks hold hundreds of nearly collinear
+    units (the d = 784 triangle: 641 columns of rank 6), on which the cone program's answer depended on
+    how the same units were scaled (4.72 or 4.054); on the few units that matter it is reliable."""
+    K = G.shape[1]
+    eta = np.ones(K)
+    for _ in range(rounds):
+        GD = G * eta                                                  # (m, K)
+        C = GD @ G.T
+        C[np.diag_indices_from(C)] += 1e-12 * max(float(np.trace(C)) / len(C), 1e-300)
+        try:
+            Y = scipy.linalg.cho_solve(scipy.linalg.cho_factor(C), R)
+        except np.linalg.LinAlgError:
+            return np.ones(K, bool)
+        eta = np.linalg.norm(GD.T @ Y, axis=1)                        # ||A_k||
+    return eta > SUPPORT_TOL * eta.max(initial=0.0)
 
 
 def _solvable(G: np.ndarray, R: np.ndarray) -> bool:
