@@ -362,7 +362,16 @@ def test_results_do_not_depend_on_the_thread_count():
         assert torch.equal(v, runs[1].net.state_dict()[k]), k
 
 
-def test_thread_rule_keeps_one_thread_unless_more_are_faster_and_measures_again_when_the_load_changes():
+@pytest.fixture
+def two_threads():
+    """The rule measures only where the process has more than one thread (not so under OMP_NUM_THREADS=1)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_thread_rule_keeps_one_thread_unless_more_are_faster_and_measures_again_when_the_load_changes(two_threads):
     cpu = torch.device("cpu")
     assert train_package.ThreadRule(cpu, 3, work=1e9).next() == 3                   # forced
     assert train_package.ThreadRule(cpu, None, work=1e3).next() == 1                # small step: one thread
