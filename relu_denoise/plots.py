@@ -548,6 +548,7 @@ def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "s
     try:
         for ax, (keys, label) in zip(axes[:, 0], panels):
             series = {k: _check_series(history[k], name=f"history[{k!r}]", n=xs.size) for k in keys if k in history}
+            series = {k: v for k, v in series.items() if np.isfinite(v).any()} or series   # a column never recorded
             for k, v in series.items():
                 kept = np.isfinite(v)                            # None entries: not recorded at that step
                 ax.plot(xs[kept], v[kept], lw=1.3, marker="." if kept.sum() < 50 else None, label=k)
