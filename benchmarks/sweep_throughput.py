@@ -1,6 +1,6 @@
 """Throughput of sweeps (not a test): 24 fits of a 2-D triangle with sphere noise, three ways.
 
-    python benchmarks/sweep_throughput.py [--jobs 2] [--keep DIR]
+    python benchmarks/sweep_throughput.py [--jobs 2] [--seeds N] [--keep DIR]
 
 The fits are recipes/sweeps/triangle-radius.yaml: the obtuse triangle, sphere noise at 4 radii
 x 6 seeds, the default training method. Measured in one run:
