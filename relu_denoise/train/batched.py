@@ -5,8 +5,9 @@ parameters, gradients, averages, Adam moments and multipliers then become the ro
 (`_Group`), one batched step (batched matrix products) moves them all, and each Trainer's own checks,
 output solves, exact interpolants, checkpoints and results run unchanged on its row. The step does, member
 by member, the arithmetic of the solo step (engine's batched products, which a fit alone runs with B = 1;
-the few operations with a per-member constant one member at a time), so a fit trained in a group ends with the
-same weights, bit for bit, as the same fit alone (tests/test_batched.py): a sweep's numbers do not depend
+per-member constants as broadcast products, which round as products by a scalar; Adam's step size per member
+where the learning rates differ), so a fit trained in a group ends with the same weights, bit for bit, as
+the same fit alone (tests/test_batched.py): a sweep's numbers do not depend
 on which of its points were trained together. docs/theory.md 9.11.
 
 Offline exact methods only (the fits must share N, M, d, the width and the recipe's model and train
