@@ -17,16 +17,17 @@ average before and after, and checks that every way found the same status and co
 (a fit trained in a group ends exactly as alone: docs/theory.md 9.11).
 
 Measured (2 cores, idle but for this; every fit also polishes its output layer, docs/theory.md
-9.4, about 0.2 s of a fresh process's 6.6 s; same status and cost at all 24 points, bit for bit):
+9.4, about 0.04 s here; same status and cost at all 24 points, bit for bit):
 
-    load average before 0.24 0.75 1.10, after 1.83 1.28 1.23
+    load average before 0.16 0.73 1.14, after 1.31 0.95 1.15
     way                                        wall s  s / fit  speed-up
-    sequential `reluden fit` x 24               157.6     6.57     1.00x
-    `reluden sweep --jobs 2 --no-batch`          22.5     0.94     7.01x
-    `reluden sweep --jobs 2` (batched)           15.4     0.64    10.22x
+    sequential `reluden fit` x 24               137.3     5.72     1.00x
+    `reluden sweep --jobs 2 --no-batch`          18.7     0.78     7.33x
+    `reluden sweep --jobs 2` (batched)           13.8     0.58     9.94x
 
-With one core each (`--jobs 1`, another job on the other core): 171.6, 36.2 and 20.3 s (4.74x
-and 8.46x). Where the batched way's time goes (in-process profile, 24 fits in one group): the
+An earlier run with the slower first polish (about 0.2 s a fit): 157.6, 22.5 and 15.4 s (7.01x and
+10.22x). With one core each (`--jobs 1`, another job on the other core; the slower polish): 171.6, 36.2 and
+20.3 s (4.74x and 8.46x). Where the batched way's time goes (in-process profile, 24 fits in one group): the
 group's steps 47%, the per-fit checks (output solves, exact interpolants) 28%, the rest writing
 the runs and the summary figure. Fits leave the group as their own rule stops them; the radius-0.02
 fits run to 18,000-20,000 steps, far beyond the others' 2,000-5,800, and set its length.
