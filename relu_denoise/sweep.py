@@ -414,11 +414,15 @@ def _execute(point: Point) -> None:
         recipe, base = load_recipe(point.recipe_path, point.overrides)
         _run_command(point, recipe, base, run_dir)
     except KeyboardInterrupt:
-        if not _recorded(run_dir):
-            _record(point, "interrupted", "interrupted (SIGINT or SIGTERM) before the run started")
+        _record_interrupted(point)
         raise
     except Exception as exc:                                          # keep going: recorded, reported in the row
         _record_failure(point, exc)
+
+
+def _record_interrupted(point: Point) -> None:
+    if not _recorded(Path(point.run_dir)):
+        _record(point, "interrupted", "interrupted (SIGINT or SIGTERM) before the run started")
 
 
 def _record_failure(point: Point, exc: Exception) -> None:
@@ -537,6 +541,11 @@ def run_task(points: list[Point]) -> list[list[dict]]:
     seconds = (time.perf_counter() - start) / len(points)
     for p in points:
         _write_point_file(p, seconds, trained_with=len(points))
+    return _task_rows(points)
+
+
+def _task_rows(points: list[Point]) -> list[list[dict]]:
+    """The rows each point's run directory holds now."""
     return [run_rows(p.run_dir, p.keys) for p in points]
 
 
@@ -558,8 +567,7 @@ def _execute_together(points: list[Point]) -> None:
         outcomes = workflows.fit_together_workflow(jobs, device=o["device"], figures=o["figures"])
     except KeyboardInterrupt:
         for p in kept:
-            if not _recorded(Path(p.run_dir)):
-                _record(p, "interrupted", "interrupted (SIGINT or SIGTERM) before the run started")
+            _record_interrupted(p)
         raise
     for p, outcome in zip(kept, outcomes):
         if isinstance(outcome, Exception):
@@ -585,7 +593,7 @@ def guarded_task(points: list[Point]) -> list[list[dict]]:
         with _interrupt_on(signal.SIGINT, once=True):
             return run_task(points)
     except KeyboardInterrupt:
-        return [run_rows(p.run_dir, p.keys) for p in points]
+        return _task_rows(points)
     finally:
         sys.argv = argv
 
@@ -927,7 +935,7 @@ def _run_here(todo: list[list[Point]], jobs, scheduler, finished) -> None:
         try:
             rows = run_task(task)
         except KeyboardInterrupt:
-            _report(task, [run_rows(p.run_dir, p.keys) for p in task], finished)
+            _report(task, _task_rows(task), finished)
             raise
         if _report(task, rows, finished):
             return
@@ -969,7 +977,7 @@ def _rows_of(future, task: list[Point]) -> list[list[dict]]:
         for p in task:
             if not _recorded(Path(p.run_dir)):
                 _record(p, "failed", f"worker process failed: {type(exc).__name__}: {exc}")
-        return [run_rows(p.run_dir, p.keys) for p in task]
+        return _task_rows(task)
 
 
 def _stop_local(pool, futures: dict, finished) -> None:

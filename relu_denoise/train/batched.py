@@ -105,13 +105,7 @@ class _Group:
         if self.avg is not None:
             self.avg.lerp_(p.flat, 1 - first.spec.average)
         for i, t in enumerate(ts):
-            t.step_count += 1
-            if t.multipliers is not None and t.step_count % t.spec.multiplier_every == 0:
-                Ri = R[i]
-                if cols is not None:                                                 # every constraint's residual
-                    full = t.samples.fixed
-                    Ri = _forward(t.p, full.Yt, t.ws)[2].sub_(full.Xt)
-                t.multipliers.add_(Ri, alpha=t.schedule.mu / t.nu)
+            t._stepped(R[i], cols)
 
     def _adam(self, lrs: list[float]) -> None:
         """engine._Adam.step on the stacked rows: the moments at once, the step size per member."""

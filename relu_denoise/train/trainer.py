@@ -418,6 +418,11 @@ class Trainer:
         self.adam.step(self.p.flat, self.g.flat, self.schedule.lr)
         if self.avg is not None:
             self.avg.flat.lerp_(self.p.flat, 1 - self.spec.average)
+        self._stepped(R, cols)
+
+    def _stepped(self, R: torch.Tensor, cols) -> None:
+        """After a step (alone or in a group, batched.py): count it, and every `multiplier_every` steps update
+        the multipliers, lam += mu r, from the step's residuals R (d, B) or, on minibatches, all of them."""
         self.step_count += 1
         if self.multipliers is not None and self.step_count % self.spec.multiplier_every == 0:
             if cols is not None:                                                       # every constraint's residual
