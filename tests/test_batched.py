@@ -95,6 +95,14 @@ def test_what_cannot_step_together_is_refused_with_the_reason():
         fit_together([_trainer(members[0], model, train), other])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_fits_are_trained_one_at_a_time():
+    members, model, train = _members(TRIANGLE, [NoiseSpec(distribution="sphere", radius=0.1, samples=10)])
+    gpu = [Trainer(p, s, model, train, generator=torch.Generator().manual_seed(seed), device="cuda")
+           for p, s, seed in members]
+    assert "round differently" in batchable(gpu)
+
+
 def test_ctrl_c_interrupts_every_member_and_each_resumes_alone_to_the_same_end(tmp_path):
     members, model, train = _members(TRIANGLE, [NoiseSpec(distribution="sphere", radius=0.1, samples=10)],
                                      train=TrainSpec(steps=700, checkpoint_every=100))
