@@ -265,13 +265,15 @@ def certify(points, samples, *, networks: Iterable[ShallowDenoiser] = (), time_l
                               on_round=on_round, notes=notes + [seeds])
 
 
-def polish(net: ShallowDenoiser, points, samples) -> Polished:
+def polish(net: ShallowDenoiser, points, samples, *, exact: bool = False) -> Polished:
     """Least-cost output weights (and free affine part) for `net`'s fixed units (docs/theory.md 8, upper bound).
 
     Units are normalised (||w_k|| = 1); the cone program minimise sum_k ||a_k|| subject to exact
     interpolation is solved for them. Where those units cannot interpolate every sample exactly
     (fewer units than samples, say), the constraint becomes ||h(y_i) - t_i|| <= the network's own
-    max residual, so the result never costs more nor fits worse than `net` (up to solver precision).
+    max residual, so the result never costs more nor fits worse than `net` (up to solver precision);
+    with `exact=True` a TrainingError says so instead (that program has a cone per sample: more than
+    10 minutes for 256 units on 4,000 samples in d = 16).
     Compare `cost` and `max_residual` with `net.path_cost()` and net's residual to report the gain.
     """
     X, S = _check_inputs(points, samples)
@@ -291,6 +293,8 @@ def polish(net: ShallowDenoiser, points, samples) -> Polished:
             raise TrainingError("polish: the cone program failed (Clarabel); the network's units are "
                                 "too ill-conditioned to solve for exact output weights")
         return Polished(*_interpolant(prob, W[keep], b[keep], solution[1]))
+    if exact:
+        raise TrainingError("polish: the units cannot interpolate every sample exactly")
     own = float(np.linalg.norm(net.predict(prob.Y) - prob.T, axis=1).max())
     return Polished(*_within_residual(prob, W, b, own))
 

@@ -298,11 +298,14 @@ def _polish(recipe: Recipe, data: TrainingSet, fit) -> dict | None:
     N, M, _ = data.samples.shape
     if N * M > _POLISH_MAX_SAMPLES:
         return {"applied": False, "reason": f"skipped: N M = {N * M} samples > {_POLISH_MAX_SAMPLES}"}
+    s = fit.stats
+    if s["max_residual"] > recipe.train.tol * s["residual_unit"]:     # nothing exact to make cheaper
+        return {"applied": False, "reason": f"skipped: the fit does not interpolate (max residual "
+                f"{s['max_residual_rel'] / recipe.train.tol:.3g} x tol)"}
     from .certify import polish
 
-    s = fit.stats
     try:
-        pol = polish(fit.net, data.points, data.samples)
+        pol = polish(fit.net, data.points, data.samples, exact=True)
     except TrainingError as exc:
         return {"applied": False, "reason": str(exc)}
     allowed = max(s["max_residual"], recipe.train.tol * s["residual_unit"])

@@ -11,6 +11,7 @@ import torch
 from scipy.optimize import linprog
 
 from relu_denoise import DataError, ShallowDenoiser, closed_form
+from relu_denoise.errors import TrainingError
 from relu_denoise.certify import certify, polish, supremum
 
 
@@ -232,6 +233,8 @@ def test_polish_of_too_few_units_fits_no_worse_and_costs_no_more(rng):
     polished, cost, residual = polish(net, TRIANGLE, S)
     assert residual <= own * (1 + 1e-6)
     assert cost <= net.path_cost().item() * (1 + 1e-6)
+    with pytest.raises(TrainingError, match="cannot interpolate every sample exactly"):
+        polish(net, TRIANGLE, S, exact=True)
 
 
 def test_given_networks_seed_the_upper_bound(rng):

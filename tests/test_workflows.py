@@ -151,3 +151,14 @@ def test_a_fit_ends_with_least_cost_output_weights_for_its_units(tmp_path):
     with torch.no_grad():
         residual = np.linalg.norm(net.predict(Y) - T, axis=1).max()
     assert residual <= 0.01 * done.result["residual_unit"]
+
+
+def test_a_fit_that_does_not_interpolate_is_not_polished(tmp_path):
+    """No exact interpolant, nothing to make cheaper: the polish says so at once (its residual-bounded cone
+    program took more than 10 minutes on the patches recipe) and the network is the trained one."""
+    raw = {**GAUSSIAN, "model": {"width": 2}, "train": {"steps": 50}}
+    done = fit_workflow(parse_recipe(raw), ".", out=tmp_path / "r", device="cpu", figures=False)
+    assert done.result["status"] == "not-converged"
+    assert done.result["max_residual_rel"] > 0.01
+    info = done.result["polish"]
+    assert not info["applied"] and info["reason"].startswith("skipped: the fit does not interpolate")
