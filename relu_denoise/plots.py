@@ -336,8 +336,10 @@ def _decorate_plane(ax, z: np.ndarray, rho: float | None, lines, xlim, ylim, lab
     ax.set_ylabel(labels[1])
 
 
-def _plane_legend(fig, rho: float | None, has_lines: bool) -> None:
-    """One legend for the whole figure, below the panels."""
+def _plane_legend(fig, rho: float | None, has_lines: bool, title: str) -> None:
+    """One legend for the whole figure, below the panels, and the figure's title."""
+    if title:
+        fig.suptitle(title)
     handles = [Line2D([], [], ls="", marker="o", ms=6, mfc="white", mec="black", label="clean points")]
     if rho:
         handles.append(Line2D([], [], color="black", ls="--", lw=1.0, label=f"$\\rho$ = {rho:.3g}"))
@@ -457,9 +459,7 @@ def contours_2d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float |
                     f"{name}: output coordinate $h_{i}(y)$", f"$h_{i}$")
             _decorate_plane(ax, x, rho, lines, xlim, ylim, ("$y_0$", "$y_1$"))
         has_lines = has_lines or bool(lines[0])
-    _plane_legend(fig, rho, has_lines)
-    if title:
-        fig.suptitle(title)
+    _plane_legend(fig, rho, has_lines, title)
     return _save(fig, path)
 
 
@@ -506,9 +506,7 @@ def plane_contours(path, denoisers: Mapping[str, Denoiser], points, *, rho: floa
             _filled(fig, ax, Z0, Z1, F[..., i], levels[i], cmap, panel_title, label)
             _decorate_plane(ax, z, rho, lines, xlim, ylim, ("plane coordinate $z_0$", "plane coordinate $z_1$"))
         has_lines = has_lines or bool(lines[0])
-    _plane_legend(fig, rho, has_lines)
-    if title:
-        fig.suptitle(title)
+    _plane_legend(fig, rho, has_lines, title)
     return _save(fig, path)
 
 
