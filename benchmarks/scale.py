@@ -32,7 +32,7 @@ denoise, not the free linear part V y), `K` the width used, `thr` the threads th
 seconds from the start of the fit to the first check on target, or else to the end of the polish where the
 polished network is on target (what `reluden fit` returns), and `at step` its step, `polished` the cost
 ratio after the polish that `reluden fit` applies to exact methods' offline fits up to N M = 4096
-(certify.polish, kept where it costs less and fits as well; `-` where skipped or not kept) and `polish s`
+(workflows.polish_fit: certify.polish, kept where it costs less and fits as well; `-` where skipped or not kept) and `polish s`
 its seconds.
 
 Measured, triangle cases (this version; AMD EPYC VM, 2 cores, the other one running the test suite part
@@ -118,7 +118,6 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from relu_denoise.certify import polish  # noqa: E402
 from relu_denoise.closed_form import reference_form  # noqa: E402
 from relu_denoise.geometry import min_distance  # noqa: E402
 from relu_denoise.noise import NoiseSpec, offline_samples  # noqa: E402
@@ -126,11 +125,11 @@ from relu_denoise.recipe import ModelSpec, TrainSpec, load_recipe  # noqa: E402
 from relu_denoise.streams import training_set  # noqa: E402
 from relu_denoise.train import fit_denoiser  # noqa: E402
 from relu_denoise.train.trainer import _per_step  # noqa: E402
+from relu_denoise.workflows import polish_fit  # noqa: E402
 
 BUDGET = {"2d-10": 60, "2d-30": 120, "2d-100": 120, "2d-300": 300, "patches": 120, "patches-auto": 120,
           "triangle": 300}
 TARGET_RATIO = 0.02          # within 2% of the closed-form cost, with the max residual within tolerance
-POLISH_MAX_SAMPLES = 4096    # as `reluden fit` (workflows._polish): the cone program only up to N M = 4096
 CASES = list(BUDGET) + ["triangle-wd"]
 
 
@@ -202,8 +201,8 @@ def run(case: str, args, budget_for=None) -> dict:
 
     fit = fit_denoiser(X, S, model, train, generator=torch.Generator().manual_seed(0), device=args.device,
                        callback=watch)
-    s = fit.stats
-    polished = polish_ratio(fit, X, S, train, closed, tol_abs)
+    s, trained = dict(fit.stats), fit.net                  # as trained: the polish replaces fit's
+    polished = polish_ratio(fit, X, S, train, closed)
     if first["target_s"] is None and polished["polish_ratio"] is not None \
             and abs(polished["polish_ratio"] - 1) <= TARGET_RATIO:        # what `reluden fit` returns: on target
         first.update(target_s=time.perf_counter() - start, target_step=s["steps"])
@@ -220,7 +219,7 @@ def run(case: str, args, budget_for=None) -> dict:
             "ratio": None if closed is None else s["cost"] / closed, "res_tol": s["max_residual_rel"] / train.tol,
             "affine_tol": s["affine_residual_rel"] / train.tol, "threads": s["threads"], "budget": budget,
             "target_s": first["target_s"], "target_step": first["target_step"],
-            "units": units_share(fit.net, S), **polished}
+            "units": units_share(trained, S), **polished}
 
 
 def units_share(net, S: np.ndarray) -> float:
@@ -236,18 +235,16 @@ def units_share(net, S: np.ndarray) -> float:
     return u2 / max(u2 + l2, 1e-300)
 
 
-def polish_ratio(fit, X, S, train, closed, tol_abs) -> dict:
-    """What `reluden fit` adds after an exact method's offline fit (workflows._polish): the least-path-cost output
-    layer for the trained units (certify.polish), kept where it costs less and interpolates as well. Returns the
+def polish_ratio(fit, X, S, train, closed) -> dict:
+    """What `reluden fit` adds after an exact method's offline fit (workflows.polish_fit, which also replaces
+    fit.net and fit.stats where kept): the least-path-cost output layer for the trained units. Returns the
     polished cost ratio to the closed form (None where skipped or not kept) and the polish's seconds."""
-    N, M, _ = S.shape
-    if train.method == "weight-decay" or not train.polish or N * M > POLISH_MAX_SAMPLES or closed is None:
-        return {"polish_ratio": None, "polish_s": None}
     start = time.perf_counter()
-    pol = polish(fit.net, X, S)
+    info = polish_fit(train, X, S, fit)
     seconds = time.perf_counter() - start
-    kept = pol.cost < fit.stats["cost"] and pol.max_residual <= tol_abs
-    return {"polish_ratio": pol.cost / closed if kept else None, "polish_s": seconds}
+    kept = info is not None and info["applied"] and closed is not None
+    return {"polish_ratio": info["cost"] / closed if kept else None,
+            "polish_s": seconds if info is not None and "cost" in info else None}
 
 
 class _Shim:

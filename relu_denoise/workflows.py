@@ -22,7 +22,7 @@ import numpy as np
 
 from .closed_form import Reference, reference_form
 from .errors import RunError, TrainingError
-from .recipe import Recipe, load_recipe
+from .recipe import Recipe, TrainSpec, load_recipe
 from .runs import Run, ending, load_run
 from .streams import TrainingSet, training_set
 
@@ -269,7 +269,7 @@ def _training_ended(run: Run, exc: TrainingError) -> TrainingError:
 def _fitted(run: Run, recipe: Recipe, data: TrainingSet, fit, ref: Reference, close: bool = True) -> Outcome:
     """Write a finished fit's files (history, model, result, figures) and, if `close`, end the run."""
     _write_history(run, fit.history)
-    polished = _polish(recipe, data, fit)
+    polished = polish_fit(recipe.train, data.points, data.samples, fit)
     fit.net.save(run.file("model.pt"), recipe=recipe.model_dump(mode="json"), stats=fit.stats)
     result = fit_summary(recipe, fit, ref, data.points)
     if polished is not None:
@@ -284,7 +284,7 @@ def _fitted(run: Run, recipe: Recipe, data: TrainingSet, fit, ref: Reference, cl
 _POLISH_MAX_SAMPLES = 4096    # the cone program works on an (N M)^2 orthogonal complement
 
 
-def _polish(recipe: Recipe, data: TrainingSet, fit) -> dict | None:
+def polish_fit(train: TrainSpec, points: np.ndarray, samples: np.ndarray | None, fit) -> dict | None:
     """Give the trained units their least-path-cost output layer (certify.polish, an exact cone program) where
     that costs less and interpolates as well; update fit.net and fit.stats; return what was done.
 
@@ -293,27 +293,27 @@ def _polish(recipe: Recipe, data: TrainingSet, fit) -> dict | None:
     closed form with 157 active units, where the same units with least-cost outputs are at 1.001 x with 6
     (docs/theory.md 9.4). The paper's weight-decay method and online fits are left as trained.
     """
-    if not recipe.train.polish or data.samples is None or recipe.train.method == "weight-decay":
+    if not train.polish or samples is None or train.method == "weight-decay":
         return None
-    N, M, _ = data.samples.shape
+    N, M, _ = samples.shape
     if N * M > _POLISH_MAX_SAMPLES:
         return {"applied": False, "reason": f"skipped: N M = {N * M} samples > {_POLISH_MAX_SAMPLES}"}
     s = fit.stats
-    if s["max_residual"] > recipe.train.tol * s["residual_unit"]:     # nothing exact to make cheaper
+    if s["max_residual"] > train.tol * s["residual_unit"]:            # nothing exact to make cheaper
         return {"applied": False, "reason": f"skipped: the fit does not interpolate (max residual "
-                f"{s['max_residual_rel'] / recipe.train.tol:.3g} x tol)"}
+                f"{s['max_residual_rel'] / train.tol:.3g} x tol)"}
     from .certify import polish
 
     try:
-        pol = polish(fit.net, data.points, data.samples, exact=True)
+        pol = polish(fit.net, points, samples, exact=True)
     except TrainingError as exc:
         return {"applied": False, "reason": str(exc)}
-    allowed = max(s["max_residual"], recipe.train.tol * s["residual_unit"])
+    allowed = max(s["max_residual"], train.tol * s["residual_unit"])
     info = {"applied": bool(pol.cost < s["cost"] and pol.max_residual <= allowed), "cost_before": s["cost"],
             "cost": pol.cost, "max_residual": pol.max_residual}
     if info["applied"]:
         net = pol.network.balance()
-        Y, T = data.samples.reshape(N * M, -1), np.repeat(data.points, M, axis=0)
+        Y, T = samples.reshape(N * M, -1), np.repeat(points, M, axis=0)
         fit.net = net
         s.update(cost=pol.cost, max_residual=pol.max_residual, max_residual_rel=pol.max_residual / s["residual_unit"],
                  train_mse=float(np.mean((net.predict(Y) - T) ** 2)))
@@ -538,7 +538,7 @@ def _nn_fitter(recipe: Recipe, device, fits: list):
     def fit_nn(data: TrainingSet):
         fit = fit_denoiser(data.points, data.samples, recipe.model, recipe.train, device=device,
                            generator=torch.Generator().manual_seed(data.init_seed))
-        _polish(recipe, data, fit)                     # the network `fit` returns, at every level
+        polish_fit(recipe.train, data.points, data.samples, fit)   # the network `fit` returns, at every level
         fits.append({"sigma": data.noise.scale, "repeat": data.repeat,
                      **{k: fit.stats[k] for k in ("cost", "max_residual_rel", "steps", "converged", "seconds")}})
         return fit.net
