@@ -549,7 +549,9 @@ def _show_certificate(res: dict) -> None:
         err.print(f"closed form {cf['geometry']} ({cf['status']}): cost {cf['cost']:.6g}, {where}"
                   + (" - certified for this recipe" if cf["certified"] else ""), soft_wrap=True)
     pol = res["polish"]
-    if pol.get("cost_before") is not None:
+    if pol.get("reason"):
+        err.print(f"trained network: no exact output weights for its units ({pol['reason']})", soft_wrap=True)
+    elif pol.get("cost_before") is not None:
         err.print(f"trained network: cost {pol['cost_before']:.6g} -> {pol['cost_after']:.6g} and max residual "
                   f"{pol['max_residual_before']:.3g} -> {pol['max_residual_after']:.3g} with exact output weights "
                   "(polish)", soft_wrap=True)

@@ -168,3 +168,7 @@ def test_a_fit_that_does_not_interpolate_is_not_polished(tmp_path):
     assert n >= 2 and r[-n:].min() >= 0.9 * r[-2 * n:-n].min()
     assert f"lowest {r[-n:].min():.3g} x min(ell, rho) over the last {n} checks" in done.result["reason"]
     assert "more steps are unlikely to help" in done.result["reason"]
+    # certify on that run bounds the minimum and says why its units get no exact output weights
+    res = _cli("certify", tmp_path / "r", "--out", tmp_path / "c", "--json", "-q", "--time-limit", "5")
+    assert res.exit_code in (0, 1), res.output
+    assert "cannot interpolate every sample exactly" in json.loads(res.stdout)["polish"]["reason"]
