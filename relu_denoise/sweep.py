@@ -525,10 +525,22 @@ def _batch_key(point: Point) -> str | None:
         recipe, _ = load_recipe(point.recipe_path, point.overrides)
     except Exception:                                          # noqa: BLE001 (its own run records the error)
         return None
-    if recipe.train.method == "weight-decay" or recipe.noise.mode == "online":
+    if recipe.train.method == "weight-decay" or recipe.noise.mode == "online" \
+            or not _on_cpu(point.options.get("device", "auto")):
         return None
     return json.dumps([recipe.data.kind, recipe.noise.samples, recipe.model.model_dump(mode="json"),
                        recipe.train.model_dump(mode="json"), point.options.get("device")], sort_keys=True)
+
+
+def _on_cpu(device: str) -> bool:
+    """Whether `device` resolves to this machine's CPU, the only place fits train together (`batchable`: on a
+    GPU stacked products round differently); a device that only remote workers have counts as not."""
+    from .train import resolve_device
+
+    try:
+        return resolve_device(device).type == "cpu"
+    except RecipeError:
+        return False
 
 
 def run_task(points: list[Point]) -> list[list[dict]]:
