@@ -9,8 +9,9 @@ target of the default and of the paper-style weight-decay baseline in the same r
 Cases (library calls, as `reluden fit` makes them; default settings unless stated):
 - `2d-N`: a jittered 2-D grid (spacing 1, each point moved by up to 0.1 in each coordinate, the project's
   `jittered` convention), sphere noise of radius 0.1, M = 50 (seed 0; no closed form exists);
-- `patches`: recipes/patches.yaml (200 grey 4x4 patches >= 0.5 apart, sphere radius 0.1, d = 16, M = 20; the
-  recipe fixes width 256); `patches-auto`: the same with model.width unset (chosen from N);
+- `2d-N-ramps`: the same points and samples fitted by train.method ramps (docs/theory.md 9.12);
+- `patches`: recipes/patches.yaml (200 grey 4x4 patches >= 0.5 apart, sphere radius 0.05, d = 16, M = 20;
+  its method is ramps); `patches-training`: the same with the default training method (augmented-lagrangian);
 - `triangle`: recipes/mnist-size-triangle.yaml (d = 784, width 1024, sphere radius 0.5, M = 600) against its
   closed form (the recipe's rule: the empirical one, 4.054; the recipe says why not the ball's 4.587);
   `triangle-wd`: the paper's procedure (train.method=weight-decay) on the same samples, stopped after
@@ -25,7 +26,8 @@ at the first check past it) if it has not converged. Columns: `train s` training
 clock), `steps/s`, `mm frac` = the rate of the step's five matrix products achieved during training
 (10 K d B flops a step, B the columns of a step) over the rate of the same products timed alone in this run
 (same shapes, same threads: the best the step could do), `peak GF/s` that rate, `cost` of the returned
-network, `ratio` to the closed form, `res/tol` its max residual over train.tol x min(ell, rho) (<= 1 passes),
+network, `lower` the ramps method's lower bound over its dictionary (docs/theory.md 9.12), `ratio` to the
+closed form, `res/tol` its max residual over train.tol x min(ell, rho) (<= 1 passes),
 `affine/tol` the same for the best affine map (the free linear part alone: far above 1 means "converged"
 needs the units), `units` the units' share of the fitted map's variation over the samples (near 1: the units
 denoise, not the free linear part V y), `K` the width used, `thr` the threads the rule chose, `to target`
@@ -145,8 +147,8 @@ from relu_denoise.train import fit_denoiser  # noqa: E402
 from relu_denoise.train.trainer import _per_step  # noqa: E402
 from relu_denoise.workflows import polish_fit  # noqa: E402
 
-BUDGET = {"2d-10": 60, "2d-30": 120, "2d-100": 120, "2d-300": 300, "patches": 120, "patches-auto": 120,
-          "triangle": 300}
+BUDGET = {"2d-10": 60, "2d-30": 120, "2d-100": 120, "2d-300": 300, "2d-100-ramps": 120, "2d-300-ramps": 300,
+          "patches": 120, "patches-training": 120, "triangle": 300}
 TARGET_RATIO = 0.02          # within 2% of the closed-form cost, with the max residual within tolerance
 CASES = list(BUDGET) + ["triangle-wd"]
 
@@ -162,14 +164,14 @@ def jittered_grid(N: int, seed: int = 0) -> np.ndarray:
 def problem(case: str):
     """(points, samples, model, train, closed-form cost or None) of a case."""
     if case.startswith("2d-"):
-        N = int(case[3:])
+        N = int(case.split("-")[1])
         X = jittered_grid(N)
         S = offline_samples(X, NoiseSpec(distribution="sphere", radius=0.1, samples=50),
                             rng=np.random.default_rng(1))
-        return X, S, ModelSpec(), TrainSpec(), None
-    name = {"patches": "patches", "patches-auto": "patches", "triangle": "mnist-size-triangle",
+        return X, S, ModelSpec(), TrainSpec(method="ramps" if case.endswith("-ramps") else "augmented-lagrangian"), None
+    name = {"patches": "patches", "patches-training": "patches", "triangle": "mnist-size-triangle",
             "triangle-wd": "mnist-size-triangle"}[case]
-    overrides = ["model.width=null"] if case == "patches-auto" else []
+    overrides = ["train.method=augmented-lagrangian"] if case == "patches-training" else []
     if case == "triangle-wd":
         overrides += ["train.method=weight-decay", "train.steps=10000000"]
     recipe, base = load_recipe(os.path.join(ROOT, "recipes", f"{name}.yaml"), overrides)
@@ -229,11 +231,12 @@ def run(case: str, args, budget_for=None) -> dict:
     device = torch.device(s["device"])
     threads = s["threads"] or torch.get_num_threads()
     achieved = s["steps"] * 10.0 * s["width"] * d * B / max(s["seconds"], 1e-9)
-    peak = matmul_rate(s["width"], d, B, torch.float64 if args.dtype == "float64" else torch.float32, device,
-                       threads)
+    peak = None if train.method == "ramps" else matmul_rate(
+        s["width"], d, B, torch.float64 if args.dtype == "float64" else torch.float32, device, threads)
     return {"case": case, "N": N, "d": d, "M": M, "K": s["width"], "B": B, "status": _status(s),
             "train_s": s["seconds"], "steps": s["steps"], "steps_s": s["steps"] / max(s["seconds"], 1e-9),
-            "mm_frac": achieved / peak, "peak_gf": peak / 1e9, "cost": s["cost"],
+            "mm_frac": None if peak is None else achieved / peak, "peak_gf": None if peak is None else peak / 1e9,
+            "cost": s["cost"], "lower": s.get("lower_bound"),
             "ratio": None if closed is None else s["cost"] / closed, "res_tol": s["max_residual_rel"] / train.tol,
             "affine_tol": s["affine_residual_rel"] / train.tol, "threads": s["threads"], "budget": budget,
             "target_s": first["target_s"], "target_step": first["target_step"],
@@ -307,7 +310,7 @@ def main() -> None:
     print(f"load: {os.getloadavg()}  torch {torch.__version__}  threads {torch.get_num_threads()}  "
           f"device {args.device}  dtype {args.dtype}", flush=True)
     head = (f"{'case':13s} {'N':>4s} {'d':>4s} {'K':>5s} {'B':>6s} {'status':10s} {'train s':>8s} {'steps':>6s} "
-            f"{'steps/s':>8s} {'mm frac':>7s} {'peak GF/s':>9s} {'cost':>9s} {'ratio':>7s} {'res/tol':>8s} "
+            f"{'steps/s':>8s} {'mm frac':>7s} {'peak GF/s':>9s} {'cost':>9s} {'lower':>9s} {'ratio':>7s} {'res/tol':>8s} "
             f"{'affine/tol':>10s} {'units':>6s} {'thr':>3s} {'budget':>6s} {'to target':>9s} {'at step':>7s} "
             f"{'polished':>8s} {'polish s':>8s}")
     print(head, flush=True)
@@ -324,8 +327,8 @@ def main() -> None:
         if case == "triangle":
             default = r
         print(f"{r['case']:13s} {r['N']:4d} {r['d']:4d} {r['K']:5d} {r['B']:6d} {r['status']:10s} "
-              f"{r['train_s']:8.1f} {r['steps']:6d} {r['steps_s']:8.1f} {r['mm_frac']:7.3f} {r['peak_gf']:9.2f} "
-              f"{r['cost']:9.3f} {_fmt(r['ratio'], '7.4f')} {r['res_tol']:8.2g} {r['affine_tol']:10.3g} "
+              f"{r['train_s']:8.1f} {r['steps']:6d} {r['steps_s']:8.1f} {_fmt(r['mm_frac'], '7.3f')} {_fmt(r['peak_gf'], '9.2f')} "
+              f"{r['cost']:9.3f} {_fmt(r['lower'], '9.3f')} {_fmt(r['ratio'], '7.4f')} {r['res_tol']:8.2g} {r['affine_tol']:10.3g} "
               f"{r['units']:6.3f} {_fmt(r['threads'], '3d')} {r['budget']:6.0f} {_fmt(r['target_s'], '9.1f')} "
               f"{_fmt(r['target_step'], '7d')} {_fmt(r['polish_ratio'], '8.4f')} {_fmt(r['polish_s'], '8.1f')}",
               flush=True)

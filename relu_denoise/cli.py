@@ -222,10 +222,13 @@ def fit(
 
     Methods (train.method): augmented-lagrangian (default; exact interpolation at minimal path
     cost, 36x fewer steps than the paper's procedure, see benchmarks/fit_speed.py), penalty
-    (continuation on the penalty weight) and weight-decay (the paper: Adam on MSE + lambda C).
+    (continuation on the penalty weight), weight-decay (the paper: Adam on MSE + lambda C) and
+    ramps (no training: the least-cost sum of ramps between the clouds, a convex program, for
+    hundreds of points and image patches; offline; docs/theory.md 9.12).
     Offline (fixed noisy samples) or online (noise.mode: online, fresh noise every step).
-    Stops when the max residual max ||h(y_nm) - x_n|| is under train.tol (a fraction of the
-    smallest distance between clean points) and the path cost has stopped falling.
+    Stops when the max residual max ||h(y_nm) - x_n|| is under train.tol (a fraction of
+    min(smallest distance between clean points, largest noise norm)) and the path cost has
+    stopped falling.
 
     Writes model.pt, checkpoint.pt, history.csv, result.json (cost, train_mse, max_residual,
     steps, seconds, device, dtype and, where a closed form exists, closed_form_cost, cost_ratio,

@@ -53,9 +53,11 @@ class TrainSpec(_Section):
     `penalty_growth` at every check while the max residual is above tol / 4.
     """
 
-    method: Literal["augmented-lagrangian", "penalty", "weight-decay"] = Field(
+    method: Literal["augmented-lagrangian", "penalty", "weight-decay", "ramps"] = Field(
         "augmented-lagrangian", description="augmented-lagrangian (default, fastest to exact min-cost "
-        "interpolation), penalty (continuation on the penalty weight), weight-decay (the paper's procedure)")
+        "interpolation), penalty (continuation on the penalty weight), weight-decay (the paper's procedure), "
+        "ramps (no training: the least-cost sum of ramps over a dictionary of directions, a convex program; "
+        "hundreds of points and image patches, offline; steps are its rounds)")
     steps: int = Field(20000, ge=1, description="maximum optimisation steps")
     lr: float | None = Field(None, gt=0, description="Adam learning rate; default 1e-2 capped at a tenth of the "
                              "largest noise norm in the normalised training coordinates (exact methods), or "

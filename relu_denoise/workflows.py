@@ -291,9 +291,10 @@ def polish_fit(train: TrainSpec, points: np.ndarray, samples: np.ndarray | None,
     Why: the trainer returns an exact interpolant whose output layer is the least-squares one, which spreads
     cost over every unit that helps. On the 126-degree digits triangle (d = 64) it left the fit at 1.33 x the
     closed form with 157 active units, where the same units with least-cost outputs are at 1.001 x with 6
-    (docs/theory.md 9.4). The paper's weight-decay method and online fits are left as trained.
+    (docs/theory.md 9.4). The paper's weight-decay method and online fits are left as trained; the ramps method's
+    output layer already has the least cost for its ramps (9.12).
     """
-    if not train.polish or samples is None or train.method == "weight-decay":
+    if not train.polish or samples is None or train.method in ("weight-decay", "ramps"):
         return None
     N, M, _ = samples.shape
     if N * M > _POLISH_MAX_SAMPLES:
@@ -422,8 +423,8 @@ def fit_summary(recipe: Recipe, fit, ref: Reference, points: np.ndarray) -> dict
     with torch.no_grad():
         shares = fit.net.unit_costs() / max(float(fit.net.path_cost()), 1e-300)
     result = {k: s[k] for k in ("cost", "train_mse", "max_residual", "steps", "seconds", "device", "dtype")}
-    result.update({k: s[k] for k in ("min_distance", "rho", "affine_residual", "affine_residual_rel", "threads")
-                   if k in s})
+    result.update({k: s[k] for k in ("min_distance", "rho", "affine_residual", "affine_residual_rel", "threads",
+                                     "lower_bound", "directions", "ramps") if k in s})
     result.update(max_residual_rel=s["max_residual_rel"], residual_unit=s["residual_unit"], tol=tol,
                   method=s["method"], mode=s["mode"], converged=s["converged"], stop_reason=s["stop_reason"],
                   units=fit.net.width, active_units=int((shares >= _SHARE).sum()), closed_form=ref.to_dict())

@@ -33,7 +33,7 @@ import scipy.linalg
 import torch
 
 from ..checks import check_points
-from ..errors import DataError, TrainingError
+from ..errors import DataError, RecipeError, TrainingError
 from ..files import atomic_write
 from ..geometry import min_distance
 from ..network import ShallowDenoiser
@@ -215,13 +215,18 @@ def _sample_scale(X: np.ndarray, data) -> float:
 
 
 def _noise_units(batch: _Batch) -> tuple[float, float, float]:
-    """(s, s_max, rho) of the constrained samples (mask kept), in their own units: s and s_max the rms and the
-    max of the residual ||x - (A y + c)|| of the best affine map (least squares: the free part V y + c of h),
-    rho the largest noise norm ||y - x||."""
+    """`noise_stats` of the constrained samples (mask kept), in their own units."""
     Y, X = batch.Yt.T.cpu().double().numpy(), batch.Xt.T.cpu().double().numpy()       # (P, d)
     if batch.mask is not None:
         keep = batch.mask[0].cpu().numpy() > 0
         Y, X = Y[keep], X[keep]
+    return noise_stats(Y, X)
+
+
+def noise_stats(Y: np.ndarray, X: np.ndarray) -> tuple[float, float, float]:
+    """(s, s_max, rho) of samples Y and their clean points X (P, d): s and s_max the rms and the max of the
+    residual ||x - (A y + c)|| of the best affine map (least squares: the free part V y + c of h), rho the
+    largest noise norm ||y - x||."""
     if not len(Y):
         return 0.0, 0.0, 0.0
     A = np.hstack([Y, np.ones((len(Y), 1))])                                           # (P, d + 1)
@@ -727,7 +732,47 @@ def fit_denoiser(points, data, model: ModelSpec, train: TrainSpec, *, generator:
 
     Returns a FitResult; raises TrainingError on divergence or Ctrl-C (`exc.reason`, `exc.history`).
     """
+    if train.method == "ramps":
+        return _fit_by_ramps(points, data, model, train, generator=generator, device=device, callback=callback)
     trainer = Trainer(points, data, model, train, generator=generator, device=device)
     if resume is not None:
         trainer.load_state_dict(resume)
     return trainer.run(callback=callback, checkpoint=None if checkpoint is None else Path(checkpoint))
+
+
+def _fit_by_ramps(points, data, model: ModelSpec, train: TrainSpec, *, generator: torch.Generator, device,
+                  callback) -> FitResult:
+    """The ramps method (ramps.py, docs/theory.md 9.12) with the trainer's stats, measured on the samples."""
+    from .ramps import fit_ramps
+
+    X = check_points(points, name="points")
+    S = _check_data(data, X)
+    if isinstance(S, NoiseSpec):
+        raise RecipeError("train.method ramps needs offline samples (noise.mode: offline): it interpolates a "
+                          "fixed set of samples")
+    start = time.perf_counter()
+    rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=generator)))
+    net, history, info = fit_ramps(X, S, model, train, rng=rng, callback=callback)
+    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    net = net.to(device=dev, dtype=resolve_dtype(train.dtype, dev))
+    (N, M, d), seconds = S.shape, time.perf_counter() - start
+    Y, T = S.reshape(N * M, d), np.repeat(X, M, axis=0)
+    R = net.predict(Y).astype(np.float64) - T
+    _, s_max, rho = noise_stats(Y, T)
+    ell = residual_unit(X, _sample_scale(X, S))
+    unit = tolerance_unit(ell, rho)
+    with torch.no_grad():
+        cost = float(net.path_cost())
+    residual = float(np.linalg.norm(R, axis=1).max())
+    steps = history["step"][-1]
+    stats = dict(cost=cost, train_mse=float(np.mean(R ** 2)), max_residual=residual, max_residual_rel=residual / unit,
+                 steps=steps, seconds=seconds, converged=info["stop_reason"] == "converged",
+                 stop_reason=info["stop_reason"], method=train.method, device=str(dev), dtype=train.dtype, lr=None,
+                 penalty=None, residual_unit=unit, min_distance=ell, rho=rho, affine_residual=s_max,
+                 affine_residual_rel=s_max / unit, width=net.width, threads=train.threads or 1, thread_choices=[],
+                 mode="offline", lower_bound=info["lower_bound"], directions=info["directions"],
+                 ramps=info["ramps"])
+    rows = len(history["step"])
+    full = {k: history.get(k, [None] * rows) for k in HISTORY_COLUMNS}
+    full["loss"] = list(history["cost"])
+    return FitResult(net, full, stats)
