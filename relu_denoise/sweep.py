@@ -525,7 +525,7 @@ def _batch_key(point: Point) -> str | None:
         recipe, _ = load_recipe(point.recipe_path, point.overrides)
     except Exception:                                          # noqa: BLE001 (its own run records the error)
         return None
-    if recipe.train.method == "weight-decay" or recipe.noise.mode == "online" \
+    if recipe.train.method in ("weight-decay", "ramps") or recipe.noise.mode == "online" \
             or not _on_cpu(point.options.get("device", "auto")):
         return None
     return json.dumps([recipe.data.kind, recipe.noise.samples, recipe.model.model_dump(mode="json"),

@@ -339,6 +339,12 @@ def fit_together_workflow(jobs: list, *, device="auto", figures: bool = True) ->
     outcomes: list = [None] * len(jobs)
     started = []                                             # (job index, run, recipe, data, trainer)
     for i, (recipe, base, out) in enumerate(jobs):
+        if recipe.train.method == "ramps":                   # trains nothing: nothing to step together
+            try:
+                outcomes[i] = fit_workflow(recipe, base, out=out, force=True, device=device, figures=figures)
+            except Exception as exc:                          # noqa: BLE001 (recorded in its run)
+                outcomes[i] = exc
+            continue
         try:
             run, data, dev = _open_training_run("fit", recipe, base, device, out, True, figures)
             with run.recording():

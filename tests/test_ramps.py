@@ -139,3 +139,21 @@ def test_column_generation_reaches_the_cost_of_the_whole_dictionary(monkeypatch)
     assert grown.stats["converged"] and grown.stats["max_residual_rel"] <= 1e-6
     assert grown.stats["cost"] == pytest.approx(whole.stats["cost"], rel=2e-3)
     assert grown.stats["lower_bound"] <= grown.stats["cost"]
+
+
+def test_a_sweep_of_ramps_fits_runs_each_alone_by_the_ramps_method(tmp_path):
+    from relu_denoise.sweep import load_sweep, run_sweep
+    from relu_denoise.train import Trainer
+
+    recipe = {"name": "grid", "seed": 0, "data": {"kind": "points", "points": _grid().tolist()},
+              "noise": {"distribution": "sphere", "radius": 0.1, "samples": 20}, "train": {"method": "ramps"}}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    sweep = {"name": "s", "command": "fit", "recipe": "r.yaml", "device": "cpu", "grid": {"seed": "0:2"}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(sweep))
+    done = run_sweep(load_sweep(tmp_path / "s.yaml", out=tmp_path / "a"), jobs=1)
+    assert done.ok and len(done.rows) == 2
+    for row in done.rows:
+        result = json.loads((tmp_path / "a" / row["run_dir"].split("/")[-1] / "result.json").read_text())
+        assert result["method"] == "ramps" and "lower_bound" in result
+    with pytest.raises(RecipeError, match="ramps trains nothing"):
+        Trainer(_grid(), _data(_grid()), ModelSpec(width=None), RAMPS, generator=torch.Generator())

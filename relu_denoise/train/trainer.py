@@ -345,6 +345,8 @@ class Trainer:
                  device="cpu"):
         self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)
         self.dtype = resolve_dtype(train.dtype, self.device)
+        if train.method == "ramps":
+            raise RecipeError("train.method ramps trains nothing: fit_denoiser solves it (train/ramps.py)")
         self.spec, self.model = train, model
         X = check_points(points, name="points")
         self.N, self.d = X.shape
