@@ -1,5 +1,6 @@
 """Fits at size (issue 10, item 3): training seconds and steps/s of the default method at N = 10, 30, 100, 300
-separated 2-D points, on patches in the paper's regime and on a d = 784 triangle, each beside the achieved
+separated 2-D points (and of the ramps method on the same points), on patches in the paper's regime (their
+recipe's method, ramps) and on a d = 784 triangle, each beside the achieved
 fraction of this machine's matrix-product throughput for the same shapes, and on the triangle the time to
 target of the default and of the paper-style weight-decay baseline in the same run.
 
@@ -61,6 +62,23 @@ cuda` is still to be timed.
 Measured with the previous version (before the polish was robust: 30 reweighted rounds, then 1.161 x;
 `--budget-scale 0.4 --baseline-cap 150`): the default 1.309 x after 147 s (300 steps), polished 1.161 x;
 weight decay 106 x after 174 s (400 steps).
+
+Measured, the ramps method (docs/theory.md 9.12) beside the default training on the same 100 points
+(`--cases 2d-100-ramps,2d-300-ramps,patches,2d-100`, one thread, `reluden compare` running on the other core;
+`mm frac` and `peak GF/s` are `-` for ramps, which runs no training step; `steps` are its rounds, `lower` its
+lower bound over its dictionary):
+
+    load: (2.0341796875, 1.45166015625, 1.24365234375)  torch 2.13.0+cpu  threads 2  device cpu  dtype float64
+    case             N    d     K      B status      train s  steps  steps/s mm frac peak GF/s      cost     lower   ratio  res/tol affine/tol  units thr budget to target at step polished polish s
+    2d-100-ramps   100    2   518   1100 converged       1.7    280    162.3 - -    94.033    93.931 -  1.3e-10        104  1.000   1    120 - - - -
+    2d-300-ramps   300    2  1344   1200 converged      13.6    290     21.3 - -   362.634   362.077 -  1.7e-09        104  1.000   1    300 - - - -
+    patches        200   16  1306   1200 converged      14.4    150     10.4 - -  2100.889  2081.487 -  3.3e-10        111  1.000   1    120 - - - -
+    2d-100         100    2   800   1100 converged      41.9   5600    133.7   0.747      3.15   141.119 - -  6.2e-09        104  0.698   1    120 - - - -
+    load: (2.1015625, 1.6181640625, 1.3203125)
+
+The ramps' exact interpolants cost 94.0 and 362.6 where training's cost 141.1 (N = 100) and 857.2 (N = 300,
+below), at 1.7 s and 13.6 s against 29-42 s and 214 s; the patches (recipes/patches.yaml, radius 0.05),
+where training finds no interpolant, converge in 14.4 s.
 
 Measured, 2-D cases (this version: the exact interpolant's multiplier rounds run until its residual is within
 0.1 x tol, docs/theory.md 9.4; `--cases 2d-10,2d-30,2d-100,2d-300`, one thread, the other core running the
