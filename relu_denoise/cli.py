@@ -317,10 +317,12 @@ class RichEvents:
 
 def _show_fit(outcome) -> None:
     res, form = outcome.result, outcome.reference.form
-    table = Table(title=f"fit: {res['method']} ({res['mode']}), {res['steps']} steps in {res['seconds']:.1f} s on "
+    steps = "rounds" if res["method"] == "ramps" else "steps"
+    table = Table(title=f"fit: {res['method']} ({res['mode']}), {res['steps']} {steps} in {res['seconds']:.1f} s on "
                         f"{res['device']} ({res['dtype']}); {res['active_units']} of {res['units']} units active",
                   title_justify="left")
-    for col in ("", "trained", "closed form" + (f" ({form.status})" if form is not None else "")):
+    fitted = "ramps" if res["method"] == "ramps" else "trained"
+    for col in ("", fitted, "closed form" + (f" ({form.status})" if form is not None else "")):
         table.add_column(col, justify="right" if col else "left")
     ratio = f" (ratio {res['cost_ratio']:.4f})" if res.get("cost_ratio") is not None else ""
     table.add_row("path cost", f"{res['cost']:.6g}{ratio}",
@@ -328,6 +330,9 @@ def _show_fit(outcome) -> None:
     table.add_row("max residual", f"{res['max_residual']:.3g} = {res['max_residual_rel']:.3g} x min(ell, rho) "
                   f"(tol {res['tol']:g})", "0 (interpolates)" if form is not None else "")
     table.add_row("train MSE", f"{res['train_mse']:.3g}", "")
+    if res.get("lower_bound") is not None:
+        table.add_row("lower bound", f"{res['lower_bound']:.6g} over the {res['ramps']} ramps of "
+                      f"{res['directions']} directions (docs/theory.md 9.12)", "")
     if res.get("affine_residual_rel") is not None:
         table.add_row("best affine map", f"max residual {res['affine_residual_rel']:.3g} x min(ell, rho) (the free "
                       "linear part alone)", "")
