@@ -33,7 +33,8 @@ class ModelSpec(_Section):
     """The recipe's `model:` section: the ShallowDenoiser's shape."""
 
     width: int | None = Field(None, ge=1, description="ReLU units K; default (null): chosen from the data, "
-                              "relu_denoise.train.choose_width (enough units per clean point)")
+                              "relu_denoise.train.choose_width (enough units per clean point); with train.method ramps an "
+                              "upper bound (null: the units the solution needs)")
     skip: bool = Field(True, description="unregularised linear skip unit V y")
 
 
