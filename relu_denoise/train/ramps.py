@@ -107,9 +107,17 @@ def _widest(found: tuple) -> tuple:
     return k[keep], lo[keep], hi[keep], packed[keep]
 
 
-def _centred(ramps: Ramps, points: np.ndarray):
-    A = ramps.pattern.T.astype(np.float64)                                               # (N, J)
-    return A - A.mean(axis=0), points - points.mean(axis=0)
+def _centred(ramps: Ramps) -> np.ndarray:
+    """The patterns as centred columns P~ (N, J): sums of them plus a free constant are the ramps' sums."""
+    A = ramps.pattern.T.astype(np.float64)
+    return A - A.mean(axis=0)
+
+
+def _centred_blocks(ramps: Ramps):
+    """(start, P~ rows (b, N)) over all J ramps in blocks: the whole dictionary never in float at once."""
+    for start in range(0, len(ramps.u), 8 * _BLOCK):
+        P = ramps.pattern[start:start + 8 * _BLOCK].astype(np.float64)
+        yield start, P - P.mean(axis=1, keepdims=True)
 
 
 def _first_columns(ramps: Ramps, N: int) -> np.ndarray:
@@ -121,37 +129,32 @@ def _first_columns(ramps: Ramps, N: int) -> np.ndarray:
     first = np.sort(np.argsort(-(ramps.hi - ramps.lo), kind="stable")[:_ACTIVE])
     if span(ramps.take(first), N) == N:
         return first
-    A, _ = _centred(ramps, np.zeros((N, 1)))
-    pivots = scipy.linalg.qr(A * ramps.weight ** -1, mode="r", pivoting=True)[1][:N - 1]   # cheap ramps first
+    pivots = scipy.linalg.qr(_centred(ramps) / ramps.weight, mode="r", pivoting=True)[1][:N - 1]  # cheap first
     return np.union1d(first, pivots)
 
 
 def span(ramps: Ramps, N: int) -> int:
     """How many of the N clouds' values sums of these ramps (and a constant) can set independently: 1 + the rank
-    of the centred patterns, from their (N, N) Gram matrix summed blockwise. N: every target is reachable."""
+    of the centred patterns, from their (N, N) Gram matrix. N: every target is reachable."""
     G = np.zeros((N, N))
-    for start in range(0, len(ramps.u), 8 * _BLOCK):
-        P = ramps.pattern[start:start + 8 * _BLOCK].astype(np.float64)
-        P -= P.mean(axis=1, keepdims=True)
+    for _, P in _centred_blocks(ramps):
         G += P.T @ P
     values = np.linalg.eigvalsh(G)
     return 1 + int((values > 1e-9 * max(values[-1], 1e-300)).sum())
 
 
 def _prices(ramps: Ramps, gamma: np.ndarray) -> np.ndarray:
-    """||P~_j^T G|| / w_j for every ramp j (J,), blockwise: the dual constraint of the group lasso."""
+    """||P~_j^T G|| / w_j for every ramp j (J,): the dual constraint of the group lasso."""
     out = np.empty(len(ramps.u))
-    total = gamma.sum(axis=0)
-    for start in range(0, len(out), 8 * _BLOCK):
-        P = ramps.pattern[start:start + 8 * _BLOCK].astype(np.float64)                 # (b, N)
-        PtG = P @ gamma - P.mean(axis=1, keepdims=True) * total                          # centred columns
-        out[start:start + len(P)] = np.linalg.norm(PtG, axis=1)
+    for start, P in _centred_blocks(ramps):
+        out[start:start + len(P)] = np.linalg.norm(P @ gamma, axis=1)
     return out / ramps.weight
 
 
 def ramp_rounds(ramps: Ramps, points: np.ndarray, rounds: int):
-    """The IRLS rounds of the group lasso: yields (round, D (J, d), cost, lower bound or None, max residual,
-    ramps added) after every round; lower bound and ramps added at the checks only (None, 0 between).
+    """The IRLS rounds of the group lasso: yields (round, cols, D (len(cols), d), cost, lower bound or None, max
+    residual, ramps added) after every round: the heights D of the ramps `cols` in work (the others' are 0);
+    lower bound and ramps added at the checks only (None, 0 between).
 
     The residual is max_n ||(P D + 1 c^T - X)_n|| with c = mean(X - P D): every round interpolates up to the
     rounding of the (N, N) solve, and a ramp is constant on each cloud, so this is every sample's residual.
@@ -159,25 +162,20 @@ def ramp_rounds(ramps: Ramps, points: np.ndarray, rounds: int):
     the lower bound over the whole dictionary comes out, and up to _ADD ramps whose dual constraint is violated
     join the set (column generation), so that large dictionaries (low noise: 300,000 ramps) stay affordable.
     """
-    N, d = points.shape
-    J = len(ramps.u)
+    N = len(points)
     cols = _first_columns(ramps, N)
     B = points - points.mean(axis=0)
-    w_all = ramps.weight
-    eta = 1.0 / w_all[cols]                                                              # round 1: E = 1 / w^2
-    D = np.zeros((J, d))
-    A, _ = _centred(ramps.take(cols), points)
+    eta = 1.0 / ramps.weight[cols]                                                       # round 1: E = 1 / w^2
+    A = _centred(ramps.take(cols))
     for r in range(1, rounds + 1):
-        w = w_all[cols]
+        w = ramps.weight[cols]
         e = eta / w
         G = (A * e) @ A.T                                                                # (N, N)
         gamma = np.linalg.solve(G + _RIDGE * np.trace(G) / N * np.eye(N), B)            # (N, d) multipliers
-        Dc = e[:, None] * (A.T @ gamma)
-        norm = np.linalg.norm(Dc, axis=1)
-        D[:] = 0.0
-        D[cols] = Dc
-        residual = float(np.linalg.norm(A @ Dc - B, axis=1).max())
-        cost, lower, added = float(w @ norm), None, 0
+        D = e[:, None] * (A.T @ gamma)
+        norm = np.linalg.norm(D, axis=1)
+        residual = float(np.linalg.norm(A @ D - B, axis=1).max())
+        cost, lower, added, work = float(w @ norm), None, 0, cols
         eta = np.maximum(norm, _ETA_FLOOR * norm.max())
         if r % _CHECK_EVERY == 0 or r == rounds:
             price = _prices(ramps, gamma)
@@ -191,8 +189,8 @@ def ramp_rounds(ramps: Ramps, points: np.ndarray, rounds: int):
                 eta = np.concatenate([eta, np.full(len(new), np.median(eta[norm > _ETA_FLOOR * norm.max()]))])
                 order = np.argsort(cols, kind="stable")
                 cols, eta = cols[order], eta[order]
-                A, _ = _centred(ramps.take(cols), points)
-        yield r, D, cost, lower, residual, added
+                A = _centred(ramps.take(cols))
+        yield r, work, D, cost, lower, residual, added
 
 
 def ramp_network(ramps: Ramps, D: np.ndarray, points: np.ndarray, skip: bool) -> ShallowDenoiser:
@@ -203,7 +201,7 @@ def ramp_network(ramps: Ramps, D: np.ndarray, points: np.ndarray, skip: bool) ->
     costs = ramps.weight * np.linalg.norm(D, axis=1)
     keep = costs > _SHARE * costs.sum()
     r = ramps.take(keep)
-    A, B = _centred(r, points)
+    A, B = _centred(r), points - points.mean(axis=0)
     e = np.linalg.norm(D[keep], axis=1) / r.weight
     G = (A * e) @ A.T
     D = e[:, None] * (A.T @ np.linalg.lstsq(G, B, rcond=None)[0])                      # exact on the kept ramps
@@ -221,9 +219,10 @@ def fit_ramps(points: np.ndarray, samples: np.ndarray, model: ModelSpec, train: 
               callback: Callable[[dict], object] | None = None) -> tuple[ShallowDenoiser, dict, dict]:
     """The ramps method on clean points (N, d) and samples (N, M, d): (network on the CPU in float64, history,
     info). Stops when the cost fell by at most train.ftol (relative) over the last train.patience checks and no
-    ramp joined in them, or the lower bound is within ftol of it ("converged"), at train.steps rounds ("max-steps"), or when `callback`
-    returns true ("callback"). Raises TrainingError when no sum of the dictionary's ramps interpolates (their
-    patterns do not span the clouds), RecipeError when model.width is below the units the solution uses.
+    ramp joined in them, or the lower bound is within ftol of it ("converged"), at train.steps rounds
+    ("max-steps"), or when `callback` returns true ("callback"). Raises TrainingError when no sum of the
+    dictionary's ramps interpolates (their patterns do not span the clouds), RecipeError when model.width is
+    below the units the solution uses.
     """
     history = {"step": [], "cost": [], "max_residual": [], "lower_bound": []}
     with threadpool_limits(train.threads or 1):       # one thread unless asked: never slower on a shared machine
@@ -237,7 +236,7 @@ def fit_ramps(points: np.ndarray, samples: np.ndarray, model: ModelSpec, train: 
                 f"patterns; lower the noise (the gaps close as it grows) or use train.method augmented-lagrangian",
                 reason="failed")
         reason, joined = "max-steps", []
-        for r, D, cost, lower, residual, added in ramp_rounds(ramps, points, train.steps):
+        for r, cols, D, cost, lower, residual, added in ramp_rounds(ramps, points, train.steps):
             if lower is None:
                 continue
             for key, value in zip(history, (r, cost, residual, lower)):
@@ -253,7 +252,7 @@ def fit_ramps(points: np.ndarray, samples: np.ndarray, model: ModelSpec, train: 
             if stop:
                 reason = "callback"
                 break
-        net = ramp_network(ramps, D, points, model.skip)
+        net = ramp_network(ramps.take(cols), D, points, model.skip)
     if model.width is not None and net.width > model.width:
         raise RecipeError(f"model.width = {model.width} is below the {net.width} units the ramps method's "
                           f"solution uses: unset model.width (the method takes the units it needs)")
