@@ -233,7 +233,7 @@ def fit_ramps(points: np.ndarray, samples: np.ndarray, model: ModelSpec, train: 
             raise TrainingError(
                 f"no sum of ramps interpolates these samples: the {len(ramps.u)} ramps found along {len(U)} "
                 f"directions (gaps between the clouds' projections) span {reach} of the {len(points)} clouds' "
-                f"patterns; lower the noise (the gaps close as it grows) or use train.method augmented-lagrangian",
+                f"patterns; lower the noise or raise data.min_distance (both widen the gaps)",
                 reason="failed")
         reason, joined = "max-steps", []
         for r, cols, D, cost, lower, residual, added in ramp_rounds(ramps, points, train.steps):
