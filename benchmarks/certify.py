@@ -6,7 +6,7 @@ Cases: the shipped 1-D recipe as it is (Gaussian noise, M = 100) and with sphere
 obtuse, equilateral and acute triangles and the rays with sphere noise of radius 0.1 and M = 30
 samples per point; four points in general position in 2-D (no closed form); and, for the record,
 the subspace recipe (points on a line in R^3, full 3-D noise) whose lower bound is only searched.
-Points and samples are drawn as the commands draw them (relu_denoise.streams.training_set).
+Points and samples are drawn as the commands draw them (relu_denoise.problem.training_set).
 
 Columns: lower, upper and gap = upper / lower - 1 of the certificate; `cf` the ball-model closed
 form's cost (sphere noise: rho = the radius, must be >= lower; Gaussian: rho = sigma sqrt(2 ln M),
@@ -72,7 +72,7 @@ def load(recipe, overrides):
         r, base = parse_recipe(recipe, overrides), ROOT
     else:
         r, base = load_recipe(ROOT / "recipes" / f"{recipe}.yaml", overrides)
-    from relu_denoise.streams import training_set
+    from relu_denoise.problem import training_set
 
     data = training_set(r, base)
     return r, data.points, data.samples
@@ -81,7 +81,7 @@ def load(recipe, overrides):
 def closed_form_costs(r, points, samples):
     """Path costs of the ball-model closed form (rho = the radius, or sigma sqrt(2 ln M) for Gaussian
     noise) and of the empirical one; None where there is no closed form."""
-    from relu_denoise.closed_form import closed_form
+    from relu_denoise.closed_forms import closed_form
     from relu_denoise.errors import NoClosedFormError
 
     noise = r.noise
@@ -119,7 +119,7 @@ def unit_directions(cert, points):
 
 
 def main() -> None:
-    from relu_denoise.certify import certify
+    from relu_denoise.certificates import certify
     from relu_denoise.geometry import min_distance
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -103,7 +103,7 @@ def compare_fits() -> None:
     import numpy as np
     import torch
 
-    from relu_denoise.closed_form import closed_form
+    from relu_denoise.closed_forms import closed_form
     from relu_denoise.data import make_source
     from relu_denoise.recipe import DEFAULT_RECIPE, parse_recipe
     from relu_denoise.train import fit_denoiser

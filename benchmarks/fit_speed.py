@@ -47,7 +47,7 @@ import time
 import numpy as np
 import torch
 
-from relu_denoise.closed_form import closed_form
+from relu_denoise.closed_forms import closed_form
 from relu_denoise.network import ShallowDenoiser
 from relu_denoise.noise import NoiseSpec, offline_samples
 from relu_denoise.recipe import ModelSpec, TrainSpec

@@ -156,11 +156,11 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from relu_denoise.closed_form import reference_form  # noqa: E402
+from relu_denoise.closed_forms import reference_form  # noqa: E402
 from relu_denoise.geometry import min_distance  # noqa: E402
 from relu_denoise.noise import NoiseSpec, offline_samples  # noqa: E402
 from relu_denoise.recipe import ModelSpec, TrainSpec, load_recipe  # noqa: E402
-from relu_denoise.streams import training_set  # noqa: E402
+from relu_denoise.problem import training_set  # noqa: E402
 from relu_denoise.train import fit_denoiser  # noqa: E402
 from relu_denoise.train.trainer import _per_step  # noqa: E402
 from relu_denoise.workflows import polish_fit  # noqa: E402

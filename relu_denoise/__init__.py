@@ -8,15 +8,13 @@ torch, scipy or matplotlib.
 """
 
 import importlib
-import sys
-import types
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     "align": ["AlignReport", "Candidate", "align_report", "candidates"],
-    "certify": ["Certificate", "certify", "polish", "supremum"],
-    "closed_form": ["ClosedForm", "Ramp", "Reference", "closed_form", "ramps_network", "reference_form"],
+    "certificates": ["Certificate", "certify", "polish", "supremum"],
+    "closed_forms": ["ClosedForm", "Ramp", "Reference", "closed_form", "ramps_network", "reference_form"],
     "estimators": ["DENOISERS", "REFERENCES", "LinearMMSE", "emmse", "identity", "lmmse_fit", "make_denoiser",
                    "make_estimator", "nearest"],
     "errors": ["DataError", "NoClosedFormError", "RecipeError", "ReludenError", "RunError", "TrainingError"],
@@ -33,14 +31,3 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
     raise AttributeError(f"module 'relu_denoise' has no attribute {name!r}")
 
-
-class _Package(types.ModuleType):
-    """Keeps `relu_denoise.closed_form` the function: importing the submodule of the same name would rebind it."""
-
-    def __setattr__(self, name, value):
-        if isinstance(value, types.ModuleType) and _HOME.get(name) == name:
-            return                                    # the module stays reachable as sys.modules[...]
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -43,7 +43,7 @@ from itertools import combinations
 import numpy as np
 
 from .checks import check_points, check_positive
-from .closed_form import closed_form
+from .closed_forms import closed_form
 from .errors import DataError, NoClosedFormError
 from .files import to_jsonable
 from .geometry import affine_hull, diameter, line_angle_deg, min_distance, plane_basis, span_basis

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .closed_form import reference_form
+from .closed_forms import reference_form
 from .errors import DataError, NoClosedFormError, TrainingError
 from .estimators import DENOISERS, make_denoiser
 from .noise import NoiseSpec, draw_noise
-from .streams import TrainingSet, rng, training_set
+from .problem import TrainingSet, rng, training_set
 _Z95 = 1.959963984540054
 
 
@@ -93,7 +93,7 @@ def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, re
     `fit_nn(training_set)` trains the NN denoiser (None skips the `nn` estimator); `on_fit(message)` is
     called after each (noise level, repeat), `on_level(comparison)` after each finished level with the
     levels done so far (so an interrupted comparison keeps them). Every draw depends on (seed, level, repeat) alone, so a
-    level gives the same numbers alone or in any grid (streams).
+    level gives the same numbers alone or in any grid (relu_denoise.problem).
     """
     names = [n for n in DENOISERS if fit_nn is not None or n != "nn"]
     errors = {n: [[] for _ in noise] for n in names}

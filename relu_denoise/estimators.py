@@ -290,7 +290,7 @@ def make_denoiser(name: str, x, sigma, *, samples=None, noise=None, fit_nn=None,
     if name == "nn":
         return fit_nn(x, samples)
     if name == "closed_form":
-        from .closed_form import reference_form
+        from .closed_forms import reference_form
         from .errors import NoClosedFormError
 
         ref = reference if reference is not None else reference_form(x, noise, samples)

@@ -10,7 +10,7 @@
 
 Each point is an ordinary run directory `<sweep dir>/<command>-<hash>/`, the hash taken over the
 command, its options and the resolved recipe, so a point's directory (like its random streams,
-relu_denoise.streams) depends on its content, never on its position in the grid. Beside the run's
+relu_denoise.problem) depends on its content, never on its position in the grid. Beside the run's
 own files, `sweep_point.json` records the swept values and the wall seconds of the point.
 
 Running a sweep again skips points whose run finished (ok, not-converged, no-closed-form),

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .closed_form import Reference, reference_form
+from .closed_forms import Reference, reference_form
 from .errors import RunError, TrainingError
 from .recipe import Recipe, TrainSpec, load_recipe
 from .runs import Run, ending, load_run
-from .streams import TrainingSet, training_set
+from .problem import TrainingSet, training_set
 
 
 class Events:
@@ -303,7 +303,7 @@ def polish_fit(train: TrainSpec, points: np.ndarray, samples: np.ndarray | None,
     if s["max_residual"] > train.tol * s["residual_unit"]:            # nothing exact to make cheaper
         return {"applied": False, "reason": f"skipped: the fit does not interpolate (max residual "
                 f"{s['max_residual_rel'] / train.tol:.3g} x tol)"}
-    from .certify import polish
+    from .certificates import polish
 
     try:
         pol = polish(fit.net, points, samples, exact=True)
@@ -595,7 +595,7 @@ def _align_into(run: Run, recipe: Recipe, data: TrainingSet, net, fit_result: di
                 extra: dict | None = None) -> Outcome:
     from .align import align_report
     from .metrics import function_gap, plane_gap
-    from .streams import rng
+    from .problem import rng
 
     ref = reference_form(data.points, recipe.noise, data.samples)
     form = ref.form
@@ -677,8 +677,8 @@ def _online_refusal():
 
 def _certify_into(run: Run, recipe: Recipe, data: TrainingSet, net, fit_result: dict, time_limit: float,
                   tol: float, events: Events) -> Outcome:
-    from .certify import certify, polish
-    from .streams import rng
+    from .certificates import certify, polish
+    from .problem import rng
 
     ref = reference_form(data.points, recipe.noise, data.samples)
     seeds = [net] + ([ref.form.network] if ref.form is not None else [])

@@ -10,7 +10,7 @@ import torch
 from relu_denoise import DataError, ShallowDenoiser, closed_form
 from relu_denoise.align import (UNALIGNED, align_report, candidate_angles_2d, candidate_angles_plane, candidates,
                                 neuron_angles_2d, neuron_angles_plane)
-from relu_denoise.closed_form import Reference
+from relu_denoise.closed_forms import Reference
 from relu_denoise.geometry import affine_hull, plane_basis, vertex_angle_deg
 
 S3 = np.sqrt(3)

@@ -12,7 +12,7 @@ from scipy.optimize import linprog
 
 from relu_denoise import DataError, ShallowDenoiser, closed_form
 from relu_denoise.errors import TrainingError
-from relu_denoise.certify import certify, polish, supremum
+from relu_denoise.certificates import certify, polish, supremum
 
 
 def _sphere_samples(X, radius, M, rng):
@@ -210,9 +210,9 @@ def test_polish_never_raises_the_cost_of_a_closed_form_and_keeps_it_interpolatin
 def test_polish_of_units_trained_in_float32_finds_the_least_cost():
     # float32 units are nearly dependent (feature singular values down to 1e-14 of the largest); solving
     # exactly along those directions too took this fit from 1.0 x to 1.52 x the closed form.
-    from relu_denoise.closed_form import reference_form
+    from relu_denoise.closed_forms import reference_form
     from relu_denoise.recipe import load_recipe
-    from relu_denoise.streams import training_set
+    from relu_denoise.problem import training_set
     from relu_denoise.train import fit_denoiser
 
     recipe, base = load_recipe(RECIPES / "obtuse-triangle.yaml", ["train.dtype=float32", "seed=1"])

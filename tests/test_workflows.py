@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from relu_denoise.cli import app
 from relu_denoise.recipe import parse_recipe
-from relu_denoise.streams import training_set
+from relu_denoise.problem import training_set
 from relu_denoise.workflows import (align_run_dir, align_workflow, closed_form_workflow, compare_workflow,
                                     fit_workflow)
 

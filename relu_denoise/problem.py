@@ -1,4 +1,4 @@
-"""Random streams derived from content, never from position (design.md, Conventions).
+"""The problem a command works on: content-seeded random streams and the training set (design.md, Conventions).
 
 Every draw of a run comes from a generator seeded by (recipe seed, purpose, values), where
 the values are what the draw depends on: the noise distribution and level, the repeat index.

@@ -545,7 +545,7 @@ def _seed_units(prob: _Problem, X: np.ndarray, S: np.ndarray, nets: list[Shallow
     """Seed units W (K, r), b (K,): the given networks' units, the empirical closed form's, a grid of
     directions x kinks, and knots at every sample along the principal axis. The last two are the grid,
     whose size comes third; a note says what was used."""
-    from .closed_form import closed_form
+    from .closed_forms import closed_form
 
     words = [f"{len(nets)} given network(s)"] if nets else []
     try:
