@@ -44,7 +44,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-from .checks import check_points, check_positive
+from .checks import check_network, check_points, check_positive, check_rng, check_samples
 from .errors import DataError, NoClosedFormError, TrainingError
 from .files import to_jsonable
 from .geometry import affine_hull, min_distance
@@ -187,16 +187,7 @@ def _problem(X: np.ndarray, S: np.ndarray) -> _Problem:
 def _check_inputs(points, samples) -> tuple[np.ndarray, np.ndarray]:
     """Clean points (N, d) and samples (N, M, d) as float64, or DataError naming the problem."""
     X = check_points(points, name="points")
-    N, d = X.shape
-    try:
-        S = np.asarray(samples, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"samples: expected numbers, got {type(samples).__name__} ({exc})") from None
-    if S.ndim != 3 or S.shape[0] != N or S.shape[2] != d or S.shape[1] == 0:
-        raise DataError(f"samples: expected shape ({N}, M, {d}) with M >= 1 (M noisy samples of each of "
-                        f"the {N} clean points), got {S.shape}")
-    if not np.all(np.isfinite(S)):
-        raise DataError("samples: contains NaN or inf values")
+    S = check_samples(samples, X)
     min_distance(X)                                                  # DataError if two points coincide
     _check_no_conflicting_samples(S)
     return X, S
@@ -212,19 +203,6 @@ def _check_no_conflicting_samples(S: np.ndarray) -> None:
         raise DataError(f"samples: samples[{i // M}, {i % M}] and samples[{j // M}, {j % M}] coincide but "
                         f"belong to different clean points ({i // M} and {j // M}); no function interpolates "
                         "them: use less noise or more distant points")
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-
-
-def _check_network(net, d: int, name: str) -> ShallowDenoiser:
-    if not isinstance(net, ShallowDenoiser):
-        raise DataError(f"{name}: expected a ShallowDenoiser, got {type(net).__name__}")
-    if net.dim != d:
-        raise DataError(f"{name}: a network on R^{net.dim}, but the points are in R^{d}")
-    return net
 
 
 # ---------------------------------------------------------------- public entries
@@ -251,8 +229,8 @@ def certify(points, samples, *, networks: Iterable[ShallowDenoiser] = (), time_l
     start = time.perf_counter()
     X, S = _check_inputs(points, samples)
     time_limit, tol = check_positive(time_limit, name="time_limit"), check_positive(tol, name="tol")
-    _check_rng(rng)
-    nets = [_check_network(net, X.shape[1], f"networks[{i}]") for i, net in enumerate(networks)]
+    check_rng(rng)
+    nets = [check_network(net, d=X.shape[1], name=f"networks[{i}]") for i, net in enumerate(networks)]
     prob = _problem(X, S)
     notes = _reduction_notes(prob)
     if prob.trivial:
@@ -277,7 +255,7 @@ def polish(net: ShallowDenoiser, points, samples, *, exact: bool = False) -> Pol
     Compare `cost` and `max_residual` with `net.path_cost()` and net's residual to report the gain.
     """
     X, S = _check_inputs(points, samples)
-    net = _check_network(net, X.shape[1], "net")
+    net = check_network(net, d=X.shape[1], name="net")
     prob = _problem(X, S)
     W, b = _network_units(net, prob)
     if prob.trivial:                                                 # an affine map interpolates: no unit needed
@@ -316,7 +294,7 @@ def supremum(y, lam, *, rng: np.random.Generator | None = None) -> Supremum:
         raise DataError("lam: must be orthogonal to affine functions of y (sum_i lam_i = 0 and "
                         "sum_i lam_i y_i^T = 0), else the supremum is infinite; project lam first")
     if y.shape[1] > 2:
-        _check_rng(rng)
+        check_rng(rng)
     return _supremum(y, lam, rng=rng)
 
 

@@ -68,3 +68,65 @@ def read_points_file(path, *, name: str, d: int | None = None) -> np.ndarray:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{name}: cannot read {path}: {reason}") from None
     return check_points(arr, name=f"{name} ({path})", d=d)
+
+
+def check_samples(samples, points: np.ndarray, *, name: str = "samples") -> np.ndarray:
+    """Offline samples as a finite float64 (N, M, d) array, M >= 1, for clean points (N, d)."""
+    N, d = points.shape
+    try:
+        S = np.asarray(samples, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name}: expected numbers, got {type(samples).__name__} ({exc})") from None
+    if S.ndim != 3 or S.shape[0] != N or S.shape[2] != d or S.shape[1] == 0:
+        raise DataError(f"{name}: expected shape ({N}, M, {d}) with M >= 1 (M noisy samples of each of "
+                        f"the {N} clean points), got {S.shape}")
+    if not np.all(np.isfinite(S)):
+        raise DataError(f"{name}: contains NaN or inf values")
+    return S
+
+
+def check_rng(rng, *, name: str = "rng") -> np.random.Generator:
+    """A numpy Generator, as given (style.md, habit 8: randomness is explicit)."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name}: expected a numpy.random.Generator, got {type(rng).__name__}")
+    return rng
+
+
+def check_chunk(chunk, *, name: str = "chunk") -> int:
+    """An int >= 1 (rows per streaming step)."""
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise DataError(f"{name}: must be an integer >= 1, got {chunk!r}")
+    return int(chunk)
+
+
+def check_network(net, *, d: int | None = None, name: str = "network"):
+    """A ShallowDenoiser (of input dimension d when given)."""
+    from .network import ShallowDenoiser
+
+    if not isinstance(net, ShallowDenoiser):
+        raise DataError(f"{name}: expected a ShallowDenoiser, got {type(net).__name__}")
+    if d is not None and net.dim != d:
+        raise DataError(f"{name}: a network on R^{net.dim}, but the points are in R^{d}")
+    return net
+
+
+def check_series(values, *, name: str, n: int | None = None) -> np.ndarray:
+    """A list of numbers or None as a float64 (n,) array, None -> NaN."""
+    try:
+        arr = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{name}: expected a list of numbers (None for unavailable), got {values!r:.80}") from None
+    if n is not None and arr.shape != (n,):
+        raise DataError(f"{name}: expected {n} values, got {arr.shape[0]}")
+    return arr
+
+
+def check_vector(values, *, name: str, n: int | None = None) -> np.ndarray:
+    """A finite float64 (n,) array."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
+        want = f"({n},)" if n is not None else "(K,)"
+        raise DataError(f"{name}: expected shape {want}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{name}: contains NaN or inf values")
+    return arr

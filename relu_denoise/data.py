@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from .checks import read_points_file
+from .checks import check_rng, read_points_file
 from .errors import DataError
 from .geometry import pairwise_distances
 
@@ -348,7 +348,7 @@ class Source:
                 "or supply the test points yourself")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise DataError(f"draw: n must be an integer >= 1, got {n!r}")
-        _check_rng(rng)
+        check_rng(rng)
         return self._sampler(int(n), rng)
 
 
@@ -365,17 +365,12 @@ def make_source(spec: DataSpec, *, rng: np.random.Generator, base_dir: Path = Pa
     """
     if isinstance(spec, dict):
         spec = TypeAdapter(DataSpec).validate_python(spec)
-    _check_rng(rng)
+    check_rng(rng)
     if isinstance(spec, FileData):
         source = _file_source(spec, base_dir=Path(base_dir))
     else:
         source = _BUILDERS[type(spec)](spec, rng=rng)
     return source
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
 
 
 # ---------------------------------------------------------------------------------------------

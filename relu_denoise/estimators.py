@@ -17,7 +17,7 @@ import numpy as np
 from scipy.linalg import solve
 from scipy.spatial.distance import cdist
 
-from .checks import check_points, check_positive, output_dtype
+from .checks import check_chunk, check_points, check_positive, output_dtype
 from .errors import DataError
 
 DENOISERS = ("nn", "closed_form", "emmse", "lmmse", "nearest", "identity")
@@ -34,13 +34,6 @@ _BLOCK = 2**20
 
 
 # ---------------------------------------------------------------- gates and helpers
-
-
-def _check_chunk(chunk) -> int:
-    """Return `chunk` as an int >= 1 (the number of training points per streaming step)."""
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise DataError(f"chunk: must be an integer >= 1, got {chunk!r}")
-    return int(chunk)
 
 
 def _row_blocks(n: int, C: int):
@@ -91,7 +84,7 @@ def emmse(y, x, sigma, *, chunk: int = 4096) -> np.ndarray:
     x = check_points(x, name="x")
     y = check_points(y, name="y", d=x.shape[1])
     sigma = check_positive(sigma, name="sigma")
-    chunk = _check_chunk(chunk)
+    chunk = check_chunk(chunk)
     h = np.empty_like(y)                                    # (n, d)
     for rows in _row_blocks(len(y), min(chunk, len(x))):
         h[rows] = _emmse_rows(y[rows], x, sigma, chunk)
@@ -200,7 +193,7 @@ def nearest(y, x, *, chunk: int = 4096) -> np.ndarray:
     dtype = output_dtype(y)
     x = check_points(x, name="x")
     y = check_points(y, name="y", d=x.shape[1])
-    chunk = _check_chunk(chunk)
+    chunk = check_chunk(chunk)
     idx = np.empty(len(y), dtype=np.intp)                   # (n,)
     for rows in _row_blocks(len(y), min(chunk, len(x))):
         idx[rows] = _nearest_index(y[rows], x, chunk)

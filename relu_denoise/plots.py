@@ -56,7 +56,7 @@ with _gc_paused():
     from matplotlib.patches import Circle
     from matplotlib.ticker import MaxNLocator
 
-from .checks import check_points  # noqa: E402
+from .checks import check_points, check_series, check_vector  # noqa: E402
 from .files import atomic_write  # noqa: E402
 from .geometry import affine_hull, plane_basis, span_basis  # noqa: E402
 from .errors import DataError  # noqa: E402
@@ -125,28 +125,6 @@ def _check_nets(nets, names: Sequence[str], *, d: int) -> dict[str, ShallowDenoi
                             f"{tuple(net.w.shape)}")
         out[name] = net
     return out
-
-
-def _check_series(values, *, name: str, n: int | None = None) -> np.ndarray:
-    """A list of numbers or None as a float64 (n,) array, None -> NaN."""
-    try:
-        arr = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{name}: expected a list of numbers (None for unavailable), got {values!r:.80}") from None
-    if n is not None and arr.shape != (n,):
-        raise DataError(f"{name}: expected {n} values, got {arr.shape[0]}")
-    return arr
-
-
-def _check_vector(values, *, name: str, n: int | None = None) -> np.ndarray:
-    """A finite float64 (n,) array."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
-        want = f"({n},)" if n is not None else "(K,)"
-        raise DataError(f"{name}: expected shape {want}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise DataError(f"{name}: contains NaN or inf values")
-    return arr
 
 
 # ---------------------------------------------------------------- figure plumbing
@@ -579,12 +557,12 @@ def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "s
         known = ", ".join(k for keys, _ in _TRAINING_PANELS for k in keys)
         raise DataError(f"history: none of the keys {known} is present; got {', '.join(map(str, history)) or 'none'}")
     n = len(next(iter(history[k] for keys, _ in panels for k in keys if k in history)))
-    xs = _check_series(history[x], name=f"history[{x!r}]") if x in history else np.arange(n, dtype=np.float64)
+    xs = check_series(history[x], name=f"history[{x!r}]") if x in history else np.arange(n, dtype=np.float64)
     references = dict(references or {})
     fig = _figure((7.5, 1.1 + 2.0 * len(panels)))
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
     for ax, (keys, label) in zip(axes[:, 0], panels):
-        series = {k: _check_series(history[k], name=f"history[{k!r}]", n=xs.size) for k in keys if k in history}
+        series = {k: check_series(history[k], name=f"history[{k!r}]", n=xs.size) for k in keys if k in history}
         series = {k: v for k, v in series.items() if np.isfinite(v).any()} or series   # a column never recorded
         for k, v in series.items():
             kept = np.isfinite(v)                            # None entries: not recorded at that step
@@ -617,7 +595,7 @@ def mse_vs_noise(path, noise: Sequence[float], results: Mapping[str, Mapping[str
     level; None (or a missing key) marks an unavailable value. Non-positive values are not
     drawn (log axes). Confidence intervals are error bars joined by shaded bands.
     """
-    sigma = _check_vector(noise, name="noise")
+    sigma = check_vector(noise, name="noise")
     if sigma.size == 0 or np.any(sigma <= 0):
         raise DataError(f"noise: expected a non-empty list of levels > 0, got {list(noise)}")
     if not isinstance(results, Mapping) or not results:
@@ -661,7 +639,7 @@ def _mse_curve(r, *, name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     out = []
     for key in ("mse", "ci_low", "ci_high"):
         v = r.get(key)
-        v = np.full(n, np.nan) if v is None else _check_series(v, name=f"results[{name!r}][{key!r}]", n=n)
+        v = np.full(n, np.nan) if v is None else check_series(v, name=f"results[{name!r}][{key!r}]", n=n)
         out.append(np.where(v > 0, v, np.nan))
     return out[0], out[1], out[2]
 
@@ -692,8 +670,8 @@ def direction_histogram(path, angles_rad, weights, *, candidates: Mapping[str, f
     predicted : names of the candidates the closed form predicts to carry the cost: solid and
         coloured; the others are dotted grey.
     """
-    theta = np.mod(_check_vector(angles_rad, name="angles_rad"), 2 * np.pi)  # (K,)
-    wts = _check_vector(weights, name="weights", n=theta.size)               # (K,)
+    theta = np.mod(check_vector(angles_rad, name="angles_rad"), 2 * np.pi)  # (K,)
+    wts = check_vector(weights, name="weights", n=theta.size)               # (K,)
     if np.any(wts < 0):
         raise DataError("weights: must be >= 0 (cost shares), got a negative value")
     candidates = {str(k): float(v) for k, v in (candidates or {}).items()}

@@ -32,8 +32,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ..checks import check_points
-from ..errors import DataError, RecipeError, TrainingError
+from ..checks import check_points, check_samples
+from ..errors import RecipeError, TrainingError
 from ..files import atomic_write
 from ..geometry import min_distance
 from ..network import ShallowDenoiser
@@ -198,15 +198,7 @@ def _solve_every(K: int, d: int, P: int, B: int, check_every: int) -> int:
 
 def _check_data(data, X: np.ndarray):
     """Offline samples as a float64 (N, M, d) array, or the NoiseSpec of online training."""
-    if isinstance(data, NoiseSpec):
-        return data
-    S = np.asarray(data, dtype=np.float64)
-    N, d = X.shape
-    if S.ndim != 3 or S.shape[0] != N or S.shape[2] != d or S.shape[1] < 1:
-        raise DataError(f"samples: expected shape ({N}, M, {d}), got {S.shape}")
-    if not np.all(np.isfinite(S)):
-        raise DataError("samples: contains NaN or inf values")
-    return S
+    return data if isinstance(data, NoiseSpec) else check_samples(data, X)
 
 
 def _sample_scale(X: np.ndarray, data) -> float:
