@@ -282,7 +282,7 @@ def _fallback_form(X: np.ndarray, rho: float | None):
             return closed_form(X, rho=r), None
         except NoClosedFormError as exc:
             failure = exc
-            if "rho" not in exc.condition:
+            if exc.kind != "rho-too-large":
                 break                                     # a smaller rho cannot help
     return None, f"no closed form for these points ({failure.condition})"
 

@@ -107,6 +107,8 @@ def ramps_network(ramps: list[Ramp], c: np.ndarray) -> "ShallowDenoiser":
 class BallMargin:
     """Ball model: the flat zone around x_n along any direction u is [-rho, rho]."""
 
+    overlap_kind = "rho-too-large"     # zones that overlap: a smaller rho may separate them
+
     def __init__(self, rho: float):
         self.rho = rho
 
@@ -119,6 +121,8 @@ class BallMargin:
 
 class EmpiricalMargin:
     """Offline variant: along u the flat zone around x_n ends at the extreme sample projections."""
+
+    overlap_kind = "samples"           # zones that overlap: the samples themselves reach too far
 
     def __init__(self, points: np.ndarray, samples: np.ndarray):
         self.offsets = samples - points[:, None, :]  # (N, M, d)
@@ -151,7 +155,7 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
         rho = check_positive(rho, name="rho")
         if rho >= dmin / 2:
             raise NoClosedFormError(f"balls overlap: rho = {rho:g} must be < half the smallest distance "
-                                    f"between clean points ({dmin / 2:g})")
+                                    f"between clean points ({dmin / 2:g})", kind="rho-too-large")
         margin = BallMargin(rho)
     else:
         samples = np.asarray(samples, dtype=np.float64)
@@ -181,7 +185,8 @@ def _check_clouds_apart(X: np.ndarray, samples: np.ndarray) -> None:
     i, j, slack = closest_clouds(X, r)
     if slack <= 0:
         raise NoClosedFormError(f"balls overlap: the sample clouds of x{i} and x{j} (radii "
-                                f"{r[i]:.3g}, {r[j]:.3g}) reach across their distance {np.linalg.norm(X[i] - X[j]):.3g}")
+                                f"{r[i]:.3g}, {r[j]:.3g}) reach across their distance {np.linalg.norm(X[i] - X[j]):.3g}",
+                                kind="samples")
 
 
 def _lift(inner: ClosedForm, U: np.ndarray, x_bar: np.ndarray) -> ClosedForm:
@@ -222,7 +227,8 @@ def _chain(t: np.ndarray, idx: list[int], u: np.ndarray, origin: np.ndarray, mar
         hi = t[k + 1] + margin(idx[k + 1], u)[0]      # flat zone of the upper point starts here
         if not lo < hi:
             raise NoClosedFormError(f"flat zones of {label(idx[k])} and {label(idx[k + 1])} overlap along the "
-                                    f"ramp direction (gap {t[k + 1] - t[k]:g}, zones end at {lo:g} and {hi:g})")
+                                    f"ramp direction (gap {t[k + 1] - t[k]:g}, zones end at {lo:g} and {hi:g})",
+                                    kind=margin.overlap_kind)
         ramps.append(Ramp(u, origin, lo, hi, t[k + 1] - t[k], f"{label(idx[k])}->{label(idx[k + 1])}"))
     return ramps
 
@@ -337,7 +343,7 @@ def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:
     altitude = 2 * area / sides                       # h_i, from x_i
     if rho is not None and rho >= altitude.min() / 2:
         raise NoClosedFormError(f"rho = {rho:g} must be < half the smallest altitude ({altitude.min() / 2:g}) "
-                                "for the acute-triangle form (docs/theory.md 4.4)")
+                                "for the acute-triangle form (docs/theory.md 4.4)", kind="rho-too-large")
     ramps = []
     for i in range(3):
         R = np.linalg.norm(X[i] - H)
@@ -346,7 +352,8 @@ def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:
         lo = max(u @ (X[j] - H) + margin(j, u)[1] for j in others)
         hi = R + margin(i, u)[0]
         if not lo < hi:
-            raise NoClosedFormError(f"flat zones of x{i} and the opposite edge overlap along its altitude")
+            raise NoClosedFormError(f"flat zones of x{i} and the opposite edge overlap along its altitude",
+                                    kind=margin.overlap_kind)
         ramps.append(Ramp(u, H, lo, hi, R, f"edge x{others[0]}x{others[1]}->x{i}"))
     equilateral = np.ptp(sides) <= 1e-9 * sides.max()
     if rho is not None:
@@ -373,7 +380,11 @@ class Reference:
     form: ClosedForm | None
     rho: float | None               # None for the empirical rule
     rho_rule: str                   # number | auto | radius | empirical
-    reason: str | None = None
+    error: NoClosedFormError | None = None   # why there is no form
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.error is None else str(self.error)
 
     def to_dict(self) -> dict:
         """What every result.json says about the closed form (the same keys in every command)."""
@@ -402,5 +413,5 @@ def reference_form(points, noise, samples=None, *, rho=None) -> Reference:
         else:
             form = closed_form(points, rho=value)
     except NoClosedFormError as exc:
-        return Reference(None, value, rule, str(exc))
+        return Reference(None, value, rule, exc)
     return Reference(form, value, rule)

@@ -284,11 +284,9 @@ def make_denoiser(name: str, x, sigma, *, samples=None, noise=None, fit_nn=None,
         return fit_nn(x, samples)
     if name == "closed_form":
         from .closed_forms import reference_form
-        from .errors import NoClosedFormError
-
         ref = reference if reference is not None else reference_form(x, noise, samples)
         if ref.form is None:
-            raise NoClosedFormError(ref.reason.removeprefix("no closed form: "))
+            raise ref.error
         return ref.form
     if name not in DENOISERS:
         raise DataError(f"denoiser: unknown name {name!r}; valid names are {', '.join(DENOISERS)}")
