@@ -130,3 +130,38 @@ def check_vector(values, *, name: str, n: int | None = None) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise DataError(f"{name}: contains NaN or inf values")
     return arr
+
+
+MEMINFO = "/proc/meminfo"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation: Linux's MemAvailable (free pages plus the page cache
+    the kernel can reclaim), else the free pages; None where neither can be read."""
+    try:
+        with open(MEMINFO) as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+MEMORY_SHARE = 0.8      # a command may plan to use at most this share of the available memory
+
+
+def check_memory(need: float, *, what: str, fix: str) -> None:
+    """Refuse (RecipeError) before allocating when `need` bytes exceed MEMORY_SHARE of the available memory:
+    "<what> needs about X GiB, more than the Y GiB available; <fix>"."""
+    from .errors import RecipeError
+
+    have = available_memory()
+    if have is not None and need > MEMORY_SHARE * have:
+        raise RecipeError(f"{what} needs about {need / 2**30:.3g} GiB, more than the {have / 2**30:.3g} GiB "
+                          f"available; {fix}")

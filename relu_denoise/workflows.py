@@ -214,7 +214,7 @@ def check_fit_memory(recipe: Recipe, data: TrainingSet) -> None:
     Estimate: three (K, P) buffers of the forward/backward pass, the (d, P) inputs, targets, residuals and
     multipliers, and the (K + d + 1)^2 output solve, P = N M, in the training dtype (docs/theory.md 9.8).
     """
-    from .errors import RecipeError
+    from .checks import check_memory
 
     N, d = data.points.shape
     P, K = N * (data.samples.shape[1] if data.samples is not None else recipe.noise.samples), recipe.model.width
@@ -224,17 +224,7 @@ def check_fit_memory(recipe: Recipe, data: TrainingSet) -> None:
         K = choose_width(N, d)
     item = 8 if recipe.train.dtype == "float64" else 4
     need = item * (3 * K * P + 5 * d * P + (K + d + 1) ** 2 + 8 * (2 * K * d + d * d))
-    have = _available_memory()
-    if have is not None and need > 0.8 * have:
-        raise RecipeError(f"fit needs about {need / 2**30:.3g} GiB (width {K} x {P} samples x 3 buffers), more than "
-                          f"the {have / 2**30:.3g} GiB available; lower model.width or noise.samples")
-
-
-def _available_memory() -> int | None:
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    check_memory(need, what=f"fit (width {K} x {P} samples x 3 buffers)", fix="lower model.width or noise.samples")
 
 
 def _fit_into(run: Run, recipe: Recipe, data: TrainingSet, device, events: Events, *, resume: bool,
