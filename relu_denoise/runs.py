@@ -14,23 +14,27 @@ import contextlib
 import csv
 import hashlib
 import io
-import json
 import os
 import platform
 import sys
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 
 from .errors import RunError
-from .files import atomic_write_text, to_jsonable
+from .files import DirLock, atomic_write_text, claim_dir, lock_dir, read_json, to_jsonable, utc_now, write_json
 from .recipe import Recipe, recipe_to_yaml
 
 
 STATUSES = ("ok", "not-converged", "no-closed-form", "failed", "interrupted")
 _PACKAGES = ("relu-denoise", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pydantic", "cvxpy")
-_LOCK = ".lock"
+# what every run directory may hold beside the files its manifest lists (Run.file records those)
+ERROR_FILE = "error.txt"        # the traceback of an error that is not the library's own (a bug)
+_ALWAYS = ("recipe.yaml", "manifest.json", "result.json", ERROR_FILE, "sweep_point.json")
+# run directories written before manifests listed their files: what the commands wrote
+_LEGACY = ("*.csv", "*.png", "*.pt", "*.json", "*.yaml", "*.txt")
 
 
 def provenance() -> dict:
@@ -78,25 +82,24 @@ def _git() -> dict:
         return {}
 
 
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 @dataclass
 class Run:
-    """An open run directory. Write files through it; `finish` records how it ended."""
+    """An open run directory, locked for this writer. Write files through it; `finish` records how it ended."""
 
     path: Path
     manifest: dict = field(default_factory=dict)
     figures: bool = True            # draw the PNG figures (sweeps switch them off: they cost more than small fits)
+    lock: DirLock | None = None
 
     @classmethod
     def create(cls, command: str, recipe: Recipe, *, out=None, force: bool = False, root="results",
                data_files=(), figures: bool = True, **facts) -> "Run":
         """Make the run directory (a new one under `root`, or `out`), write recipe.yaml and the manifest.
 
-        An existing non-empty `out` is refused (RunError) unless `force`, which empties it first; a lock
-        file refuses a second writer while this run is open. `data_files` are hashed into the manifest.
+        The directory is locked first (files.claim_dir). An existing non-empty `out` is refused (RunError)
+        unless it is an earlier run directory and `force` is given, which empties it: every file in it must be
+        one reluden wrote (its manifest lists them), anything else is refused and left alone.
+        `data_files` are hashed into the manifest.
         """
         text = recipe_to_yaml(recipe)
         if out is None:
@@ -104,13 +107,26 @@ class Run:
             digest = hashlib.sha256(text.encode()).hexdigest()[:8]
             out = Path(root) / command / recipe.name / f"{stamp}-{digest}"
         path = Path(out)
-        _claim(path, force)
-        run = cls(path, {"command": command, "argv": sys.argv, "seed": recipe.seed, "start": _utc_now(),
+        lock = claim_dir(path, force=force, owned=owned_files, holder=command)
+        run = cls(path, {"command": command, "argv": sys.argv, "seed": recipe.seed, "start": utc_now(),
                          "end": None, "status": "running", **facts, **provenance(),
-                         "data_files": {str(f): _sha256(f) for f in data_files}, "figures": figures}, figures)
+                         "data_files": {str(f): _sha256(f) for f in data_files}, "figures": figures, "files": []},
+                  figures, lock)
         atomic_write_text(path / "recipe.yaml", text)
         run._write_manifest()
         return run
+
+    @classmethod
+    def reopen(cls, path, *, figures: bool = True) -> "Run":
+        """Lock an existing run directory to continue it (fit --resume); its manifest as it is."""
+        path = Path(path)
+        lock = lock_dir(path, holder="resume")
+        try:
+            manifest = read_json(path / "manifest.json")
+        except BaseException:
+            lock.release()
+            raise
+        return cls(path, manifest, figures, lock)
 
     def result_header(self) -> dict:
         """The keys every result.json starts with (the JSON contract of design.md)."""
@@ -120,20 +136,25 @@ class Run:
                 "run_dir": str(self.path.resolve()), "seed": self.manifest["seed"], "version": __version__}
 
     def _write_manifest(self) -> None:
-        atomic_write_text(self.path / "manifest.json", json.dumps(to_jsonable(self.manifest), indent=2) + "\n")
+        write_json(self.path / "manifest.json", self.manifest)
 
     def write_json(self, name: str, obj) -> Path:
-        return atomic_write_text(self.path / name, json.dumps(to_jsonable(obj), indent=2) + "\n")
+        return write_json(self.file(name), obj)
 
     def write_csv(self, name: str, header: list[str], rows) -> Path:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(to_jsonable(list(rows)))
-        return atomic_write_text(self.path / name, buf.getvalue())
+        return atomic_write_text(self.file(name), buf.getvalue())
 
     def file(self, name: str) -> Path:
-        """Path for a file a library function writes itself (it must write atomically too)."""
+        """The path of a file of this run (a library function writing it must write atomically too); the
+        manifest lists it, so that `--force` may later replace it (and nothing it did not write)."""
+        files = self.manifest.setdefault("files", [])
+        if name not in files and name not in _ALWAYS:
+            files.append(name)
+            self._write_manifest()
         return self.path / name
 
     def update(self, **facts) -> None:
@@ -142,70 +163,58 @@ class Run:
 
     @contextlib.contextmanager
     def recording(self):
-        """Close the run with a recorded status whatever ends the block: interrupted or failed, with the reason."""
+        """Close the run with a recorded status whatever ends the block: interrupted or failed, with the reason.
+        An error that is not one of the library's own (a bug) leaves its traceback in error.txt."""
         try:
             yield self
         except BaseException as exc:
             if self.manifest.get("status") == "running":
                 status, reason = ending(exc)
+                if _unexpected(exc):
+                    atomic_write_text(self.path / ERROR_FILE, "".join(traceback.format_exception(exc)))
+                    reason += f" (traceback in {self.path / ERROR_FILE})"
                 self.finish(status, reason=reason)
             raise
 
-    def finish(self, status: str = "ok", reason: str | None = None, result: dict | None = None) -> None:
-        """Write result.json (if given, headed by the JSON contract's keys) and close the manifest.
-
-        `result` is updated in place, so what a caller prints with --json is exactly the file.
-        """
+    def finish(self, status: str = "ok", reason: str | None = None, result: dict | None = None) -> dict | None:
+        """Write result.json (if given, headed by the JSON contract's keys), close the manifest and release the
+        lock. Returns the dictionary written as result.json (what --json prints)."""
         if status not in STATUSES:
             raise ValueError(f"run status must be one of {STATUSES}, got {status!r}")
-        self.manifest.update(status=status, end=_utc_now(), reason=reason)
+        self.manifest.update(status=status, end=utc_now(), reason=reason)
+        written = None
         if result is not None:
             header = self.result_header()
             if reason:
                 header["reason"] = reason
-            rest = {k: v for k, v in result.items() if k not in header and k != "reason"}
-            result.clear()
-            result.update(header, **rest)
-            self.write_json("result.json", result)
+            written = {**header, **{k: v for k, v in result.items() if k not in header and k != "reason"}}
+            result.clear()                       # callers still holding `result` see the file (until results.py)
+            result.update(written)
+            self.write_json("result.json", written)
         self._write_manifest()
-        (self.path / _LOCK).unlink(missing_ok=True)
+        if self.lock is not None:
+            self.lock.release()
+        return written
 
 
-def _claim(path: Path, force: bool) -> None:
-    """Create `path` for one writer: refuse a non-empty folder unless `force` (then empty it), and lock it."""
-    import shutil
-
-    if path.exists() and not path.is_dir():
-        raise RunError(f"--out {path}: exists and is not a directory")
-    lock = path / _LOCK
-    if lock.exists() and _alive(lock):
-        raise RunError(f"--out {path}: another reluden run is writing there (lock {lock}); wait for it or "
-                       "choose another --out")
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise RunError(f"--out {path}: the directory is not empty; give --force to replace it, or choose "
-                           "another --out")
-        for child in path.iterdir():
-            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+def owned_files(folder: Path) -> list[str]:
+    """The entries of a run directory that reluden wrote (files.claim_dir may delete them under --force): the
+    fixed names and the files its manifest lists; none when there is no readable manifest (not a run)."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        raise RunError(f"--out {path}: another reluden run took it just now; choose another --out") from None
-    except OSError as exc:
-        raise RunError(f"--out {path}: cannot create the run directory ({exc.strerror})") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{os.getpid()}\n")
+        manifest = read_json(folder / "manifest.json")
+    except RunError:
+        return []
+    listed = manifest.get("files")
+    if not isinstance(listed, list):                 # an older run directory: the names commands wrote
+        listed = sorted({p.name for pattern in _LEGACY for p in folder.glob(pattern) if p.is_file()})
+    return [*_ALWAYS, *map(str, listed)]
 
 
-def _alive(lock: Path) -> bool:
-    """Does the process that wrote the lock still run? (A lock of a killed process is stale.)"""
-    try:
-        pid = int(lock.read_text().split()[0])
-        os.kill(pid, 0)
-        return pid != os.getpid()          # this process runs one run at a time: its own lock is stale
-    except (ValueError, IndexError, OSError):
-        return False
+def _unexpected(exc: BaseException) -> bool:
+    """An exception the library does not raise on purpose (a bug, or an error from below it)."""
+    from .errors import ReludenError
+
+    return isinstance(exc, Exception) and not isinstance(exc, (ReludenError, MemoryError))
 
 
 def _sha256(path) -> str:
@@ -233,14 +242,13 @@ def ending(exc: BaseException) -> tuple[str, str]:
 
 
 def load_run(path) -> tuple[dict, dict, Path]:
-    """Read a finished run directory back: (manifest, result, path)."""
+    """Read a finished run directory back: (manifest, result, path); RunError naming a missing, corrupt or
+    hand-edited file."""
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"run directory not found: {path}")
-    try:
-        manifest = json.loads((path / "manifest.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        raise RunError(f"{path}: not a reluden run directory (no readable manifest.json)") from None
-    result_file = path / "result.json"
-    result = json.loads(result_file.read_text()) if result_file.exists() else {}
+    if not (path / "manifest.json").is_file():
+        raise RunError(f"{path}: not a reluden run directory (no manifest.json)")
+    manifest = read_json(path / "manifest.json")
+    result = read_json(path / "result.json") if (path / "result.json").exists() else {}
     return manifest, result, path

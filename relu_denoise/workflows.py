@@ -171,7 +171,7 @@ def resume_fit(run_dir, *, device=None, steps: int | None = None, figures: bool 
     base = Path(manifest.get("recipe_dir", path))
     data = training_set(recipe, base)
     dev = resolve_device(device or manifest.get("device", "auto"))
-    run = Run(path, manifest, figures)
+    run = Run.reopen(path, figures=figures)
     resumes = [*manifest.get("resumes", []), {"start": _now(), "from_status": manifest.get("status"),
                                               "steps": recipe.train.steps}]
     run.update(status="running", end=None, reason=None, resumes=resumes, device=str(dev))

@@ -97,18 +97,76 @@ def test_memory_refusal_and_data_errors_leave_no_directory(tmp_path):
 def test_out_is_refused_when_not_empty_and_force_replaces(tmp_path):
     recipe, out = _recipe(tmp_path), tmp_path / "cf"
     assert _cli("closed-form", recipe, "--out", out, "-q").exit_code == 0
-    (out / "stale.txt").write_text("from another run")
+    (out / "stale.png").write_text("from another run")         # a file of the earlier run's kind ...
+    _manifest_files(out, ["stale.png"])                          # ... that the earlier run wrote
     again = _cli("closed-form", recipe, "--out", out, "-q")
     assert again.exit_code == 2 and "not empty; give --force" in again.output
     forced = _cli("closed-form", recipe, "--out", out, "-q", "--force", "--json")
-    assert forced.exit_code == 0 and not (out / "stale.txt").exists()
+    assert forced.exit_code == 0 and not (out / "stale.png").exists()
     result = json.loads(forced.stdout)
     assert result["run_dir"] == str(out.resolve()) and result["command"] == "closed-form"
     assert result["status"] == "ok" and result["seed"] == 0 and result["version"]
-    assert not (out / ".lock").exists()
+    assert not (out / ".reluden.lock").exists()
     manifest = _manifest(out)
     assert {"torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pydantic"} <= set(manifest["versions"])
     assert manifest["host"] and manifest["cpu"] and manifest["torch_threads"] >= 1
+
+
+def _manifest_files(out: Path, names: list[str]) -> None:
+    manifest = _manifest(out)
+    manifest["files"] = [*manifest["files"], *names]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_force_never_deletes_what_reluden_did_not_write(tmp_path):
+    """--force empties only an earlier run's own files: a data folder, or a run folder holding a user's file,
+    is refused (exit 2, naming what is there) and left as it was."""
+    recipe = _recipe(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "measurements.csv").write_text("1,2\n")
+    res = _cli("closed-form", recipe, "--out", data, "--force")
+    assert res.exit_code == 2 and "measurements.csv" in res.output and "not a reluden run" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in data.iterdir()) == ["measurements.csv"]
+    run = tmp_path / "run"
+    assert _cli("closed-form", recipe, "--out", run, "-q").exit_code == 0
+    (run / "notes.txt").write_text("mine")
+    before = sorted(p.name for p in run.iterdir())
+    res = _cli("closed-form", recipe, "--out", run, "--force")
+    assert res.exit_code == 2 and "notes.txt" in res.output
+    assert sorted(p.name for p in run.iterdir()) == before and (run / "notes.txt").read_text() == "mine"
+
+
+def test_two_force_writers_one_wins_and_the_other_is_refused_by_the_lock(tmp_path):
+    """The lock is taken before anything is emptied: the second --force writer exits 2 naming the lock and the
+    first run's files are all there at its end."""
+    long = {**TRI, "train": {"steps": 10**7, "patience": 10**6, "checkpoint_every": 10**6}}
+    out = tmp_path / "run"
+    first = _start(["fit", _recipe(tmp_path, long), "--out", out, "--force"], tmp_path)
+    _wait_for(out / "manifest.json", first)
+    second = subprocess.run([sys.executable, "-m", "relu_denoise", "fit", _recipe(tmp_path, TRI, "b.yaml"), "--out",
+                             out, "--force"], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2 and "lock" in second.stderr and "another reluden process" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert _manifest(out)["status"] == "running" and (out / "recipe.yaml").is_file()
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=60)
+    assert first.returncode == 1 and _manifest(out)["status"] == "interrupted"
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["train"]["steps"] == 10**7      # the first's recipe
+    assert (out / "checkpoint.pt").is_file()
+
+
+def test_written_files_are_readable_under_the_users_umask(tmp_path):
+    """Output files take the mode the umask gives (0644 under 022), not mkstemp's 0600."""
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "cf"
+        assert _cli("closed-form", _recipe(tmp_path), "--out", out, "-q").exit_code == 0
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert modes and all(m == 0o644 for m in modes.values()), modes
 
 
 def test_resume_refuses_a_finished_fit_unless_given_more_steps(tmp_path):
