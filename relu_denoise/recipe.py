@@ -139,24 +139,39 @@ def read_yaml(text: str):
     return yaml.load(text, Loader=_Loader)
 
 
-def load_recipe(path, overrides: list[str] = ()) -> tuple[Recipe, Path]:
-    """Read, override and validate a YAML recipe. Returns the recipe and its folder (for relative paths)."""
+def read_yaml_file(path, *, what: str = "recipe"):
+    """The parsed YAML of a recipe or sweep file (the one loader: `read_yaml`); RecipeError naming the file,
+    and the line and column of a syntax error."""
     path = Path(path)
     if not path.is_file():
-        raise RecipeError(f"recipe: file not found: {path}")
+        raise RecipeError(f"{what}: file not found: {path}")
     try:
-        raw = read_yaml(path.read_text())
+        return read_yaml(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError(f"recipe {path}: YAML syntax error{where}: {getattr(exc, 'problem', exc)}") from None
+        raise RecipeError(f"{what} {path}: YAML syntax error{where}: {getattr(exc, 'problem', exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{what} {path}: cannot read it ({type(exc).__name__})") from None
+
+
+def read_raw_recipe(path) -> dict:
+    """A recipe file as the mapping `parse_recipe` takes (its name defaulting to the file's stem)."""
+    path = Path(path)
+    raw = read_yaml_file(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {path}: expected a mapping of sections (name, data, noise, ...), "
                           f"got {type(raw).__name__}")
     raw.setdefault("name", path.stem)
-    return parse_recipe(raw, overrides), path.parent
+    return raw
+
+
+def load_recipe(path, overrides: list[str] = ()) -> tuple[Recipe, Path]:
+    """Read, override and validate a YAML recipe. Returns the recipe and its folder (for relative paths)."""
+    path = Path(path)
+    return parse_recipe(read_raw_recipe(path), overrides), path.parent
 
 
 def parse_recipe(raw: dict, overrides: list[str] = ()) -> Recipe:

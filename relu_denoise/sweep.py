@@ -63,7 +63,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import NoClosedFormError, RecipeError, RunError
 from .files import atomic_write_text, to_jsonable
-from .recipe import format_validation_error, load_recipe, parse_recipe, recipe_to_yaml
+from .recipe import (format_validation_error, load_recipe, parse_recipe, read_raw_recipe, read_yaml, read_yaml_file,
+                     recipe_to_yaml)
 
 COMMANDS = ("closed-form", "fit", "compare", "align")
 FINISHED = ("ok", "not-converged", "no-closed-form")      # cached by a rerun
@@ -177,14 +178,7 @@ def load_sweep(path, *, grid: list[str] = (), out=None, force: bool = False, fig
 
 
 def _read_spec(path: Path) -> SweepFile:
-    if not path.is_file():
-        raise RecipeError(f"sweep: file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError(f"sweep {path}: YAML syntax error{where}: {getattr(exc, 'problem', exc)}") from None
+    raw = read_yaml_file(path, what="sweep")
     if not isinstance(raw, dict):
         raise RecipeError(f"sweep {path}: expected a mapping (name, command, recipe, grid, set), "
                           f"got {type(raw).__name__}")
@@ -244,7 +238,7 @@ def _scalar(text: str, where: str):
 
 def _yaml_value(text: str, where: str):
     try:
-        return yaml.safe_load(text)
+        return read_yaml(text)
     except yaml.YAMLError:
         raise RecipeError(f"{where}: {text!r} is not valid YAML") from None
 
@@ -307,9 +301,7 @@ def _fails_alike(raw: dict, base: list[str], message: str) -> bool:
 
 def _raw_recipe(recipe_path: Path) -> dict:
     load_recipe(recipe_path)                       # the recipe's own errors, with its messages
-    raw = yaml.safe_load(recipe_path.read_text()) or {}
-    raw.setdefault("name", recipe_path.stem)
-    return raw
+    return read_raw_recipe(recipe_path)
 
 
 def _show(value) -> str:
@@ -672,8 +664,8 @@ def run_rows(run_dir, keys: list[str]) -> list[dict]:
 
 def _read_recipe(run_dir: Path) -> dict:
     try:
-        data = yaml.safe_load((run_dir / "recipe.yaml").read_text())
-    except (OSError, yaml.YAMLError):
+        data = read_yaml((run_dir / "recipe.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
 
