@@ -15,6 +15,7 @@ from relu_denoise.errors import DataError
 from relu_denoise.geometry import plane_basis
 from relu_denoise.network import ShallowDenoiser
 from relu_denoise.plots import relu_boundaries
+from relu_denoise.plots.base import _levels
 
 import matplotlib.pyplot as plt  # noqa: E402  (after plots: the backend is already Agg)
 
@@ -250,6 +251,6 @@ def test_contour_levels_cover_the_data_and_pin_the_lower_end():
         lo = rng.normal() * 10 ** rng.uniform(-8, 3)
         hi = lo + 10 ** rng.uniform(-12, 3)
         for lower in (None, min(lo, 0.0)):
-            t = plots._levels([np.array([lo, hi, np.nan])], lower=lower)
+            t = _levels([np.array([lo, hi, np.nan])], lower=lower)
             assert t[0] <= lo and t[-1] >= hi and np.all(np.diff(t) > 0)
             assert lower is None or t[0] == lower
