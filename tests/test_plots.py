@@ -1,8 +1,14 @@
 """Figures (relu_denoise.plots): each writes a readable PNG atomically and closes its figure;
-the ReLU-boundary clipping is pinned against lines whose segments are known by hand."""
+the ReLU-boundary clipping is pinned against lines whose segments are known by hand; importing and
+drawing leave the caller's backend and garbage collector as they were."""
 
+import gc
 import math
+import os
 import pathlib
+import subprocess
+import sys
+import textwrap
 
 import matplotlib
 import matplotlib.image
@@ -15,9 +21,10 @@ from relu_denoise.errors import DataError
 from relu_denoise.geometry import plane_basis
 from relu_denoise.network import ShallowDenoiser
 from relu_denoise.plots import relu_boundaries
-from relu_denoise.plots.base import _levels
+from relu_denoise.plots.base import _figure, _levels
 
-import matplotlib.pyplot as plt  # noqa: E402  (after plots: the backend is already Agg)
+matplotlib.use("Agg")  # the tests' own choice, for pyplot below: plots itself never selects a backend
+import matplotlib.pyplot as plt  # noqa: E402
 
 
 # ---------------------------------------------------------------- helpers
@@ -66,8 +73,56 @@ def _no_open_figures():
     assert set(plt.get_fignums()) == before
 
 
-def test_backend_is_agg():
-    assert matplotlib.get_backend().lower() == "agg"
+def test_figures_are_drawn_by_agg():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    assert isinstance(_figure((2, 2)).canvas, FigureCanvasAgg)
+
+
+def test_import_and_drawing_keep_the_callers_backend_and_collector(tmp_path):
+    """A fresh interpreter whose backend is svg (MPLBACKEND, as a notebook or a user's rc would set it):
+    importing plots pauses no garbage collection, and neither the import nor a figure switches the backend or
+    loads pyplot."""
+    script = textwrap.dedent(f"""
+        import gc, sys
+        import matplotlib
+        pauses = []
+        gc_disable = gc.disable
+        gc.disable = lambda: (pauses.append(1), gc_disable())
+        import relu_denoise.plots as plots
+        assert pauses == [], "the import paused the garbage collector"
+        assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+        plots.curve_1d({str(tmp_path / "f.png")!r}, {{"half": lambda y: 0.5 * y}}, [[0.0], [1.0]])
+        assert pauses == [1] and gc.isenabled()
+        assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+        assert "matplotlib.pyplot" not in sys.modules
+    """)
+    env = {**os.environ, "MPLBACKEND": "svg"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "f.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_figure_leaves_the_collector_as_it_found_it(tmp_path, enabled):
+    """Paused while a figure draws, then as before: on stays on, off (the caller's choice) stays off, also
+    when the drawing raises."""
+    seen = []
+
+    def spy(y):
+        seen.append(gc.isenabled())
+        return y[:, 0]                                            # the wrong shape: contours_2d raises
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        plots.curve_1d(tmp_path / "ok.png", {}, [[0.0], [1.0]])
+        assert gc.isenabled() is enabled
+        with pytest.raises(DataError, match="expected output shape"):
+            plots.contours_2d(tmp_path / "bad.png", {"bad": spy}, [[0, 0], [1, 0], [0, 1]])
+        assert seen == [False] and gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
 
 
 # ---------------------------------------------------------------- relu_boundaries

@@ -11,38 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-@contextmanager
-def _gc_paused():
-    """Run the block (or, as `@_gc_paused()`, the function) with the cyclic garbage collector off.
-
-    A full collection walks every object of the process, some 300k once torch and scipy are loaded: about 0.14 s
-    on one core. Importing matplotlib and drawing a figure each allocate enough long-lived objects (classes,
-    artists) to trigger one, which finds next to no garbage; a finished figure's cycles go at a later collection.
-    So the imports below and every public drawing function run with it paused, and it is restored as it was.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-with _gc_paused():
-    import matplotlib
-
-    matplotlib.use("Agg")  # figures are files, never windows (also for pyplot, where a caller imports it)
-
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-from ..errors import DataError  # noqa: E402
-from ..files import atomic_write  # noqa: E402
+from ..errors import DataError
+from ..files import atomic_write
 
 if TYPE_CHECKING:
     from ..network import ShallowDenoiser
@@ -57,6 +32,25 @@ _MIN_SHARE = 1e-3        # units with a smaller share of the path cost draw no b
 _CHUNK = 2_000_000       # floats per denoiser call on the plane of a high-dimensional triangle
 _COORD_CMAP = "coolwarm"
 _NORM_CMAP = "YlOrRd"
+
+
+@contextmanager
+def _gc_paused():
+    """Run the decorated drawing call with the cyclic garbage collector paused; leave it as it was found.
+
+    Drawing a figure allocates enough long-lived objects (artists, paths, text) to trigger a full collection,
+    which walks every object of the process (torch's and scipy's too) and finds next to no garbage; a finished
+    figure's cycles go at a later collection. The collector is process-wide, so the pause spans one drawing
+    call and never an import (`workflows` imports this package on a thread while training runs): a caller who
+    had disabled it keeps it disabled, and an exception inside re-enables it only if it was on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # ---------------------------------------------------------------- gates (once per public entry)
