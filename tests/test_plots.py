@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from relu_denoise import plots
+from relu_denoise import closed_form, plots
 from relu_denoise.errors import DataError
+from relu_denoise.estimators import Identity
 from relu_denoise.geometry import plane_basis
 from relu_denoise.network import ShallowDenoiser
 from relu_denoise.plots import relu_boundaries
@@ -287,6 +288,41 @@ def test_nets_must_name_a_denoiser(tmp_path):
     net, _ = _triangle_net()
     with pytest.raises(DataError, match="nets: no denoiser named typo"):
         plots.contours_2d(tmp_path / "c.png", {"cf": net.predict}, [[0, 0], [1, 0]], nets={"typo": net})
+
+
+def test_denoisers_are_objects_with_predict(tmp_path):
+    """The project's one protocol: a network, a closed form and a reference are drawn through their predict,
+    exactly as their predict methods passed as callables are."""
+    points = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    form = closed_form(points, rho=0.1)
+    as_objects = plots.contours_2d(tmp_path / "objects.png", {"cf": form, "id": Identity(2)}, points, rho=0.1,
+                                   nets={"cf": form.network})
+    as_maps = plots.contours_2d(tmp_path / "maps.png", {"cf": form.predict, "id": Identity(2).predict}, points,
+                                rho=0.1, nets={"cf": form.network})
+    assert as_objects.read_bytes() == as_maps.read_bytes()
+    x = np.array([[0.0], [0.3], [1.0]])
+    net = _ramp_net_1d(x[:, 0])                                   # an nn.Module: callable on tensors only
+    as_object = plots.curve_1d(tmp_path / "net.png", {"net": net}, x, rho=0.05)
+    assert as_object.read_bytes() == plots.curve_1d(tmp_path / "map.png", {"net": net.predict}, x,
+                                                    rho=0.05).read_bytes()
+    with pytest.raises(DataError, match="predict method .* without one: three"):
+        plots.curve_1d(tmp_path / "bad.png", {"three": 3}, x)
+
+
+def test_nets_must_match_the_points_dimension(tmp_path):
+    net, _ = _triangle_net()
+    x = np.array([[0.0, 0, 0, 0, 0], [1, 0, 0, 0, 0], [0, 1, 0, 0, 0]])
+    with pytest.raises(DataError, match=r"nets\['net'\]: a network on R\^2, but the points are in R\^5"):
+        plots.plane_contours(tmp_path / "p.png", {"net": net}, x, nets={"net": net})
+    assert not list(tmp_path.iterdir())
+
+
+def test_curve_on_line_refuses_points_off_a_line(tmp_path):
+    with pytest.raises(DataError, match="collinear points .* affine dimension 2"):
+        plots.curve_on_line(tmp_path / "c.png", {"id": lambda y: y}, [[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    out = plots.curve_on_line(tmp_path / "line.png", {"id": Identity(3)}, [[0.0, 0, 0], [1, 1, 1], [3, 3, 3]],
+                              rho=0.1)
+    _assert_png(out, tmp_path)
 
 
 def test_failed_save_leaves_neither_file_nor_tmp(tmp_path, monkeypatch):

@@ -2,8 +2,11 @@
 
 Every public function draws one figure, writes it atomically (`files.atomic_write`: a temporary
 name in the same folder, then a rename) and returns the Path it wrote; the figure is never
-registered with pyplot, so there is nothing to close. A *denoiser* is any
-callable numpy (n, d) -> numpy (n, d), e.g. ``net.predict`` or an estimator of `estimators`.
+registered with pyplot, so there is nothing to close, and no backend is ever selected: importing
+and drawing leave the caller's matplotlib as it was. A *denoiser* follows the project's one protocol
+(`estimators.Denoiser`): an object whose `predict` maps (n, d) arrays to (n, d) arrays, such as a
+ShallowDenoiser, a ClosedForm or a reference estimator; a plain callable (n, d) -> (n, d) is
+accepted as the map itself.
 
     base        the plumbing (figure, save, levels, box) and relu_boundaries
     denoisers   curve_1d, curve_on_line, contours_2d, plane_contours, denoiser_figure

@@ -6,10 +6,9 @@ Shared by the figure modules of `plots`; `relu_boundaries` is public.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -19,10 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from ..errors import DataError
 from ..files import atomic_write
 
-if TYPE_CHECKING:
-    from ..network import ShallowDenoiser
-
-Denoiser = Callable[[np.ndarray], np.ndarray]
+Map = Callable[[np.ndarray], np.ndarray]   # a denoiser's map (n, d) -> (n, d), as checks.check_denoisers gives it
 
 
 _DPI = 150
@@ -51,55 +47,6 @@ def _gc_paused():
     finally:
         if was_enabled:
             gc.enable()
-
-
-# ---------------------------------------------------------------- gates (once per public entry)
-
-
-def _check_rho(rho) -> float | None:
-    """None, or a finite float >= 0 (0 draws no flat zones)."""
-    if rho is None:
-        return None
-    try:
-        v = float(rho)
-    except (TypeError, ValueError):
-        raise DataError(f"rho: expected a number or None, got {rho!r}") from None
-    if not np.isfinite(v) or v < 0:
-        raise DataError(f"rho: must be >= 0, got {rho}")
-    return v
-
-
-def _check_denoisers(denoisers, *, at_least_one: bool) -> dict[str, Denoiser]:
-    if not isinstance(denoisers, Mapping):
-        raise DataError(f"denoisers: expected a dict name -> callable, got {type(denoisers).__name__}")
-    bad = [str(k) for k, h in denoisers.items() if not callable(h)]
-    if bad:
-        raise DataError(f"denoisers: values must be callables (n, d) -> (n, d); not callable: {', '.join(bad)}")
-    if at_least_one and not denoisers:
-        raise DataError("denoisers: expected at least one denoiser, got an empty dict")
-    return {str(k): h for k, h in denoisers.items()}
-
-
-def _check_nets(nets, names: Sequence[str], *, d: int) -> dict[str, ShallowDenoiser]:
-    """nets[name] for names among the denoisers, each of input dimension d (None entries dropped)."""
-    if nets is None:
-        return {}
-    if not isinstance(nets, Mapping):
-        raise DataError(f"nets: expected a dict name -> ShallowDenoiser, got {type(nets).__name__}")
-    unknown = sorted(str(k) for k in nets if k not in names)
-    if unknown:
-        raise DataError(f"nets: no denoiser named {', '.join(unknown)}; known: {', '.join(names)}")
-    out = {}
-    for name, net in nets.items():
-        if net is None:
-            continue
-        if not all(hasattr(net, attr) for attr in ("w", "b", "unit_costs")):
-            raise DataError(f"nets[{name!r}]: expected a ShallowDenoiser, got {type(net).__name__}")
-        if tuple(net.w.shape[1:]) != (d,):
-            raise DataError(f"nets[{name!r}]: expected input dimension {d}, got weights w of shape "
-                            f"{tuple(net.w.shape)}")
-        out[name] = net
-    return out
 
 
 # ---------------------------------------------------------------- figure plumbing
@@ -139,7 +86,7 @@ def _save(fig, path) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=_DPI, **extra))
 
 
-def _apply(h: Denoiser, y: np.ndarray, name: str) -> np.ndarray:
+def _apply(h: Map, y: np.ndarray, name: str) -> np.ndarray:
     """h(y) as float64, checked to have the shape of y."""
     out = np.asarray(h(y), dtype=np.float64)
     if out.shape != y.shape:

@@ -19,13 +19,14 @@ from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle
 
-from ..checks import check_points
+from ..checks import check_denoisers, check_nets, check_points, check_rho
 from ..errors import DataError
 from ..geometry import plane_basis, span_basis
-from .base import (_CHUNK, _COORD_CMAP, _NORM_CMAP, Denoiser, _apply, _boundary_lines, _box, _check_denoisers,
-                   _check_nets, _check_rho, _figsize, _figure, _gc_paused, _grid, _levels, _save)
+from .base import (_CHUNK, _COORD_CMAP, _NORM_CMAP, Map, _apply, _boundary_lines, _box, _figsize, _figure, _gc_paused,
+                   _grid, _levels, _save)
 
 if TYPE_CHECKING:
+    from ..estimators import Denoiser
     from ..network import ShallowDenoiser
 
 
@@ -71,7 +72,6 @@ def _filled(fig, ax, Z0, Z1, F, levels, cmap: str, title: str, label: str) -> No
 # ---------------------------------------------------------------- 1. univariate curves
 
 
-@_gc_paused()
 def curve_1d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
              samples=None, title: str = "") -> Path:
     """h(y) against y for 1-D data (docs/theory.md 2).
@@ -79,19 +79,44 @@ def curve_1d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | No
     Parameters
     ----------
     path : output file (PNG unless the suffix says otherwise).
-    denoisers : name -> callable (n, 1) -> (n, 1), one line each.
+    denoisers : name -> denoiser on (n, 1) arrays (an object with `predict`, or a callable), one line each.
     points : (N, 1) clean points, drawn on the diagonal; the plotted range is
         [x_1 - m, x_N + m] with m = max(0.15 (x_N - x_1), 0.1).
     rho : flat-zone radius; shades [x_n - rho, x_n + rho] when given.
     samples : (N, M, 1) noisy samples (any shape with one coordinate), drawn as a rug.
     """
-    denoisers = _check_denoisers(denoisers, at_least_one=False)
+    maps = check_denoisers(denoisers, at_least_one=False)
     x = np.sort(check_points(points, name="points", d=1)[:, 0])  # (N,)
-    rho = _check_rho(rho)
     rug = None if samples is None else _check_rug(samples)
+    return _curve(path, maps, x, check_rho(rho), rug, title)
+
+
+def curve_on_line(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
+                  title: str = "") -> Path:
+    """`curve_1d` along the line through collinear points in R^D (docs/theory.md 4.1, r = 1).
+
+    Plots t -> u^T (h(x_bar + t u) - x_bar) against t, with u the line's unit direction.
+    """
+    maps = check_denoisers(denoisers, at_least_one=False)
+    x = check_points(points, name="points")                      # (N, D)
+    rho = check_rho(rho)
+    x_bar = x.mean(axis=0)
+    basis = span_basis(x - x_bar)                                # (D, r)
+    if basis.shape[1] != 1:
+        raise DataError(f"points: curve_on_line needs collinear points (affine dimension 1), got affine "
+                        f"dimension {basis.shape[1]}; use denoiser_figure, which picks the picture that fits")
+    u = basis[:, 0]                                              # (D,)
+    along = {name: (lambda t, h=h, name=name: (_apply(h, x_bar + t @ u[None], name) - x_bar) @ u[:, None])
+             for name, h in maps.items()}
+    return _curve(path, along, np.sort((x - x_bar) @ u), rho, None, title)
+
+
+@_gc_paused()
+def _curve(path, maps: Mapping[str, Map], x: np.ndarray, rho: float | None, rug, title: str) -> Path:
+    """The figure of `curve_1d` for checked inputs: sorted clean coordinates x (N,), the rug (n,) or None."""
     m = max(0.15 * (x[-1] - x[0]), 0.1)
     y = np.linspace(x[0] - m, x[-1] + m, 1201)[:, None]         # (n, 1)
-    outputs = {name: _apply(h, y, name)[:, 0] for name, h in denoisers.items()}
+    outputs = {name: _apply(h, y, name)[:, 0] for name, h in maps.items()}
     fig = _figure((7, 5))
     ax = fig.subplots()
     if rho:
@@ -113,20 +138,6 @@ def curve_1d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | No
     if title:
         ax.set_title(title)
     return _save(fig, path)
-
-
-def curve_on_line(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
-                  title: str = "") -> Path:
-    """`curve_1d` along the line through collinear points in R^D (docs/theory.md 4.1, r = 1).
-
-    Plots t -> u^T (h(x_bar + t u) - x_bar) against t, with u the line's unit direction.
-    """
-    x = check_points(points, name="points")                      # (N, D)
-    x_bar = x.mean(axis=0)
-    u = span_basis(x - x_bar)[:, 0]                              # (D,)
-    along = {name: (lambda t, h=h, name=name: (_apply(h, x_bar + t @ u[None], name) - x_bar) @ u[:, None])
-             for name, h in _check_denoisers(denoisers, at_least_one=False).items()}
-    return curve_1d(path, along, (x - x_bar) @ u[:, None], rho=rho, title=title)
 
 
 def _check_rug(samples) -> np.ndarray:
@@ -153,13 +164,13 @@ def contours_2d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float |
     proportional to the unit's share of the path cost (shares < 1e-3 skipped), with the clean
     points and circles of radius rho around them.
     """
-    denoisers = _check_denoisers(denoisers, at_least_one=True)
+    maps = check_denoisers(denoisers, at_least_one=True)
     x = check_points(points, name="points", d=2)                 # (N, 2)
-    rho = _check_rho(rho)
-    nets = _check_nets(nets, list(denoisers), d=2)
+    rho = check_rho(rho)
+    nets = check_nets(nets, list(maps), d=2)
     xlim, ylim = _box(x, rho)
     Z0, Z1, grid = _grid(xlim, ylim)
-    H = {name: _apply(h, grid, name).reshape(*Z0.shape, 2) for name, h in denoisers.items()}  # (G, G, 2)
+    H = {name: _apply(h, grid, name).reshape(*Z0.shape, 2) for name, h in maps.items()}  # (G, G, 2)
     levels = [_levels([F[..., i] for F in H.values()]) for i in range(2)]
     rows = len(H)
     fig = _figure(_figsize(xlim, ylim, rows, 2))
@@ -192,15 +203,15 @@ def plane_contours(path, denoisers: Mapping[str, Denoiser], points, *, rho: floa
     U^T (h - x_bar) and the out-of-plane norm ||(I - U U^T)(h - x_bar)||. ReLU boundaries of
     nets[name] are drawn restricted to the plane: {z : (U^T w_k)^T z + (w_k^T x_bar + b_k) = 0}.
     """
-    denoisers = _check_denoisers(denoisers, at_least_one=True)
+    maps = check_denoisers(denoisers, at_least_one=True)
     x = check_points(points, name="points")                      # (N, D)
-    rho = _check_rho(rho)
+    rho = check_rho(rho)
     x_bar, U = plane_basis(x)                                   # (D,), (D, 2)
-    nets = _check_nets(nets, list(denoisers), d=x.shape[1])
+    nets = check_nets(nets, list(maps), d=x.shape[1])
     z = (x - x_bar) @ U                                          # (N, 2)
     xlim, ylim = _box(z, rho)
     Z0, Z1, grid = _grid(xlim, ylim)
-    H = {name: _plane_outputs(h, name, x_bar, U, grid) for name, h in denoisers.items()}
+    H = {name: _plane_outputs(h, name, x_bar, U, grid) for name, h in maps.items()}
     H = {name: F.reshape(*Z0.shape, 3) for name, F in H.items()}  # (G, G, 3): two in-plane, out-of-plane
     scale = float(np.linalg.norm(z.max(axis=0) - z.min(axis=0)))
     levels = [_levels([F[..., i] for F in H.values()]) for i in range(2)]
@@ -224,7 +235,7 @@ def plane_contours(path, denoisers: Mapping[str, Denoiser], points, *, rho: floa
     return _save(fig, path)
 
 
-def _plane_outputs(h: Denoiser, name: str, x_bar: np.ndarray, U: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _plane_outputs(h: Map, name: str, x_bar: np.ndarray, U: np.ndarray, z: np.ndarray) -> np.ndarray:
     """For plane coordinates z (n, 2): [U^T(h - x_bar), ||(I - U U^T)(h - x_bar)||], shape (n, 3).
 
     Evaluated in chunks so that the (n, D) inputs never have to fit in memory at once.
