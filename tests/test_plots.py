@@ -82,8 +82,8 @@ def test_figures_are_drawn_by_agg():
 
 def test_import_and_drawing_keep_the_callers_backend_and_collector(tmp_path):
     """A fresh interpreter whose backend is svg (MPLBACKEND, as a notebook or a user's rc would set it):
-    importing plots pauses no garbage collection, and neither the import nor a figure switches the backend or
-    loads pyplot."""
+    importing plots pauses no garbage collection, and neither the import nor a figure (a denoiser's, a
+    sweep's summary) switches the backend or loads pyplot."""
     script = textwrap.dedent(f"""
         import gc, sys
         import matplotlib
@@ -95,13 +95,15 @@ def test_import_and_drawing_keep_the_callers_backend_and_collector(tmp_path):
         assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
         plots.curve_1d({str(tmp_path / "f.png")!r}, {{"half": lambda y: 0.5 * y}}, [[0.0], [1.0]])
         assert pauses == [1] and gc.isenabled()
+        rows = [{{"width": 8, "cost": 2.0}}, {{"width": 16, "cost": 1.5}}]
+        assert plots.summary_figure({str(tmp_path / "sweep.png")!r}, rows, ["width"], "fit") is not None
         assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
         assert "matplotlib.pyplot" not in sys.modules
     """)
     env = {**os.environ, "MPLBACKEND": "svg"}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "f.png").stat().st_size > 0
+    assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "sweep.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -273,6 +275,60 @@ def test_direction_histogram(tmp_path):
 def test_direction_histogram_rejects_unknown_predicted(tmp_path):
     with pytest.raises(DataError, match="no candidate named nope"):
         plots.direction_histogram(tmp_path / "d.png", [0.0], [1.0], candidates={"a": 0.0}, predicted={"nope"})
+
+
+def _drawn_figures(monkeypatch):
+    """The Figures the plots package saves, kept for inspection (they are saved as usual)."""
+    from relu_denoise.plots import runs as plot_runs
+
+    drawn, save = [], plot_runs._save
+    monkeypatch.setattr(plot_runs, "_save", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
+    return drawn
+
+
+def test_summary_figure_of_a_fit_sweep(tmp_path, monkeypatch):
+    """cost_ratio against the first key, the mean over repeated points, one line per value of the other keys,
+    sorted by x; a first key spanning two decades gets a log axis."""
+    drawn = _drawn_figures(monkeypatch)
+    rows = [{"width": w, "seed": s, "rep": r, "cost": 9.0, "cost_ratio": 1 + w / 1000 + s + r / 10}
+            for w in (1000, 10, 100) for s in (0, 1) for r in (0, 1)]
+    rows.append({"width": 10, "seed": 0, "cost": 9.0, "cost_ratio": None})          # a failed point: not drawn
+    assert plots.main_metric("fit", rows) == "cost_ratio"
+    out = plots.summary_figure(tmp_path / "sweep.png", rows, ["width", "seed"], "fit", title="widths")
+    _assert_png(out, tmp_path)
+    (ax,) = drawn[0].axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"seed=0", "seed=1"}
+    np.testing.assert_allclose(lines["seed=1"].get_xdata(), [10, 100, 1000])
+    np.testing.assert_allclose(lines["seed=1"].get_ydata(), [2.06, 2.15, 3.05])
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    assert ax.get_title() == "widths: cost_ratio vs width" and ax.get_xlabel() == "width"
+
+
+def test_summary_figure_of_compare_and_align_sweeps(tmp_path, monkeypatch):
+    drawn = _drawn_figures(monkeypatch)
+    rows = [{"seed": s, "noise": n, "estimator": e, "mse": m * (1 + s)}
+            for s in (0, 1) for n in (0.01, 0.1) for e, m in (("nn", n**2), ("emmse", n))]
+    plots.summary_figure(tmp_path / "compare.png", rows, ["seed"], "compare")
+    ax = drawn[-1].axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    assert {line.get_label() for line in ax.get_lines()} == {"nn", "emmse"}
+    assert ax.get_ylabel() == "mse (mean over points)"
+    np.testing.assert_allclose(next(li for li in ax.get_lines() if li.get_label() == "nn").get_ydata(),
+                               [1.5e-4, 1.5e-2])
+    rows = [{"data.kind": k, "aligned_fraction": f} for k, f in (("obtuse", 0.9), ("acute", 0.4), ("obtuse", 0.7))]
+    plots.summary_figure(tmp_path / "align.png", rows, ["data.kind"], "align")
+    ax = drawn[-1].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["obtuse", "acute"]   # categories in first-seen order
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0.8, 0.4])
+
+
+def test_summary_figure_with_nothing_to_draw(tmp_path):
+    assert plots.main_metric("fit", [{"cost": 1.0}]) == "cost" and plots.main_metric("align", []) == "aligned_fraction"
+    assert plots.summary_figure(tmp_path / "a.png", [{"width": 1, "cost": None}], ["width"], "fit") is None
+    assert plots.summary_figure(tmp_path / "b.png", [{"width": 1, "cost": True}], ["width"], "fit") is None
+    assert plots.summary_figure(tmp_path / "c.png", [{"cost": 1.0}], [], "fit") is None
+    assert not list(tmp_path.iterdir())
 
 
 # ---------------------------------------------------------------- contracts shared by the figures

@@ -10,14 +10,14 @@ accepted as the map itself.
 
     base        the plumbing (figure, save, levels, box) and relu_boundaries
     denoisers   curve_1d, curve_on_line, contours_2d, plane_contours, denoiser_figure
-    runs        training_curves, mse_vs_noise
+    runs        training_curves, mse_vs_noise, summary_figure (a sweep's sweep.png) and its main_metric
     directions  direction_histogram
 """
 
 from .base import relu_boundaries
 from .denoisers import contours_2d, curve_1d, curve_on_line, denoiser_figure, plane_contours
 from .directions import direction_histogram
-from .runs import mse_vs_noise, training_curves
+from .runs import main_metric, mse_vs_noise, summary_figure, training_curves
 
 __all__ = ["curve_1d", "curve_on_line", "contours_2d", "plane_contours", "denoiser_figure", "training_curves",
-           "mse_vs_noise", "direction_histogram", "relu_boundaries"]
+           "mse_vs_noise", "direction_histogram", "relu_boundaries", "summary_figure", "main_metric"]
