@@ -11,13 +11,15 @@ accepted as the map itself.
     base        the plumbing (figure, save, levels, box) and relu_boundaries
     denoisers   curve_1d, curve_on_line, contours_2d, plane_contours, denoiser_figure
     runs        training_curves, mse_vs_noise, summary_figure (a sweep's sweep.png) and its main_metric
-    directions  direction_histogram
+    directions  direction_histogram and the angles it draws (neuron_angles_2d, candidate_angles_2d, ..._plane)
 """
 
 from .base import relu_boundaries
 from .denoisers import contours_2d, curve_1d, curve_on_line, denoiser_figure, plane_contours
-from .directions import direction_histogram
+from .directions import (candidate_angles_2d, candidate_angles_plane, direction_histogram, neuron_angles_2d,
+                         neuron_angles_plane)
 from .runs import main_metric, mse_vs_noise, summary_figure, training_curves
 
 __all__ = ["curve_1d", "curve_on_line", "contours_2d", "plane_contours", "denoiser_figure", "training_curves",
-           "mse_vs_noise", "direction_histogram", "relu_boundaries", "summary_figure", "main_metric"]
+           "mse_vs_noise", "direction_histogram", "relu_boundaries", "summary_figure", "main_metric",
+           "neuron_angles_2d", "candidate_angles_2d", "neuron_angles_plane", "candidate_angles_plane"]
