@@ -5,9 +5,7 @@ Shared by the figure modules of `plots`; `relu_boundaries` is public.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,25 +26,6 @@ _MIN_SHARE = 1e-3        # units with a smaller share of the path cost draw no b
 _CHUNK = 2_000_000       # floats per denoiser call on the plane of a high-dimensional triangle
 _COORD_CMAP = "coolwarm"
 _NORM_CMAP = "YlOrRd"
-
-
-@contextmanager
-def _gc_paused():
-    """Run the decorated drawing call with the cyclic garbage collector paused; leave it as it was found.
-
-    Drawing a figure allocates enough long-lived objects (artists, paths, text) to trigger a full collection,
-    which walks every object of the process (torch's and scipy's too) and finds next to no garbage; a finished
-    figure's cycles go at a later collection. The collector is process-wide, so the pause spans one drawing
-    call and never an import (`workflows` imports this package on a thread while training runs): a caller who
-    had disabled it keeps it disabled, and an exception inside re-enables it only if it was on.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # ---------------------------------------------------------------- figure plumbing

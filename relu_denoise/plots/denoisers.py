@@ -22,7 +22,7 @@ from matplotlib.patches import Circle
 from ..checks import check_denoisers, check_nets, check_points, check_rho
 from ..errors import DataError
 from ..geometry import plane_basis, span_basis
-from .base import (_CHUNK, _COORD_CMAP, _NORM_CMAP, Map, _apply, _boundary_lines, _box, _figsize, _figure, _gc_paused,
+from .base import (_CHUNK, _COORD_CMAP, _NORM_CMAP, Map, _apply, _boundary_lines, _box, _figsize, _figure,
                    _grid, _levels, _save)
 
 if TYPE_CHECKING:
@@ -111,7 +111,6 @@ def curve_on_line(path, denoisers: Mapping[str, Denoiser], points, *, rho: float
     return _curve(path, along, np.sort((x - x_bar) @ u), rho, None, title)
 
 
-@_gc_paused()
 def _curve(path, maps: Mapping[str, Map], x: np.ndarray, rho: float | None, rug, title: str) -> Path:
     """The figure of `curve_1d` for checked inputs: sorted clean coordinates x (N,), the rug (n,) or None."""
     m = max(0.15 * (x[-1] - x[0]), 0.1)
@@ -153,7 +152,6 @@ def _check_rug(samples) -> np.ndarray:
 # ---------------------------------------------------------------- 2. planar contours
 
 
-@_gc_paused()
 def contours_2d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
                 nets: Mapping[str, ShallowDenoiser] | None = None, title: str = "") -> Path:
     """Filled contours of the output coordinates h_0 and h_1 over the plane (docs/theory.md 4, 5).
@@ -191,7 +189,6 @@ def contours_2d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float |
 # ---------------------------------------------------------------- 3. contours on a plane in R^D
 
 
-@_gc_paused()
 def plane_contours(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
                    nets: Mapping[str, ShallowDenoiser] | None = None, title: str = "") -> Path:
     """The denoisers restricted to the plane through three points in R^D (docs/theory.md 4.1, 5).

@@ -18,13 +18,12 @@ import numpy as np
 from ..checks import check_network, check_points, check_vector
 from ..errors import DataError
 from ..geometry import plane_basis
-from .base import _figure, _gc_paused, _save
+from .base import _figure, _save
 
 if TYPE_CHECKING:
     from ..network import ShallowDenoiser
 
 
-@_gc_paused()
 def direction_histogram(path, angles_rad, weights, *, candidates: Mapping[str, float] | None = None,
                         predicted: set[str] | None = None, title: str = "", bins: int = 72) -> Path:
     """Polar histogram of neuron input directions weighted by cost share (docs/theory.md 6).

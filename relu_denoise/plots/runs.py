@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from ..checks import check_series, check_vector
 from ..errors import DataError
 from ..files import to_jsonable
-from .base import _figure, _gc_paused, _save
+from .base import _figure, _save
 
 
 # ---------------------------------------------------------------- 4. training curves
@@ -32,7 +32,6 @@ _TRAINING_PANELS = (
 )
 
 
-@_gc_paused()
 def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "step", title: str = "",
                     references: Mapping[str, float] | None = None) -> Path:
     """Stacked panels, one per present key group: loss, cost, max_residual, lambda/multiplier, lr.
@@ -78,7 +77,6 @@ def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "s
 # ---------------------------------------------------------------- 5. MSE against noise
 
 
-@_gc_paused()
 def mse_vs_noise(path, noise: Sequence[float], results: Mapping[str, Mapping[str, Sequence[float | None]]], *,
                  title: str = "") -> Path:
     """Test MSE against the noise level, log-log, one line per estimator (docs/theory.md 3).
@@ -162,7 +160,6 @@ def main_metric(command: str, rows: list[dict]) -> str:
     return "cost"
 
 
-@_gc_paused()
 def summary_figure(path, rows: list[dict], keys: list[str], command: str, *, title: str = "") -> Path | None:
     """The main metric against the first swept key, one line per combination of the other keys
     (compare: test MSE against the noise level, one line per estimator, the mean over the points).
