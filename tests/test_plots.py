@@ -351,16 +351,14 @@ def test_denoisers_are_objects_with_predict(tmp_path):
     exactly as their predict methods passed as callables are."""
     points = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
     form = closed_form(points, rho=0.1)
-    as_objects = plots.contours_2d(tmp_path / "objects.png", {"cf": form, "id": Identity(2)}, points, rho=0.1,
-                                   nets={"cf": form.network})
-    as_maps = plots.contours_2d(tmp_path / "maps.png", {"cf": form.predict, "id": Identity(2).predict}, points,
-                                rho=0.1, nets={"cf": form.network})
-    assert as_objects.read_bytes() == as_maps.read_bytes()
+    as_object = plots.contours_2d(tmp_path / "object.png", {"cf": form}, points, rho=0.1, nets={"cf": form.network})
+    as_map = plots.contours_2d(tmp_path / "map.png", {"cf": form.predict}, points, rho=0.1, nets={"cf": form.network})
+    assert as_object.read_bytes() == as_map.read_bytes()
     x = np.array([[0.0], [0.3], [1.0]])
     net = _ramp_net_1d(x[:, 0])                                   # an nn.Module: callable on tensors only
-    as_object = plots.curve_1d(tmp_path / "net.png", {"net": net}, x, rho=0.05)
-    assert as_object.read_bytes() == plots.curve_1d(tmp_path / "map.png", {"net": net.predict}, x,
-                                                    rho=0.05).read_bytes()
+    as_objects = plots.curve_1d(tmp_path / "objects.png", {"net": net, "id": Identity(1)}, x, rho=0.05)
+    as_maps = plots.curve_1d(tmp_path / "maps.png", {"net": net.predict, "id": Identity(1).predict}, x, rho=0.05)
+    assert as_objects.read_bytes() == as_maps.read_bytes()
     with pytest.raises(DataError, match="predict method .* without one: three"):
         plots.curve_1d(tmp_path / "bad.png", {"three": 3}, x)
 
