@@ -36,7 +36,6 @@ the form's cost (a fit whose output layer spreads its cost over many units) is f
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -46,11 +45,10 @@ from .checks import check_points, check_positive
 from .closed_forms import closed_form
 from .errors import DataError, NoClosedFormError
 from .files import to_jsonable
-from .geometry import affine_hull, diameter, line_angle_deg, min_distance, plane_basis, span_basis
+from .geometry import affine_hull, diameter, line_angle_deg, min_distance, span_basis
 from .network import ShallowDenoiser
 
-__all__ = ["Candidate", "AlignReport", "candidates", "align_report",
-           "neuron_angles_2d", "candidate_angles_2d", "neuron_angles_plane", "candidate_angles_plane"]
+__all__ = ["Candidate", "AlignReport", "candidates", "align_report"]
 
 KINDS = ("edge", "altitude", "face-normal", "ray")
 UNALIGNED = "unaligned"          # the per_direction key of the cost share aligned with no candidate
@@ -617,59 +615,4 @@ def _groups(units: dict, x_bar: np.ndarray, C: np.ndarray, cands: list[Candidate
                     "units": units["idx"][np.sort(m)].tolist(), "offsets": sorted(offsets[m].tolist()),
                     "output_parallel": _weighted(cost[m], out_cos[m]), "closest": cands[j].name,
                     "angle_deg": float(line_angle_deg(u[None], C[j][None])[0])})
-    return out
-
-
-# ---------------------------------------------------------------- angles for the polar histogram
-
-
-def neuron_angles_2d(net: ShallowDenoiser) -> tuple[np.ndarray, np.ndarray]:
-    """Angle atan2(w_k1, w_k0) in radians (K,) and unit cost ||a_k|| ||w_k|| (K,), for d = 2."""
-    if net.dim != 2:
-        raise DataError(f"net: neuron_angles_2d needs d = 2, got d = {net.dim}; use neuron_angles_plane")
-    w = net.w.detach().cpu().double().numpy()           # (K, 2)
-    return np.arctan2(w[:, 1], w[:, 0]), net.unit_costs().detach().cpu().double().numpy()
-
-
-def candidate_angles_2d(directions) -> dict[str, float]:
-    """name -> angle (radians) of each 2-D candidate; accepts Candidates or AlignReport.directions."""
-    return {name: float(np.arctan2(u[1], u[0])) for name, u in _vectors(directions, d=2).items()}
-
-
-
-
-def neuron_angles_plane(net: ShallowDenoiser, points) -> tuple[np.ndarray, np.ndarray]:
-    """Angles (K,) of the projected directions U^T w_k in the data plane's basis, weights ||a_k|| ||U^T w_k|| (K,).
-
-    The weight is the unit's cost as the function restricted to the plane sees its input side:
-    units orthogonal to the plane get weight 0.
-    """
-    X = check_points(points, name="points", d=net.dim)
-    _, U = plane_basis(X)
-    w = net.w.detach().cpu().double().numpy() @ U       # (K, 2)
-    na = net.a.detach().cpu().double().numpy()
-    return np.arctan2(w[:, 1], w[:, 0]), np.linalg.norm(na, axis=1) * np.linalg.norm(w, axis=1)
-
-
-def candidate_angles_plane(directions, points) -> dict[str, float]:
-    """name -> angle (radians) of each candidate projected on the data plane (basis of `plane_basis`)."""
-    X = check_points(points, name="points")
-    _, U = plane_basis(X)
-    return {name: float(np.arctan2(*(U.T @ u)[::-1])) for name, u in _vectors(directions, d=X.shape[1]).items()}
-
-
-def _vectors(directions, *, d: int) -> dict[str, np.ndarray]:
-    """name -> vector (d,) from a list of Candidates or a mapping name -> vector | {'vector': ...}."""
-    if isinstance(directions, Mapping):
-        items = [(k, v["vector"] if isinstance(v, Mapping) else v) for k, v in directions.items()]
-    elif isinstance(directions, Iterable):
-        items = [(c.name, c.u) for c in directions]
-    else:
-        raise DataError(f"directions: expected Candidates or a mapping name -> vector, got {type(directions).__name__}")
-    out = {}
-    for name, v in items:
-        v = np.asarray(v, dtype=np.float64)
-        if v.shape != (d,):
-            raise DataError(f"directions: {name!r} has shape {v.shape}, expected ({d},)")
-        out[str(name)] = v
     return out

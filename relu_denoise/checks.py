@@ -3,6 +3,8 @@
 Call them once at public entries, never deep in the mathematics (style.md, habit 4).
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .errors import DataError
@@ -130,6 +132,50 @@ def check_vector(values, *, name: str, n: int | None = None) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise DataError(f"{name}: contains NaN or inf values")
     return arr
+
+
+def check_rho(rho, *, name: str = "rho") -> float | None:
+    """None, or a closed form's flat-zone radius as a finite float >= 0."""
+    if rho is None:
+        return None
+    try:
+        v = float(rho)
+    except (TypeError, ValueError):
+        raise DataError(f"{name}: expected a number or None, got {rho!r}") from None
+    if not np.isfinite(v) or v < 0:
+        raise DataError(f"{name}: must be >= 0, got {rho}")
+    return v
+
+
+def check_denoisers(denoisers, *, at_least_one: bool = True, name: str = "denoisers") -> dict:
+    """A mapping name -> denoiser, as name -> its map (n, d) -> (n, d).
+
+    A denoiser is an object with `predict` (the project's one protocol, `estimators.Denoiser`: a network, a
+    closed form, a reference); a plain callable (n, d) -> (n, d) is taken as the map itself.
+    """
+    if not isinstance(denoisers, Mapping):
+        raise DataError(f"{name}: expected a dict name -> denoiser (an object with predict), "
+                        f"got {type(denoisers).__name__}")
+    maps = {str(k): h.predict if callable(getattr(h, "predict", None)) else h for k, h in denoisers.items()}
+    bad = [k for k, h in maps.items() if not callable(h)]
+    if bad:
+        raise DataError(f"{name}: values must have a predict method mapping (n, d) arrays to (n, d) arrays; "
+                        f"without one: {', '.join(bad)}")
+    if at_least_one and not maps:
+        raise DataError(f"{name}: expected at least one denoiser, got an empty dict")
+    return maps
+
+
+def check_nets(nets, names, *, d: int, name: str = "nets") -> dict:
+    """nets[key] for keys among `names` (the denoisers drawn), each a ShallowDenoiser on R^d; None entries dropped."""
+    if nets is None:
+        return {}
+    if not isinstance(nets, Mapping):
+        raise DataError(f"{name}: expected a dict name -> ShallowDenoiser, got {type(nets).__name__}")
+    unknown = sorted(str(k) for k in nets if k not in names)
+    if unknown:
+        raise DataError(f"{name}: no denoiser named {', '.join(unknown)}; known: {', '.join(names)}")
+    return {k: check_network(net, d=d, name=f"{name}[{k!r}]") for k, net in nets.items() if net is not None}
 
 
 MEMINFO = "/proc/meminfo"

@@ -886,6 +886,8 @@ def _drive(sweep: Sweep, points: list[Point], jobs: int, executor: str, schedule
             table.stopped = True
     rows = table.rows()
     if rows and (table.counts.done or not (sweep.directory / "sweep.png").exists()):
+        from .plots import summary_figure
+
         summary_figure(sweep.directory / "sweep.png", rows, sweep.keys, spec.command, title=spec.name)
     return SweepResult(sweep, rows, table.counts, table.stopped, len(table.by_index))
 
@@ -1030,89 +1032,6 @@ def _run_dask(todo: list[list[Point]], jobs: int, scheduler: str | None, finishe
                         break
         finally:
             client.cancel(list(futures))
-
-
-# ---------------------------------------------------------------- the summary figure
-
-
-def main_metric(command: str, rows: list[dict]) -> str:
-    """The column a sweep's figure shows: cost_ratio (fit, where closed forms exist), cost, aligned_fraction, mse."""
-    if command == "compare":
-        return "mse"
-    if command == "align":
-        return "aligned_fraction"
-    if command == "fit" and any(r.get("cost_ratio") is not None for r in rows):
-        return "cost_ratio"
-    return "cost"
-
-
-def summary_figure(path: Path, rows: list[dict], keys: list[str], command: str, *, title: str = "") -> Path | None:
-    """The main metric against the first swept key, one line per combination of the other keys
-    (compare: test MSE against the noise level, one line per estimator, the mean over the points).
-    Returns None when there is nothing to draw."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metric = main_metric(command, rows)
-    good = [r for r in rows if isinstance(r.get(metric), (int, float)) and not isinstance(r.get(metric), bool)]
-    xkey = "noise" if command == "compare" else (keys[0] if keys else None)
-    if not good or xkey is None:
-        return None
-    lines = _lines(good, xkey, ["estimator"] if command == "compare" else keys[1:], metric)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    numeric = all(_is_number(x) for xs, _ in lines.values() for x in xs)
-    order = list(dict.fromkeys(_show(x) for xs, _ in lines.values() for x in xs))
-    many = len(lines) > 10
-    for label, (xs, ys) in lines.items():
-        pos = xs if numeric else [order.index(_show(x)) for x in xs]
-        ax.plot(pos, ys, marker="o", ms=3, lw=0.8 if many else 1.5, alpha=0.5 if many else 1.0,
-                color="0.5" if many else None, label=None if many else label)
-    if command == "compare":                      # test MSE against the noise level: log-log (docs/theory.md 3)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-    elif numeric and _spread(good, xkey) >= 100:
-        ax.set_xscale("log")
-    if not numeric:
-        ax.set_xticks(range(len(order)), order, rotation=20)
-    if not many and any(lines):
-        ax.legend(fontsize=8)
-    ax.set_xlabel(xkey)
-    ax.set_ylabel(metric + (" (mean over points)" if command == "compare" and keys else ""))
-    ax.set_title(f"{title}: {metric} vs {xkey}" if title else f"{metric} vs {xkey}", fontsize=10)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    from .files import atomic_write
-
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    plt.close(fig)
-    return path
-
-
-def _lines(rows: list[dict], xkey: str, group_keys: list[str], metric: str) -> dict:
-    """label -> (xs, ys): the mean metric at each x for each combination of the group keys."""
-    acc: dict[str, dict] = {}
-    for r in rows:
-        label = ", ".join(f"{k}={_show(r.get(k))}" if k != "estimator" else str(r.get(k)) for k in group_keys)
-        acc.setdefault(label, {}).setdefault(json.dumps(to_jsonable(r.get(xkey))), (r.get(xkey), []))[1].append(
-            r[metric])
-    out = {}
-    for label, by_x in acc.items():
-        pairs = list(by_x.values())
-        if all(_is_number(x) for x, _ in pairs):
-            pairs.sort(key=lambda p: p[0])
-        out[label] = ([x for x, _ in pairs], [sum(v) / len(v) for _, v in pairs])
-    return out
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _spread(rows, key) -> float:
-    xs = [r[key] for r in rows if _is_number(r.get(key)) and r[key] > 0]
-    return max(xs) / min(xs) if xs and len(xs) == len(rows) else 0.0
 
 
 # ---------------------------------------------------------------- collect

@@ -609,7 +609,6 @@ def _align_into(run: Run, recipe: Recipe, data: TrainingSet, net, fit_result: di
 
 
 def _align_figures(run: Run, recipe: Recipe, net, ref: Reference, points, report) -> list[str]:
-    from . import align as al
     from . import plots
 
     d, names = points.shape[1], []
@@ -619,12 +618,12 @@ def _align_figures(run: Run, recipe: Recipe, net, ref: Reference, points, report
     title = f"{recipe.name}: {verdict}"
     if d == 2:
         names.append(plots.contours_2d(run.file("align.png"), h, points, nets=nets, title=title).name)
-        angles, weights = al.neuron_angles_2d(net)
-        cands = al.candidate_angles_2d(report.directions)
+        angles, weights = plots.neuron_angles_2d(net)
+        cands = plots.candidate_angles_2d(report.directions)
     elif report.affine_dim == 2 and len(points) == 3:
         names.append(plots.plane_contours(run.file("align.png"), h, points, nets=nets, title=title).name)
-        angles, weights = al.neuron_angles_plane(net, points)
-        cands = al.candidate_angles_plane(report.directions, points)
+        angles, weights = plots.neuron_angles_plane(net, points)
+        cands = plots.candidate_angles_plane(report.directions, points)
     else:
         return names
     names.append(plots.direction_histogram(run.file("directions.png"), angles, weights, candidates=cands,

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from relu_denoise import DataError, ShallowDenoiser, closed_form
-from relu_denoise.align import (UNALIGNED, align_report, candidate_angles_2d, candidate_angles_plane, candidates,
-                                neuron_angles_2d, neuron_angles_plane)
+from relu_denoise.align import UNALIGNED, align_report, candidates
 from relu_denoise.closed_forms import Reference
 from relu_denoise.geometry import affine_hull, plane_basis, vertex_angle_deg
+from relu_denoise.plots import candidate_angles_2d, candidate_angles_plane, neuron_angles_2d, neuron_angles_plane
 
 S3 = np.sqrt(3)
 OBTUSE = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])

@@ -1,8 +1,14 @@
 """Figures (relu_denoise.plots): each writes a readable PNG atomically and closes its figure;
-the ReLU-boundary clipping is pinned against lines whose segments are known by hand."""
+the ReLU-boundary clipping is pinned against lines whose segments are known by hand; importing and
+drawing leave the caller's backend and garbage collector as they were."""
 
+import gc
 import math
+import os
 import pathlib
+import subprocess
+import sys
+import textwrap
 
 import matplotlib
 import matplotlib.image
@@ -10,13 +16,16 @@ import numpy as np
 import pytest
 import torch
 
-from relu_denoise import plots
+from relu_denoise import closed_form, plots
 from relu_denoise.errors import DataError
+from relu_denoise.estimators import Identity
 from relu_denoise.geometry import plane_basis
 from relu_denoise.network import ShallowDenoiser
 from relu_denoise.plots import relu_boundaries
+from relu_denoise.plots.base import _figure, _levels
 
-import matplotlib.pyplot as plt  # noqa: E402  (after plots: the backend is already Agg)
+matplotlib.use("Agg")  # the tests' own choice, for pyplot below: plots itself never selects a backend
+import matplotlib.pyplot as plt  # noqa: E402
 
 
 # ---------------------------------------------------------------- helpers
@@ -65,8 +74,58 @@ def _no_open_figures():
     assert set(plt.get_fignums()) == before
 
 
-def test_backend_is_agg():
-    assert matplotlib.get_backend().lower() == "agg"
+def test_figures_are_drawn_by_agg():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    assert isinstance(_figure((2, 2)).canvas, FigureCanvasAgg)
+
+
+def test_import_and_drawing_keep_the_callers_backend_and_collector(tmp_path):
+    """A fresh interpreter whose backend is svg (MPLBACKEND, as a notebook or a user's rc would set it):
+    neither importing plots nor drawing a figure (a denoiser's, a sweep's summary) touches the garbage
+    collector, switches the backend or loads pyplot."""
+    script = textwrap.dedent(f"""
+        import gc, sys
+        import matplotlib
+        pauses = []
+        gc_disable = gc.disable
+        gc.disable = lambda: (pauses.append(1), gc_disable())
+        import relu_denoise.plots as plots
+        assert pauses == [], "the import paused the garbage collector"      # gc is process-wide
+        assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+        plots.curve_1d({str(tmp_path / "f.png")!r}, {{"half": lambda y: 0.5 * y}}, [[0.0], [1.0]])
+        assert pauses == [] and gc.isenabled()
+        rows = [{{"width": 8, "cost": 2.0}}, {{"width": 16, "cost": 1.5}}]
+        assert plots.summary_figure({str(tmp_path / "sweep.png")!r}, rows, ["width"], "fit") is not None
+        assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+        assert "matplotlib.pyplot" not in sys.modules
+    """)
+    env = {**os.environ, "MPLBACKEND": "svg"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "sweep.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_figure_leaves_the_collector_as_it_found_it(tmp_path, enabled):
+    """The collector is the caller's: on stays on and off stays off, while a figure draws and after it, also
+    when the drawing raises."""
+    seen = []
+
+    def spy(y):
+        seen.append(gc.isenabled())
+        return y[:, 0]                                            # the wrong shape: contours_2d raises
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        plots.curve_1d(tmp_path / "ok.png", {}, [[0.0], [1.0]])
+        assert gc.isenabled() is enabled
+        with pytest.raises(DataError, match="expected output shape"):
+            plots.contours_2d(tmp_path / "bad.png", {"bad": spy}, [[0, 0], [1, 0], [0, 1]])
+        assert seen == [enabled] and gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
 
 
 # ---------------------------------------------------------------- relu_boundaries
@@ -218,6 +277,60 @@ def test_direction_histogram_rejects_unknown_predicted(tmp_path):
         plots.direction_histogram(tmp_path / "d.png", [0.0], [1.0], candidates={"a": 0.0}, predicted={"nope"})
 
 
+def _drawn_figures(monkeypatch):
+    """The Figures the plots package saves, kept for inspection (they are saved as usual)."""
+    from relu_denoise.plots import runs as plot_runs
+
+    drawn, save = [], plot_runs._save
+    monkeypatch.setattr(plot_runs, "_save", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
+    return drawn
+
+
+def test_summary_figure_of_a_fit_sweep(tmp_path, monkeypatch):
+    """cost_ratio against the first key, the mean over repeated points, one line per value of the other keys,
+    sorted by x; a first key spanning two decades gets a log axis."""
+    drawn = _drawn_figures(monkeypatch)
+    rows = [{"width": w, "seed": s, "rep": r, "cost": 9.0, "cost_ratio": 1 + w / 1000 + s + r / 10}
+            for w in (1000, 10, 100) for s in (0, 1) for r in (0, 1)]
+    rows.append({"width": 10, "seed": 0, "cost": 9.0, "cost_ratio": None})          # a failed point: not drawn
+    assert plots.main_metric("fit", rows) == "cost_ratio"
+    out = plots.summary_figure(tmp_path / "sweep.png", rows, ["width", "seed"], "fit", title="widths")
+    _assert_png(out, tmp_path)
+    (ax,) = drawn[0].axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"seed=0", "seed=1"}
+    np.testing.assert_allclose(lines["seed=1"].get_xdata(), [10, 100, 1000])
+    np.testing.assert_allclose(lines["seed=1"].get_ydata(), [2.06, 2.15, 3.05])
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    assert ax.get_title() == "widths: cost_ratio vs width" and ax.get_xlabel() == "width"
+
+
+def test_summary_figure_of_compare_and_align_sweeps(tmp_path, monkeypatch):
+    drawn = _drawn_figures(monkeypatch)
+    rows = [{"seed": s, "noise": n, "estimator": e, "mse": m * (1 + s)}
+            for s in (0, 1) for n in (0.01, 0.1) for e, m in (("nn", n**2), ("emmse", n))]
+    plots.summary_figure(tmp_path / "compare.png", rows, ["seed"], "compare")
+    ax = drawn[-1].axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    assert {line.get_label() for line in ax.get_lines()} == {"nn", "emmse"}
+    assert ax.get_ylabel() == "mse (mean over points)"
+    np.testing.assert_allclose(next(li for li in ax.get_lines() if li.get_label() == "nn").get_ydata(),
+                               [1.5e-4, 1.5e-2])
+    rows = [{"data.kind": k, "aligned_fraction": f} for k, f in (("obtuse", 0.9), ("acute", 0.4), ("obtuse", 0.7))]
+    plots.summary_figure(tmp_path / "align.png", rows, ["data.kind"], "align")
+    ax = drawn[-1].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["obtuse", "acute"]   # categories in first-seen order
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0.8, 0.4])
+
+
+def test_summary_figure_with_nothing_to_draw(tmp_path):
+    assert plots.main_metric("fit", [{"cost": 1.0}]) == "cost" and plots.main_metric("align", []) == "aligned_fraction"
+    assert plots.summary_figure(tmp_path / "a.png", [{"width": 1, "cost": None}], ["width"], "fit") is None
+    assert plots.summary_figure(tmp_path / "b.png", [{"width": 1, "cost": True}], ["width"], "fit") is None
+    assert plots.summary_figure(tmp_path / "c.png", [{"cost": 1.0}], [], "fit") is None
+    assert not list(tmp_path.iterdir())
+
+
 # ---------------------------------------------------------------- contracts shared by the figures
 
 
@@ -231,6 +344,39 @@ def test_nets_must_name_a_denoiser(tmp_path):
     net, _ = _triangle_net()
     with pytest.raises(DataError, match="nets: no denoiser named typo"):
         plots.contours_2d(tmp_path / "c.png", {"cf": net.predict}, [[0, 0], [1, 0]], nets={"typo": net})
+
+
+def test_denoisers_are_objects_with_predict(tmp_path):
+    """The project's one protocol: a network, a closed form and a reference are drawn through their predict,
+    exactly as their predict methods passed as callables are."""
+    points = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    form = closed_form(points, rho=0.1)
+    as_object = plots.contours_2d(tmp_path / "object.png", {"cf": form}, points, rho=0.1, nets={"cf": form.network})
+    as_map = plots.contours_2d(tmp_path / "map.png", {"cf": form.predict}, points, rho=0.1, nets={"cf": form.network})
+    assert as_object.read_bytes() == as_map.read_bytes()
+    x = np.array([[0.0], [0.3], [1.0]])
+    net = _ramp_net_1d(x[:, 0])                                   # an nn.Module: callable on tensors only
+    as_objects = plots.curve_1d(tmp_path / "objects.png", {"net": net, "id": Identity(1)}, x, rho=0.05)
+    as_maps = plots.curve_1d(tmp_path / "maps.png", {"net": net.predict, "id": Identity(1).predict}, x, rho=0.05)
+    assert as_objects.read_bytes() == as_maps.read_bytes()
+    with pytest.raises(DataError, match="predict method .* without one: three"):
+        plots.curve_1d(tmp_path / "bad.png", {"three": 3}, x)
+
+
+def test_nets_must_match_the_points_dimension(tmp_path):
+    net, _ = _triangle_net()
+    x = np.array([[0.0, 0, 0, 0, 0], [1, 0, 0, 0, 0], [0, 1, 0, 0, 0]])
+    with pytest.raises(DataError, match=r"nets\['net'\]: a network on R\^2, but the points are in R\^5"):
+        plots.plane_contours(tmp_path / "p.png", {"net": net}, x, nets={"net": net})
+    assert not list(tmp_path.iterdir())
+
+
+def test_curve_on_line_refuses_points_off_a_line(tmp_path):
+    with pytest.raises(DataError, match="collinear points .* affine dimension 2"):
+        plots.curve_on_line(tmp_path / "c.png", {"id": lambda y: y}, [[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    out = plots.curve_on_line(tmp_path / "line.png", {"id": Identity(3)}, [[0.0, 0, 0], [1, 1, 1], [3, 3, 3]],
+                              rho=0.1)
+    _assert_png(out, tmp_path)
 
 
 def test_failed_save_leaves_neither_file_nor_tmp(tmp_path, monkeypatch):
@@ -250,6 +396,6 @@ def test_contour_levels_cover_the_data_and_pin_the_lower_end():
         lo = rng.normal() * 10 ** rng.uniform(-8, 3)
         hi = lo + 10 ** rng.uniform(-12, 3)
         for lower in (None, min(lo, 0.0)):
-            t = plots._levels([np.array([lo, hi, np.nan])], lower=lower)
+            t = _levels([np.array([lo, hi, np.nan])], lower=lower)
             assert t[0] <= lo and t[-1] >= hi and np.all(np.diff(t) > 0)
             assert lower is None or t[0] == lower

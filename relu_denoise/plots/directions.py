@@ -1,0 +1,124 @@
+"""The polar histogram of neuron directions weighted by cost share (docs/theory.md 6), and the angles it draws.
+
+    direction_histogram      polar histogram of neuron directions, candidate directions as radial lines
+    neuron_angles_2d         each unit's input direction and cost, d = 2
+    candidate_angles_2d      each candidate direction of `align` (edges, altitudes, ...), d = 2
+    neuron_angles_plane      the same in the plane through three points in R^D (the basis of plane_contours)
+    candidate_angles_plane
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..checks import check_network, check_points, check_vector
+from ..errors import DataError
+from ..geometry import plane_basis
+from .base import _figure, _save
+
+if TYPE_CHECKING:
+    from ..network import ShallowDenoiser
+
+
+def direction_histogram(path, angles_rad, weights, *, candidates: Mapping[str, float] | None = None,
+                        predicted: set[str] | None = None, title: str = "", bins: int = 72) -> Path:
+    """Polar histogram of neuron input directions weighted by cost share (docs/theory.md 6).
+
+    Parameters
+    ----------
+    angles_rad : (K,) direction angle of each unit's w_k, taken mod 2 pi.
+    weights : (K,) nonnegative weights (e.g. unit costs), normalised to shares summing to 1.
+    candidates : name -> angle (radians) of a candidate direction u; drawn as a radial line at
+        the angle and, fainter, at the opposite angle (alignment uses |cos|, so -u counts too).
+    predicted : names of the candidates the closed form predicts to carry the cost: solid and
+        coloured; the others are dotted grey.
+    """
+    theta = np.mod(check_vector(angles_rad, name="angles_rad"), 2 * np.pi)  # (K,)
+    wts = check_vector(weights, name="weights", n=theta.size)               # (K,)
+    if np.any(wts < 0):
+        raise DataError("weights: must be >= 0 (cost shares), got a negative value")
+    candidates = {str(k): float(v) for k, v in (candidates or {}).items()}
+    predicted = set(predicted or ())
+    unknown = sorted(predicted - set(candidates))
+    if unknown:
+        raise DataError(f"predicted: no candidate named {', '.join(unknown)}; "
+                        f"known: {', '.join(candidates) or 'none'}")
+    share = wts / wts.sum() if wts.sum() > 0 else wts
+    hist, edges = np.histogram(theta, bins=bins, range=(0.0, 2 * np.pi), weights=share)
+    rmax = 1.15 * float(hist.max()) if hist.size and hist.max() > 0 else 1.0
+    fig = _figure((7.5, 6))
+    ax = fig.add_subplot(projection="polar")
+    ax.bar(edges[:-1], hist, width=2 * np.pi / bins, align="edge", color="tab:blue", alpha=0.75,
+           edgecolor="tab:blue", lw=0.3, label=f"neurons (K = {theta.size}), cost share")
+    colors = iter(f"C{i}" for i in range(1, 1000))
+    for name, angle in candidates.items():
+        is_pred = name in predicted
+        style = (dict(color=next(colors), ls="-", lw=2.0) if is_pred
+                 else dict(color="grey", ls=":", lw=1.5))
+        ax.plot([angle, angle], [0, rmax], **style, label=name + (" (predicted)" if is_pred else ""))
+        ax.plot([angle + np.pi] * 2, [0, rmax], **{**style, "lw": style["lw"] * 0.6}, alpha=0.5)
+        ax.text(angle, rmax * 0.88, name, color=style["color"], fontsize="small", ha="center",
+                va="center", zorder=6, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+    ax.set_ylim(0, rmax)
+    ax.tick_params(axis="y", labelsize="x-small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize="small")
+    ax.set_title(title or "neuron input directions $w_k/\\|w_k\\|$ weighted by cost share", pad=18)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------- angles for the histogram
+
+
+def neuron_angles_2d(net: ShallowDenoiser) -> tuple[np.ndarray, np.ndarray]:
+    """Angle atan2(w_k1, w_k0) in radians (K,) and unit cost ||a_k|| ||w_k|| (K,), for d = 2."""
+    check_network(net, name="net")
+    if net.dim != 2:
+        raise DataError(f"net: neuron_angles_2d needs d = 2, got d = {net.dim}; use neuron_angles_plane")
+    w = net.w.detach().cpu().double().numpy()           # (K, 2)
+    return np.arctan2(w[:, 1], w[:, 0]), net.unit_costs().detach().cpu().double().numpy()
+
+
+def candidate_angles_2d(directions) -> dict[str, float]:
+    """name -> angle (radians) of each 2-D candidate; accepts Candidates or AlignReport.directions."""
+    return {name: float(np.arctan2(u[1], u[0])) for name, u in _vectors(directions, d=2).items()}
+
+
+def neuron_angles_plane(net: ShallowDenoiser, points) -> tuple[np.ndarray, np.ndarray]:
+    """Angles (K,) of the projected directions U^T w_k in the data plane's basis, weights ||a_k|| ||U^T w_k|| (K,).
+
+    The weight is the unit's cost as the function restricted to the plane sees its input side:
+    units orthogonal to the plane get weight 0.
+    """
+    X = check_points(points, name="points", d=check_network(net, name="net").dim)
+    _, U = plane_basis(X)
+    w = net.w.detach().cpu().double().numpy() @ U       # (K, 2)
+    na = net.a.detach().cpu().double().numpy()
+    return np.arctan2(w[:, 1], w[:, 0]), np.linalg.norm(na, axis=1) * np.linalg.norm(w, axis=1)
+
+
+def candidate_angles_plane(directions, points) -> dict[str, float]:
+    """name -> angle (radians) of each candidate projected on the data plane (basis of `plane_basis`)."""
+    X = check_points(points, name="points")
+    _, U = plane_basis(X)
+    return {name: float(np.arctan2(*(U.T @ u)[::-1])) for name, u in _vectors(directions, d=X.shape[1]).items()}
+
+
+def _vectors(directions, *, d: int) -> dict[str, np.ndarray]:
+    """name -> vector (d,) from a list of Candidates or a mapping name -> vector | {'vector': ...}."""
+    if isinstance(directions, Mapping):
+        items = [(k, v["vector"] if isinstance(v, Mapping) else v) for k, v in directions.items()]
+    elif isinstance(directions, Iterable):
+        items = [(c.name, c.u) for c in directions]
+    else:
+        raise DataError(f"directions: expected Candidates or a mapping name -> vector, got {type(directions).__name__}")
+    out = {}
+    for name, v in items:
+        v = np.asarray(v, dtype=np.float64)
+        if v.shape != (d,):
+            raise DataError(f"directions: {name!r} has shape {v.shape}, expected ({d},)")
+        out[str(name)] = v
+    return out

@@ -1,0 +1,226 @@
+"""Figures of a run's records: each draws one figure, writes it atomically and returns its Path.
+
+    training_curves     loss, cost, max residual, multiplier, learning rate against the step
+    mse_vs_noise        test MSE against the noise level, log-log, with confidence bands
+    summary_figure      a sweep's main metric against its first swept key (sweep.png)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.lines import Line2D
+
+from ..checks import check_series, check_vector
+from ..errors import DataError
+from ..files import to_jsonable
+from .base import _figure, _save
+
+
+# ---------------------------------------------------------------- 4. training curves
+
+
+_TRAINING_PANELS = (
+    (("loss",), "loss"),
+    (("cost",), "path cost"),
+    (("max_residual",), "max residual"),
+    (("lambda", "multiplier"), "$\\lambda$ / multiplier"),
+    (("lr",), "learning rate"),
+)
+
+
+def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "step", title: str = "",
+                    references: Mapping[str, float] | None = None) -> Path:
+    """Stacked panels, one per present key group: loss, cost, max_residual, lambda/multiplier, lr.
+
+    history[x] (default "step") gives the x-axis; without it the record index is used. Entries
+    may be None (not recorded at that step; the recorded values are joined). A panel uses a log
+    y-axis when all its finite values are positive and span at least a decade. `references` (key -> value, e.g. {"cost": closed-form cost}) adds a
+    dashed horizontal line to that key's panel.
+    """
+    if not isinstance(history, Mapping):
+        raise DataError(f"history: expected a dict key -> list of numbers, got {type(history).__name__}")
+    panels = [(keys, label) for keys, label in _TRAINING_PANELS if any(k in history for k in keys)]
+    if not panels:
+        known = ", ".join(k for keys, _ in _TRAINING_PANELS for k in keys)
+        raise DataError(f"history: none of the keys {known} is present; got {', '.join(map(str, history)) or 'none'}")
+    n = len(next(iter(history[k] for keys, _ in panels for k in keys if k in history)))
+    xs = check_series(history[x], name=f"history[{x!r}]") if x in history else np.arange(n, dtype=np.float64)
+    references = dict(references or {})
+    fig = _figure((7.5, 1.1 + 2.0 * len(panels)))
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
+    for ax, (keys, label) in zip(axes[:, 0], panels):
+        series = {k: check_series(history[k], name=f"history[{k!r}]", n=xs.size) for k in keys if k in history}
+        series = {k: v for k, v in series.items() if np.isfinite(v).any()} or series   # a column never recorded
+        for k, v in series.items():
+            kept = np.isfinite(v)                            # None entries: not recorded at that step
+            ax.plot(xs[kept], v[kept], lw=1.3, marker="." if kept.sum() < 50 else None, label=k)
+        refs = [(k, float(references[k])) for k in keys if k in references]
+        for k, value in refs:
+            ax.axhline(value, color="grey", ls="--", lw=1.0, label=f"{k} reference = {value:.4g}")
+        finite = np.concatenate([v[np.isfinite(v)] for v in series.values()] + [np.array([r for _, r in refs])])
+        if finite.size and np.all(finite > 0) and finite.max() >= 10 * finite.min():
+            ax.set_yscale("log")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        if len(series) > 1 or refs:
+            ax.legend(fontsize="small", loc="best")
+    axes[-1, 0].set_xlabel(x if x in history else "record")
+    if title:
+        axes[0, 0].set_title(title)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------- 5. MSE against noise
+
+
+def mse_vs_noise(path, noise: Sequence[float], results: Mapping[str, Mapping[str, Sequence[float | None]]], *,
+                 title: str = "") -> Path:
+    """Test MSE against the noise level, log-log, one line per estimator (docs/theory.md 3).
+
+    results[name] = {"mse": [...], "ci_low": [...], "ci_high": [...]}, each one value per noise
+    level; None (or a missing key) marks an unavailable value. Non-positive values are not
+    drawn (log axes). Confidence intervals are error bars joined by shaded bands.
+    """
+    sigma = check_vector(noise, name="noise")
+    if sigma.size == 0 or np.any(sigma <= 0):
+        raise DataError(f"noise: expected a non-empty list of levels > 0, got {list(noise)}")
+    if not isinstance(results, Mapping) or not results:
+        raise DataError("results: expected a non-empty dict name -> {'mse': [...], 'ci_low': [...], 'ci_high': [...]}")
+    curves = {str(name): _mse_curve(r, name=str(name), n=sigma.size) for name, r in results.items()}
+    positive = np.concatenate([c[np.isfinite(c)] for c in (v for trio in curves.values() for v in trio)])
+    fig = _figure((7, 5))
+    ax = fig.subplots()
+    for i, (name, (mse, lo, hi)) in enumerate(curves.items()):
+        color = f"C{i % 10}"
+        if not np.any(np.isfinite(mse)):
+            ax.add_line(Line2D([], [], color=color, marker="o", label=f"{name} (unavailable)"))
+            continue
+        ax.plot(sigma, mse, "-o", color=color, ms=5, lw=1.6, label=name)
+        band = np.isfinite(lo) & np.isfinite(hi)
+        bars = band & np.isfinite(mse)
+        if bars.any():
+            err = np.clip([mse[bars] - lo[bars], hi[bars] - mse[bars]], 0, None)
+            ax.errorbar(sigma[bars], mse[bars], yerr=err, fmt="none", ecolor=color, capsize=3, lw=1)
+        if band.any():
+            ax.fill_between(sigma, np.where(band, lo, 1.0), np.where(band, hi, 1.0), where=band,
+                            color=color, alpha=0.2, lw=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(*_log_limits(sigma))
+    ax.set_ylim(*_log_limits(positive if positive.size else np.array([1e-3, 1.0])))
+    ax.set_xlabel("noise level $\\sigma$")
+    ax.set_ylabel("test MSE $E\\|h(x + \\epsilon) - x\\|^2$")
+    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.1, which="minor")
+    ax.legend(fontsize="small", loc="best")
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def _mse_curve(r, *, name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mse, ci_low, ci_high), each (n,), unavailable or non-positive values as NaN."""
+    if not isinstance(r, Mapping) or "mse" not in r:
+        raise DataError(f"results[{name!r}]: expected a dict with key 'mse' (and optional 'ci_low', 'ci_high')")
+    out = []
+    for key in ("mse", "ci_low", "ci_high"):
+        v = r.get(key)
+        v = np.full(n, np.nan) if v is None else check_series(v, name=f"results[{name!r}][{key!r}]", n=n)
+        out.append(np.where(v > 0, v, np.nan))
+    return out[0], out[1], out[2]
+
+
+def _log_limits(v: np.ndarray) -> tuple[float, float]:
+    """Axis limits a little beyond the positive values v, in log space."""
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        lo, hi = lo / 2, hi * 2
+    f = (hi / lo) ** 0.05
+    return lo / f, hi * f
+
+
+# ---------------------------------------------------------------- a sweep's summary
+
+
+_SUMMARY_DPI = 120
+
+
+def main_metric(command: str, rows: list[dict]) -> str:
+    """The column a sweep's figure shows: cost_ratio (fit, where closed forms exist), cost, aligned_fraction, mse."""
+    if command == "compare":
+        return "mse"
+    if command == "align":
+        return "aligned_fraction"
+    if command == "fit" and any(r.get("cost_ratio") is not None for r in rows):
+        return "cost_ratio"
+    return "cost"
+
+
+def summary_figure(path, rows: list[dict], keys: list[str], command: str, *, title: str = "") -> Path | None:
+    """The main metric against the first swept key, one line per combination of the other keys
+    (compare: test MSE against the noise level, one line per estimator, the mean over the points).
+    Returns None when there is nothing to draw."""
+    metric = main_metric(command, rows)
+    good = [r for r in rows if _is_number(r.get(metric))]
+    xkey = "noise" if command == "compare" else (keys[0] if keys else None)
+    if not good or xkey is None:
+        return None
+    lines = _lines(good, xkey, ["estimator"] if command == "compare" else keys[1:], metric)
+    fig = _figure((6.4, 4.2), dpi=_SUMMARY_DPI)
+    ax = fig.subplots()
+    numeric = all(_is_number(x) for xs, _ in lines.values() for x in xs)
+    order = list(dict.fromkeys(_show(x) for xs, _ in lines.values() for x in xs))
+    many = len(lines) > 10
+    for label, (xs, ys) in lines.items():
+        pos = xs if numeric else [order.index(_show(x)) for x in xs]
+        ax.plot(pos, ys, marker="o", ms=3, lw=0.8 if many else 1.5, alpha=0.5 if many else 1.0,
+                color="0.5" if many else None, label=None if many else label)
+    if command == "compare":                      # test MSE against the noise level: log-log (docs/theory.md 3)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    elif numeric and _spread(good, xkey) >= 100:
+        ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks(range(len(order)), order, rotation=20)
+    if not many and any(lines):
+        ax.legend(fontsize=8)
+    ax.set_xlabel(xkey)
+    ax.set_ylabel(metric + (" (mean over points)" if command == "compare" and keys else ""))
+    ax.set_title(f"{title}: {metric} vs {xkey}" if title else f"{metric} vs {xkey}", fontsize=10)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _lines(rows: list[dict], xkey: str, group_keys: list[str], metric: str) -> dict:
+    """label -> (xs, ys): the mean metric at each x for each combination of the group keys."""
+    acc: dict[str, dict] = {}
+    for r in rows:
+        label = ", ".join(f"{k}={_show(r.get(k))}" if k != "estimator" else str(r.get(k)) for k in group_keys)
+        acc.setdefault(label, {}).setdefault(json.dumps(to_jsonable(r.get(xkey))), (r.get(xkey), []))[1].append(
+            r[metric])
+    out = {}
+    for label, by_x in acc.items():
+        pairs = list(by_x.values())
+        if all(_is_number(x) for x, _ in pairs):
+            pairs.sort(key=lambda p: p[0])
+        out[label] = ([x for x, _ in pairs], [sum(v) / len(v) for _, v in pairs])
+    return out
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _spread(rows, key) -> float:
+    """max / min of the positive values of `key`, 0 unless every row has one (then a log axis reads better)."""
+    xs = [r[key] for r in rows if _is_number(r.get(key)) and r[key] > 0]
+    return max(xs) / min(xs) if xs and len(xs) == len(rows) else 0.0
+
+
+def _show(value) -> str:
+    """A value as the sweep's table writes it (the same rule as sweep._show): strings as they are, else JSON."""
+    return json.dumps(to_jsonable(value)) if not isinstance(value, str) else value
