@@ -115,7 +115,7 @@ def compare_fits() -> None:
     for i, sigma in enumerate(COMPARE_SIGMAS):
         rng = np.random.default_rng([r.seed, 0, i])                                         # compare's draw
         samples = x[:, None, :] + sigma * rng.standard_normal((len(x), r.noise.samples, x.shape[1]))
-        fit = fit_denoiser(x, samples, r.model, r.train, generator=torch.Generator().manual_seed(r.seed))
+        fit = fit_denoiser(x, samples, r.model, r.train, seed=r.seed)
         s, reference = fit.stats, closed_form(x, samples=samples).cost_formula
         ok = (s["converged"] and s["max_residual_rel"] <= r.train.tol and 0.94 <= s["cost"] / reference <= 1.02
               and s["seconds"] < 10)

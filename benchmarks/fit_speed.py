@@ -105,7 +105,7 @@ def engine(samples: np.ndarray, reference: float, train: TrainSpec) -> dict:
 
     start = time.perf_counter()
     fit = fit_denoiser(POINTS, samples, ModelSpec(width=WIDTH), train,
-                       generator=torch.Generator().manual_seed(SEED), callback=callback)
+                       seed=SEED, callback=callback)
     if not hit:
         return _row(None, time.perf_counter() - start, fit.stats["cost"], fit.stats["max_residual"], reference)
     return _row(hit["step"], hit["t"] - start, hit["cost"], hit["res"], reference)
@@ -115,7 +115,7 @@ def engine_to_stop(samples: np.ndarray, reference: float) -> dict:
     """The default method run to its own stopping rule (as `reluden fit` runs it), no early exit."""
     start = time.perf_counter()
     fit = fit_denoiser(POINTS, samples, ModelSpec(width=WIDTH), TrainSpec(),
-                       generator=torch.Generator().manual_seed(SEED))
+                       seed=SEED)
     return _row(fit.stats["steps"], time.perf_counter() - start, fit.stats["cost"], fit.stats["max_residual"],
                 reference)
 

@@ -237,7 +237,7 @@ def run(case: str, args, budget_for=None) -> dict:
             first.update(target_s=time.perf_counter() - start, target_step=rec["step"])
         return time.perf_counter() - start > budget
 
-    fit = fit_denoiser(X, S, model, train, generator=torch.Generator().manual_seed(0), device=args.device,
+    fit = fit_denoiser(X, S, model, train, seed=0, device=args.device,
                        callback=watch)
     s, trained = dict(fit.stats), fit.net                  # as trained: the polish replaces fit's
     polished = polish_ratio(fit, X, S, train, closed)

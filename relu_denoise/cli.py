@@ -9,6 +9,7 @@ Start-up imports neither torch, scipy nor matplotlib: `--help` and usage errors 
 import contextlib
 import functools
 import json
+import math
 import os
 import signal
 import sys
@@ -165,8 +166,8 @@ def closed_form_cmd(
 
     r, base = _load(recipe, set_, seed)
     outcome = closed_form_workflow(r, base, rho=_parse_rho(rho), query=query, out=out, force=force, figures=figures)
-    if not quiet and outcome.reference.form is not None:
-        _show_closed_form(outcome.reference.form, outcome.result)
+    if not quiet and outcome.summary.reference.form is not None:
+        _show_closed_form(outcome.summary)
     _emit(outcome, as_json, quiet)
     _exit_for(outcome)
 
@@ -180,13 +181,14 @@ def _parse_rho(text: Optional[str]):
         raise typer.BadParameter(f"expected a number, 'auto' or 'empirical', got {text!r}", param_hint="--rho") from None
 
 
-def _show_closed_form(form, result) -> None:
+def _show_closed_form(summary) -> None:
+    form, ref = summary.reference.form, summary.reference
     err.print(f"[bold]{form.geometry}[/]  status [bold]{form.status}[/]  "
               f"{form.n_points} points in R^{form.dim} (affine dimension {form.affine_dim})")
-    rho = "empirical (extreme sample projections)" if form.rho is None else f"{form.rho:.6g} ({result['rho_rule']})"
+    rho = "empirical (extreme sample projections)" if form.rho is None else f"{form.rho:.6g} ({ref.rho_rule})"
     err.print(f"rho {rho}   "
-              f"cost {result['cost']:.6g} (weights)  {form.cost_formula:.6g} (formula: {form.formula})   "
-              f"units {result['units']}")
+              f"cost {summary.cost:.6g} (weights)  {form.cost_formula:.6g} (formula: {form.formula})   "
+              f"units {summary.units}")
     for note in form.notes:
         err.print(f"  note: {note}")
     table = Table(title="ramps  u * ramp(u^T (y - origin); lo, hi, height)", title_justify="left")
@@ -256,7 +258,7 @@ def fit(
         outcome = fit_workflow(r, base, out=out, force=force, device=device or "auto", figures=figures,
                                events=events)
     if not quiet:
-        _show_fit(outcome)
+        _show_fit(outcome.summary)
     _emit(outcome, as_json, quiet)
     _exit_for(outcome)
 
@@ -315,35 +317,46 @@ class RichEvents:
             yield lambda message: bar.update(task, advance=1, description=message)
 
 
-def _show_fit(outcome) -> None:
-    res, form = outcome.result, outcome.reference.form
-    steps = "rounds" if res["method"] == "ramps" else "steps"
-    table = Table(title=f"fit: {res['method']} ({res['mode']}), {res['steps']} {steps} in {res['seconds']:.1f} s on "
-                        f"{res['device']} ({res['dtype']}); {res['active_units']} of {res['units']} units active",
+def _show_fit(summary) -> None:
+    """The fit's table (results.FitSummary): what training returned beside the closed form and the reference."""
+    s, form, ramps = summary.stats, summary.reference.form, summary.stats.lower_bound is not None
+    table = Table(title=f"fit: {s.method} ({s.mode}), {s.steps} {'rounds' if ramps else 'steps'} in {s.seconds:.1f} s "
+                        f"on {s.device} ({s.dtype}); {summary.active_units} of {summary.units} units active",
                   title_justify="left")
-    fitted = "ramps" if res["method"] == "ramps" else "trained"
-    for col in ("", fitted, "closed form" + (f" ({form.status})" if form is not None else "")):
+    for col in ("", "ramps" if ramps else "trained", "closed form" + (f" ({form.status})" if form is not None else "")):
         table.add_column(col, justify="right" if col else "left")
-    ratio = f" (ratio {res['cost_ratio']:.4f})" if res.get("cost_ratio") is not None else ""
-    table.add_row("path cost", f"{res['cost']:.6g}{ratio}",
-                  f"{res['closed_form_cost']:.6g}" if form is not None else "none")
-    table.add_row("max residual", f"{res['max_residual']:.3g} = {res['max_residual_rel']:.3g} x min(ell, rho) "
-                  f"(tol {res['tol']:g})", "0 (interpolates)" if form is not None else "")
-    table.add_row("train MSE", f"{res['train_mse']:.3g}", "")
-    if res.get("lower_bound") is not None:
-        table.add_row("lower bound", f"{res['lower_bound']:.6g} over the {res['ramps']} ramps of "
-                      f"{res['directions']} directions (docs/theory.md 9.12)", "")
-    if res.get("affine_residual_rel") is not None:
-        table.add_row("best affine map", f"max residual {res['affine_residual_rel']:.3g} x min(ell, rho) (the free "
-                      "linear part alone)", "")
-    if "function_gap" in res:
-        table.add_row("function gap", f"{res['function_gap']:.3g} x diameter", "")
+    ratio = f" (ratio {summary.cost_ratio:.4f})" if summary.cost_ratio is not None else ""
+    table.add_row("path cost", f"{s.cost:.6g}{ratio}", f"{form.cost_formula:.6g}" if form is not None else "none")
+    table.add_row("max residual", f"{s.max_residual:.3g} = {s.max_residual_rel:.3g} x min(ell, noise radius) "
+                  f"(tol {summary.tol:g})", "0 (interpolates)" if form is not None else "")
+    table.add_row("train MSE", f"{s.train_mse:.3g}", "")
+    if ramps:
+        table.add_row("lower bound", f"{s.lower_bound:.6g} over the {s.ramps} ramps of {s.directions} directions "
+                      "(docs/training.md 12)", "")
+    table.add_row("best affine map", f"max residual {s.affine_residual_rel:.3g} x min(ell, noise radius) (the free "
+                  "linear part alone)", "")
+    if summary.function_gap is not None:
+        table.add_row("function gap", f"{summary.function_gap:.3g} x diameter", "")
     err.print(table)
-    cf = res["closed_form"]
+    cf = summary.reference.to_dict()
     err.print(f"closed form: {cf['geometry']}, rho rule {_rho_words(cf)}" if form is not None
               else f"closed form: {cf['reason']}", soft_wrap=True)
-    if "note" in res:
-        err.print(f"note: {res['note']}")
+    _show_reference(summary)
+    for note in summary.notes:
+        err.print(f"note: {note}", soft_wrap=True)
+
+
+def _show_reference(summary) -> None:
+    best = summary.best
+    if best is None or best.kind == "closed-form":
+        return                                        # the closed form's ratio is in the table
+    if best.kind == "none":
+        err.print(f"reference: {best.reason}", soft_wrap=True)
+        return
+    budget = "" if best.complete else " (stopped at train.reference_seconds)"
+    err.print(f"reference: ramps, an exact interpolant of the same samples, cost {best.cost:.6g} (lower bound "
+              f"{best.lower_bound:.6g} over its dictionary) in {best.seconds:.1f} s{budget}; fit / reference = "
+              f"{summary.reference_ratio:.4g}", soft_wrap=True)
 
 
 def _rho_words(cf: dict) -> str:
@@ -392,8 +405,8 @@ def compare(
                                n_test=n_test or r.compare.n_test, nn=not no_nn, device=device, out=out,
                                force=force, figures=figures, events=RichEvents(quiet))
     if not quiet:
-        _show_comparison(outcome.extra["comparison"])
-        loose = [f"{f['sigma']:g}" for f in outcome.extra["fits"] if not f["converged"]]
+        _show_comparison(outcome.summary.comparison)
+        loose = [f"{f['sigma']:g}" for f in outcome.summary.fits if not f["converged"]]
         if loose:
             err.print(f"  nn did not reach train.tol at level {', '.join(loose)} (see nn_fits in result.json)")
     _emit(outcome, as_json, quiet)
@@ -455,14 +468,15 @@ def align(
         outcome = align_workflow(r, base, tolerance=tolerance, device=device, out=out, force=force,
                                  figures=figures, events=RichEvents(quiet))
         if not quiet:
-            _show_fit(outcome.extra["fit_outcome"])
+            _show_fit(outcome.extra["fit_outcome"].summary)
     if not quiet:
-        _show_alignment(outcome.extra["report"], outcome.result, outcome.reference.form)
+        _show_alignment(outcome.summary)
     _emit(outcome, as_json, quiet)
     _exit_for(outcome)
 
 
-def _show_alignment(report, result, form) -> None:
+def _show_alignment(summary) -> None:
+    report, form = summary.report, summary.reference.form
     against = "the closed form's directions" if report.against == "predicted" else "all candidate directions"
     if report.ambiguous:
         err.print(f"[bold yellow]ambiguous:[/] the predicted and rival directions ({' and '.join(report.separation_pair)})"
@@ -480,9 +494,9 @@ def _show_alignment(report, result, form) -> None:
               f"{report.output_parallel:.3f}" + (f"; in-plane share {report.in_plane_share:.3f}"
                                                  if report.in_plane_share is not None else ""))
     if form is not None:
-        gaps = f"function gap {result['function_gap']:.3g}"
-        if "plane_gap" in result:
-            gaps += f", in the data's plane {result['plane_gap']:.3g}"
+        gaps = f"function gap {summary.function_gap:.3g}"
+        if summary.plane_gap is not None:
+            gaps += f", in the data's plane {summary.plane_gap:.3g}"
         err.print(f"closed form {form.geometry} ({form.status}): {gaps} (x data diameter)")
     table = Table(title="cost share per candidate direction", title_justify="left")
     for col in ("direction", "kind", "predicted", "cost share"):
@@ -540,31 +554,31 @@ def certify(
         outcome = certify_workflow(r, base, time_limit=time_limit, tol=tol, device=device, out=out, force=force,
                                    figures=figures, events=events)
     if not quiet:
-        _show_certificate(outcome.result)
+        _show_certificate(outcome.summary)
     _emit(outcome, as_json, quiet)
     _exit_for(outcome)
 
 
-def _show_certificate(res: dict) -> None:
-    gap = "n/a" if res["gap"] is None else f"{100 * res['gap']:.3g}%"
-    err.print(f"[bold]minimum path cost in [{res['lower']:.6g}, {res['upper']:.6g}][/]  gap {gap}  "
-              f"(lower: {res['lower_method']}, upper: {res['upper_method']}; {res['rounds']} rounds, "
-              f"{res['n_units']} units, {res['n_constraints']} samples, {res['seconds']:.1f} s)", soft_wrap=True)
-    cf = res["closed_form"]
-    if cf.get("cost") is not None:
-        where = "inside" if cf["above_lower"] and cf["ratio_to_upper"] <= 1 + 1e-9 else (
-            "above the upper bound" if cf["above_lower"] else "BELOW the lower bound")
-        err.print(f"closed form {cf['geometry']} ({cf['status']}): cost {cf['cost']:.6g}, {where}"
-                  + (" - certified for this recipe" if cf["certified"] else ""), soft_wrap=True)
-    pol = res["polish"]
+def _show_certificate(summary) -> None:
+    cert, pol, form = summary.certificate, summary.polish, summary.reference.form
+    gap = f"{100 * cert.gap:.3g}%" if math.isfinite(cert.gap) else "n/a (no positive lower bound)"
+    err.print(f"[bold]minimum path cost in [{cert.lower:.6g}, {cert.upper:.6g}][/]  gap {gap}  "
+              f"(lower: {cert.lower_method}, upper: {cert.upper_method}; {cert.rounds} rounds, "
+              f"{cert.n_units} units, {cert.n_constraints} samples, {cert.seconds:.1f} s)", soft_wrap=True)
+    if form is not None:
+        pos = summary.position
+        where = "inside" if pos["inside"] else ("above the upper bound" if pos["above_lower"] else
+                                                "BELOW the lower bound")
+        err.print(f"closed form {form.geometry} ({form.status}): cost {form.cost_formula:.6g}, {where}"
+                  + (" - certified for this recipe" if pos["certified"] else ""), soft_wrap=True)
     if pol.get("reason"):
         err.print(f"trained network: no exact output weights for its units ({pol['reason']})", soft_wrap=True)
     elif pol.get("cost_before") is not None:
         err.print(f"trained network: cost {pol['cost_before']:.6g} -> {pol['cost_after']:.6g} and max residual "
                   f"{pol['max_residual_before']:.3g} -> {pol['max_residual_after']:.3g} with exact output weights "
                   "(polish)", soft_wrap=True)
-    err.print(f"upper network interpolates to max residual {res['max_residual']:.3g} (model.pt)")
-    for note in res.get("notes", []):
+    err.print(f"upper network interpolates to max residual {cert.max_residual:.3g} (model.pt)")
+    for note in cert.notes:
         err.print(f"  note: {note}", soft_wrap=True)
 
 

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .closed_forms import reference_form
 from .errors import DataError, NoClosedFormError, TrainingError
 from .estimators import DENOISERS, make_denoiser
 from .noise import NoiseSpec, draw_noise
-from .problem import TrainingSet, rng, training_set
+from .problem import Problem, make_problem, rng
 _Z95 = 1.959963984540054
 
 
@@ -64,7 +63,7 @@ class Comparison:
                 "best": [self.best(i) for i in range(len(self.noise))]}
 
 
-FitNN = Callable[[TrainingSet], object]    # a training set -> a trained denoiser (ShallowDenoiser)
+FitNN = Callable[[Problem], object]    # a problem -> a trained denoiser (ShallowDenoiser)
 
 
 def level_noise(noise: NoiseSpec, level: float) -> NoiseSpec:
@@ -90,7 +89,7 @@ def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, re
             on_level: Callable[[Comparison], None] = lambda partial: None) -> Comparison:
     """Test MSE of every denoiser at each noise level (see the module docstring for the protocol).
 
-    `fit_nn(training_set)` trains the NN denoiser (None skips the `nn` estimator); `on_fit(message)` is
+    `fit_nn(problem)` trains the NN denoiser (None skips the `nn` estimator); `on_fit(message)` is
     called after each (noise level, repeat), `on_level(comparison)` after each finished level with the
     levels done so far (so an interrupted comparison keeps them). Every draw depends on (seed, level, repeat) alone, so a
     level gives the same numbers alone or in any grid (relu_denoise.problem).
@@ -103,19 +102,19 @@ def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, re
     for i, level in enumerate(noise):
         for r in range(repeats):
             spec = level_noise(recipe.noise, level)
-            data = training_set(recipe, base_dir, noise=spec, repeat=r)
+            data = make_problem(recipe, base_dir, noise=spec, repeat=r)
             rng_i = rng(recipe.seed, "test", *(spec.distribution, float(level)), r)
             x_test, fresh = _test_points(data.source, n_test, rng_i)
             test_points = test_points if fresh else "training points (the data kind has no distribution)"
             y_test = x_test + draw_noise(x_test.shape, spec, rng=rng_i)
             sigma = gaussian_sigma(spec, x_test.shape[1])
-            ref = reference_form(data.points, spec, data.samples)
+            ref = data.reference
             if r == 0:
                 references[i] = ref.to_dict()
             overlap = data.overlap()
             for name in names:
                 if overlap and name == "nn" and not recipe.train.allow_overlap:
-                    reasons[name][i] = overlap.split(", so ")[0] + " (not trained: hopeless)"
+                    reasons[name][i] = overlap.reason() + " (not trained: hopeless)"
                     continue
                 h, why = _estimator(name, data, sigma, fit_nn, ref)
                 if h is None:
@@ -136,7 +135,7 @@ def _test_points(source, n_test: int, rng) -> tuple[np.ndarray, bool]:
         return source.points[rng.integers(len(source.points), size=n_test)], False
 
 
-def _estimator(name, data: TrainingSet, sigma, fit_nn, ref):
+def _estimator(name, data: Problem, sigma, fit_nn, ref):
     """(denoiser, None) or (None, reason the estimator is unavailable)."""
     try:
         return make_denoiser(name, data.points, sigma, samples=data.samples, noise=data.noise, reference=ref,

@@ -2,6 +2,8 @@
 
     function_gap(net, form, points, scale=...)   sup ||h - h*|| over `probe_points`, / diameter
     plane_gap(net, form, points)                 the same on the data's plane (three points in R^D)
+    active_units(net)                            units carrying a share of the path cost
+    residual_trend(history, tol_unit)            whether more steps could help a fit that did not converge
 """
 
 import functools
@@ -72,3 +74,29 @@ def plane_gap(net, form, points) -> float:
     x_bar, U = affine_hull(X)                                                    # (D,), (D, 2)
     Y = x_bar + probe_points((X - x_bar) @ U) @ U.T                              # (n, D)
     return float(np.linalg.norm(net.predict(Y) - form.predict(Y), axis=1).max()) / diameter(X)
+
+
+ACTIVE_SHARE = 1e-3      # units with a smaller share of the path cost are not counted as active
+
+
+def active_units(net, *, share: float = ACTIVE_SHARE) -> int:
+    """The units of a ShallowDenoiser whose share of its path cost is at least `share`."""
+    import torch
+
+    with torch.no_grad():
+        shares = net.unit_costs() / max(float(net.path_cost()), 1e-300)
+    return int((shares >= share).sum())
+
+
+def residual_trend(history: dict, tol_unit: float) -> str:
+    """Whether more steps could help, as the recorded max residuals say: the lowest of the last fifth of the
+    checks against the lowest of the fifth before (a clause to append to "did not converge")."""
+    r = [v for v in history.get("max_residual", []) if v is not None]
+    n = len(r) // 5
+    if n < 2:
+        return " (raise train.steps)"
+    last, before = min(r[-n:]), min(r[-2 * n:-n])
+    if last < 0.9 * before:
+        return " (the max residual was still falling: raise train.steps)"
+    return (f" (the max residual stopped falling: lowest {last / tol_unit:.3g} x min(ell, noise radius) over the "
+            f"last {n} checks against {before / tol_unit:.3g} before them, so more steps are unlikely to help)")

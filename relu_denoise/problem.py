@@ -1,15 +1,17 @@
-"""The problem a command works on: content-seeded random streams and the training set (design.md, Conventions).
+"""The problem a command works on: the clean points, their offline samples, the noise, the reference closed
+form and the regime checks, built once per command (`make_problem`) from content-seeded random streams.
 
 Every draw of a run comes from a generator seeded by (recipe seed, purpose, values), where
 the values are what the draw depends on: the noise distribution and level, the repeat index.
 So a noise level gives the same numbers alone or inside any grid, in any order, and two
 levels never share draws.
 
-    training_set(recipe, base_dir, noise=..., repeat=r)   the clean points and offline samples
+    make_problem(recipe, base_dir, noise=..., repeat=r)   the clean points, offline samples, reference
 """
 
 import hashlib
 import struct
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +44,53 @@ def torch_seed(seed: int, purpose: str, *values) -> int:
     return int(seed_sequence(seed, purpose, *values).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
+@dataclass(frozen=True)
+class Overlap:
+    """Two noise clouds overlap: exact interpolation is hopeless, outside the theory's regime (docs/theory.md 1).
+    Clean points x_i and x_j are `distance` apart, their samples reach `reach` from them."""
+
+    i: int
+    j: int
+    distance: float
+    reach: tuple[float, float]
+    widest: float                   # the largest reach of any cloud
+    noise: NoiseSpec
+
+    def reason(self) -> str:
+        """The finding, in one clause."""
+        key = "sigma" if self.noise.distribution == "gaussian" else "radius"
+        return (f"noise clouds overlap: x{self.i} and x{self.j} are {self.distance:.3g} apart but their samples "
+                f"reach {self.reach[0]:.3g} and {self.reach[1]:.3g} from them ({self.noise.distribution} {key} "
+                f"{self.noise.scale:g}, M = {self.noise.samples})")
+
+    def message(self) -> str:
+        """The finding, why it matters and the fixes."""
+        key = "sigma" if self.noise.distribution == "gaussian" else "radius"
+        below = self.noise.scale * self.distance / sum(self.reach)
+        return (f"{self.reason()}, so exact interpolation is hopeless; lower noise.{key} below about "
+                f"{0.9 * below:.3g}, keep the clean points more than {2 * self.widest:.3g} apart (data.min_distance), "
+                "or set train.allow_overlap: true")
+
+
+@dataclass(frozen=True)
+class Trivial:
+    """N M <= d + 1: the free affine part V y + c interpolates every sample at cost 0 (docs/theory.md 1)."""
+
+    N: int
+    M: int
+    d: int
+
+    def message(self) -> str:
+        need = -(-(self.d + 2) // self.N)
+        return (f"{self.N} points x {self.M} samples = {self.N * self.M} <= d + 1 = {self.d + 1}: the free affine "
+                f"map V y + c interpolates every sample at cost 0, outside the paper's regime; give noise.samples "
+                f">= {need} (N M > d + 1)")
+
+
 @dataclass
-class TrainingSet:
-    """Clean points (N, d) of a source and their offline samples (N, M, d); samples None online."""
+class Problem:
+    """Clean points (N, d) of a source, their offline samples (N, M, d) (None online), the noise they were
+    drawn with, and what every command compares with: the reference closed form (computed once)."""
 
     source: Source
     points: np.ndarray
@@ -52,6 +98,20 @@ class TrainingSet:
     noise: NoiseSpec
     repeat: int = 0
     seed: int = 0
+
+    @functools.cached_property
+    def reference(self):
+        """The reference closed form (closed_forms.reference_form, the one rho rule), built once."""
+        from .closed_forms import reference_form
+
+        return reference_form(self.points, self.noise, self.samples)
+
+    def reference_at(self, rho=None):
+        """The reference closed form, with `rho` (closed-form --rho: a number, "auto" or "empirical") overriding
+        the recipe's rule; rho None is `reference`."""
+        from .closed_forms import reference_form
+
+        return self.reference if rho is None else reference_form(self.points, self.noise, self.samples, rho=rho)
 
     def radii(self) -> np.ndarray:
         """How far each clean point's noise reaches (N,): its farthest sample, or rho online (docs/theory.md 1)."""
@@ -61,45 +121,51 @@ class TrainingSet:
 
         return np.full(len(self.points), rho_rule(self.noise)[0])
 
-    def overlap(self) -> str | None:
-        """Why exact interpolation is hopeless here (two noise clouds overlap), with the numbers and the fixes;
-        None in the regime of the theory."""
+    def overlap(self) -> Overlap | None:
+        """Two noise clouds that overlap (exact interpolation hopeless); None in the regime of the theory."""
         from .geometry import closest_clouds
 
         r = self.radii()
         i, j, slack = closest_clouds(self.points, r)
         if slack > 0:
             return None
-        dist = float(np.linalg.norm(self.points[i] - self.points[j]))
-        key = "sigma" if self.noise.distribution == "gaussian" else "radius"
-        below = self.noise.scale * dist / (r[i] + r[j])
-        return (f"noise clouds overlap: x{i} and x{j} are {dist:.3g} apart but their samples reach {r[i]:.3g} and "
-                f"{r[j]:.3g} from them ({self.noise.distribution} {key} {self.noise.scale:g}, M = {self.noise.samples}), "
-                f"so exact interpolation is hopeless; lower noise.{key} below about {0.9 * below:.3g}, keep the clean "
-                f"points more than {r.max() * 2:.3g} apart (data.min_distance), or set train.allow_overlap: true")
+        return Overlap(i, j, float(np.linalg.norm(self.points[i] - self.points[j])), (float(r[i]), float(r[j])),
+                       float(r.max()), self.noise)
 
-    def trivial(self) -> str | None:
-        """Why the problem is trivial (N M <= d + 1: the free affine map interpolates every sample at cost 0)."""
+    def trivial(self) -> Trivial | None:
+        """N M <= d + 1 (the free affine map interpolates every sample at cost 0); None otherwise."""
         N, d = self.points.shape
-        n = N * self.noise.samples
-        if n > d + 1:
-            return None
-        need = -(-(d + 2) // N)
-        return (f"{N} points x {self.noise.samples} samples = {n} <= d + 1 = {d + 1}: the free affine map V y + c "
-                f"interpolates every sample at cost 0, outside the paper's regime; give noise.samples >= {need} "
-                f"(N M > d + 1)")
+        return Trivial(N, self.noise.samples, d) if N * self.noise.samples <= d + 1 else None
+
+    def refusal(self, recipe) -> str | None:
+        """Why training cannot answer here (overlapping clouds unless train.allow_overlap; a trivial problem
+        with the free affine part), or None."""
+        overlap, trivial = self.overlap(), self.trivial()
+        if overlap is not None and not recipe.train.allow_overlap:
+            return overlap.message()
+        if trivial is not None and recipe.model.skip:
+            return trivial.message()
+        return None
 
     @property
     def init_seed(self) -> int:
-        """The seed of a network trained on this set (the same for `fit` and `compare` at this level)."""
+        """The seed of a network trained on this problem (the same for `fit` and `compare` at this level)."""
         return torch_seed(self.seed, "init", *_level(self.noise), self.repeat)
+
+    def fit_job(self, recipe, *, device="cpu", checkpoint=None, resume=None, callback=None):
+        """The train.FitJob of the recipe's model and train sections on this problem."""
+        from .train import FitJob
+
+        data = self.noise if self.samples is None else self.samples
+        return FitJob(self.points, data, recipe.model, recipe.train, self.init_seed, device, checkpoint, resume,
+                      callback)
 
 
 def _level(noise: NoiseSpec) -> tuple:
     return noise.distribution, float(noise.scale)
 
 
-def training_set(recipe, base_dir=".", *, noise: NoiseSpec | None = None, repeat: int = 0) -> TrainingSet:
+def make_problem(recipe, base_dir=".", *, noise: NoiseSpec | None = None, repeat: int = 0) -> Problem:
     """The recipe's clean points (repeat r: a redrawn set) and offline samples at `noise` (default: the recipe's).
 
     Points depend on (seed, repeat); samples on (seed, distribution, level, repeat) — so `fit`,
@@ -110,4 +176,4 @@ def training_set(recipe, base_dir=".", *, noise: NoiseSpec | None = None, repeat
     samples = None
     if noise.mode == "offline":
         samples = offline_samples(source.points, noise, rng=rng(recipe.seed, "samples", *_level(noise), repeat))
-    return TrainingSet(source, source.points, samples, noise, repeat, recipe.seed)
+    return Problem(source, source.points, samples, noise, repeat, recipe.seed)

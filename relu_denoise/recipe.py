@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .data import DataSpec
 from .errors import RecipeError
 from .noise import NoiseSpec
+from .train.methods import METHODS
+from .train.methods import NAMES as METHOD_NAMES
 
 
 class _Section(BaseModel):
@@ -54,11 +56,9 @@ class TrainSpec(_Section):
     `penalty_growth` at every check while the max residual is above tol / 4.
     """
 
-    method: Literal["augmented-lagrangian", "penalty", "weight-decay", "ramps"] = Field(
-        "augmented-lagrangian", description="augmented-lagrangian (default, fastest to exact min-cost "
-        "interpolation), penalty (continuation on the penalty weight), weight-decay (the paper's procedure), "
-        "ramps (no training: the least-cost sum of ramps over a dictionary of directions, a convex program; "
-        "hundreds of points and image patches, offline; steps are its rounds)")
+    method: Literal[METHOD_NAMES] = Field(
+        "augmented-lagrangian", description="; ".join(f"{m.name} ({m.summary})" for m in METHODS.values())
+        + " (docs/training.md)")
     steps: int = Field(20000, ge=1, description="maximum optimisation steps")
     lr: float | None = Field(None, gt=0, description="Adam learning rate; default 1e-2 capped at a tenth of the "
                              "largest noise norm in the normalised training coordinates (exact methods), or "
@@ -93,15 +93,18 @@ class TrainSpec(_Section):
     polish: bool = Field(True, description="after an exact method's offline fit, replace the output layer by the "
                          "least-path-cost one for the trained units (an exact cone program) where that costs less "
                          "and fits as well; skipped beyond 4096 samples (docs/theory.md 9.4)")
+    reference: Literal["auto", "none"] = Field("auto", description="after an offline fit, measure the best exact "
+                                               "interpolant of the same samples that is cheap to get: the closed form "
+                                               "where it interpolates them, else the ramps method within "
+                                               "train.reference_seconds; none: skip")
+    reference_seconds: float = Field(60.0, gt=0, description="time budget of the ramps reference (seconds)")
     allow_overlap: bool = Field(False, description="train even where noise clouds of clean points overlap "
                                 "(the theory's regime fails there and exact interpolation is hopeless: refused by default)")
 
     @property
     def learning_rate(self) -> float:
         """The Adam learning rate: `lr`, or the method's default (before the exact methods' cap on it)."""
-        if self.lr is not None:
-            return self.lr
-        return 1e-3 if self.method == "weight-decay" else 1e-2
+        return self.lr if self.lr is not None else METHODS[self.method].default_lr
 
 
 class CompareSpec(_Section):

@@ -61,7 +61,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import NoClosedFormError, RecipeError, RunError
+from .errors import NoClosedFormError, RecipeError, ReludenError, RunError
 from .files import atomic_write_text, to_jsonable
 from .recipe import (format_validation_error, load_recipe, parse_recipe, read_raw_recipe, read_yaml, read_yaml_file,
                      recipe_to_yaml)
@@ -70,7 +70,6 @@ COMMANDS = ("closed-form", "fit", "compare", "align")
 FINISHED = ("ok", "not-converged", "no-closed-form")      # cached by a rerun
 SUCCESS = ("ok", "no-closed-form")                         # exit status 0
 POINT_FILE = "sweep_point.json"
-_LOCK = ".sweep.lock"
 _RANGE = re.compile(r"\s*(-?\d+)\s*:\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?")
 _COMMON = ("command", "status", "reason", "run_dir", "seconds")
 
@@ -448,9 +447,16 @@ def _run_command(point: Point, recipe, base, run_dir: Path) -> None:
 
 
 def _clear_stale(run_dir: Path) -> None:
-    """Before a fresh run: drop the files of an earlier attempt that would read as this run's."""
-    for name in ("result.json", "manifest.json", POINT_FILE):
+    """Before a fresh run: drop the files of an earlier attempt that would read as this run's (its result and
+    point record), and mark its manifest unfinished; the manifest's list of files stays, so the new run may
+    replace them (files.claim_dir)."""
+    for name in ("result.json", POINT_FILE):
         (run_dir / name).unlink(missing_ok=True)
+    manifest = _read_json(run_dir / "manifest.json")
+    if manifest:
+        from .files import write_json
+
+        write_json(run_dir / "manifest.json", {**manifest, "status": "running", "reason": "rerun by the sweep"})
 
 
 def _recorded(run_dir: Path) -> bool:
@@ -515,9 +521,11 @@ def _batch_key(point: Point) -> str | None:
         return None
     try:
         recipe, _ = load_recipe(point.recipe_path, point.overrides)
-    except Exception:                                          # noqa: BLE001 (its own run records the error)
+    except ReludenError:                                       # its own run records the error
         return None
-    if recipe.train.method in ("weight-decay", "ramps") or recipe.noise.mode == "online" \
+    from .train.methods import method
+
+    if not method(recipe.train.method).groupable or recipe.noise.mode == "online" \
             or not _on_cpu(point.options.get("device", "auto")):
         return None
     return json.dumps([recipe.data.kind, recipe.noise.samples, recipe.model.model_dump(mode="json"),
@@ -568,7 +576,7 @@ def _execute_together(points: list[Point]) -> None:
         kept.append(p)
     o = points[0].options
     try:
-        outcomes = workflows.fit_together_workflow(jobs, device=o["device"], figures=o["figures"])
+        outcomes = workflows.fit_many_workflow(jobs, device=o["device"], figures=o["figures"])
     except KeyboardInterrupt:
         for p in kept:
             _record_interrupted(p)
@@ -831,37 +839,21 @@ def available_cores() -> int:
 
 @contextlib.contextmanager
 def _claim(directory: Path, source: Path):
-    """Create the sweep directory and hold a lock on it; refuse a non-empty folder that is not a sweep's."""
+    """Create the sweep directory and hold its lock (files.lock_dir) while the sweep runs; refuse a non-empty
+    folder that is not a sweep's (a sweep never deletes what it did not write)."""
+    from .files import lock_dir
+
     if directory.exists() and not directory.is_dir():
         raise RecipeError(f"--out {directory}: exists and is not a directory")
-    if directory.is_dir() and any(directory.iterdir()) and not (directory / "sweep.json").exists() \
-            and not any(directory.glob(f"*/{POINT_FILE}")):
+    if directory.is_dir() and any(p.name != ".reluden.lock" for p in directory.iterdir()) \
+            and not (directory / "sweep.json").exists() and not any(directory.glob(f"*/{POINT_FILE}")):
         raise RecipeError(f"--out {directory}: not empty and not a sweep directory (no sweep.json); "
                           "choose another --out")
-    directory.mkdir(parents=True, exist_ok=True)
-    lock = directory / _LOCK
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        if _lock_alive(lock):
-            raise RecipeError(f"sweep directory {directory}: another sweep is running there (lock {lock}); "
-                              "wait for it or choose another --out") from None
-        lock.unlink(missing_ok=True)
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{os.getpid()}\n{source}\n")
+    lock = lock_dir(directory, holder=f"sweep {source}")
     try:
         yield
     finally:
-        lock.unlink(missing_ok=True)
-
-
-def _lock_alive(lock: Path) -> bool:
-    try:
-        os.kill(int(lock.read_text().split()[0]), 0)
-        return True
-    except (ValueError, IndexError, OSError):
-        return False
+        lock.release()
 
 
 def _drive(sweep: Sweep, points: list[Point], jobs: int, executor: str, scheduler, events) -> SweepResult:

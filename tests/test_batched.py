@@ -1,4 +1,4 @@
-"""Fits trained together (train/batched.py): every member ends bit for bit as the same fit alone, on any
+"""Fits trained together (train/loop.py): every member ends bit for bit as the same fit alone, on any
 thread count; what cannot be stepped together is refused or trained alone; sweeps group fits and keep
 their numbers."""
 
@@ -15,8 +15,7 @@ from relu_denoise import workflows
 from relu_denoise.noise import NoiseSpec, offline_samples
 from relu_denoise.recipe import ModelSpec, TrainSpec, parse_recipe
 from relu_denoise.sweep import load_sweep, run_sweep
-from relu_denoise.train import Trainer, fit_denoiser, load_checkpoint
-from relu_denoise.train.batched import batchable, fit_together
+from relu_denoise.train import OfflineSamples, OnlineNoise, Trainer, fit_denoiser, groupable, load_checkpoint, train_members
 
 TRIANGLE = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])
 LINE = np.array([[0.0], [1.0], [2.5]])
@@ -33,7 +32,7 @@ def _members(points, noises, *, width=32, train=None, seeds=(0, 1)):
 
 def _trainer(member, model, train):
     points, samples, seed = member
-    return Trainer(points, samples, model, train, generator=torch.Generator().manual_seed(seed))
+    return Trainer(points, OfflineSamples(samples), model, train, generator=torch.Generator().manual_seed(seed))
 
 
 def _same(a, b) -> bool:
@@ -56,18 +55,18 @@ CASES = {
 def test_a_fit_trained_with_others_ends_exactly_as_alone(case):
     points, noises, train = CASES[case]
     members, model, train = _members(points, noises, train=train)
-    alone = [_trainer(m, model, train).run() for m in members]
-    together = fit_together([_trainer(m, model, train) for m in members])
-    assert [r.stats["steps"] for r in together] == [r.stats["steps"] for r in alone]
+    alone = [train_members([_trainer(m, model, train)])[0] for m in members]
+    together = train_members([_trainer(m, model, train) for m in members])
+    assert [r.stats.steps for r in together] == [r.stats.steps for r in alone]
     for a, b in zip(alone, together):
         assert _same(a, b)
-        assert b.stats["trained_with"] == len(members)
+        assert b.stats.trained_with == len(members)
 
 
 def test_the_checks_do_not_depend_on_the_thread_count():
     """The output layer's Gram products are summed over all samples; on 2 threads they once rounded unlike 1."""
     members, model, _ = _members(TRIANGLE, [NoiseSpec(distribution="sphere", radius=0.05, samples=10)], seeds=(0,))
-    runs = [_trainer(members[0], model, TrainSpec(steps=100, threads=n)).run() for n in (1, 2)]
+    runs = [train_members([_trainer(members[0], model, TrainSpec(steps=100, threads=n))])[0] for n in (1, 2)]
     assert _same(runs[0], runs[1])
 
 
@@ -75,52 +74,52 @@ def test_members_stop_by_their_own_rule():
     """A member that converges leaves the group; the others go on (different step counts, same as alone)."""
     members, model, train = _members(TRIANGLE, [NoiseSpec(distribution="sphere", radius=0.1, samples=10)],
                                      train=TrainSpec(steps=3000, tol=0.25))
-    together = fit_together([_trainer(m, model, train) for m in members])
-    steps = [r.stats["steps"] for r in together]
+    together = train_members([_trainer(m, model, train) for m in members])
+    steps = [r.stats.steps for r in together]
     assert len(set(steps)) > 1, steps
-    assert any(r.stats["stop_reason"] == "converged" for r in together)
+    assert any(r.stats.stop_reason == "converged" for r in together)
 
 
 def test_what_cannot_step_together_is_refused_with_the_reason():
     members, model, train = _members(TRIANGLE, [NoiseSpec(distribution="sphere", radius=0.1, samples=10)])
     other = _trainer((TRIANGLE, offline_samples(TRIANGLE, NoiseSpec(distribution="sphere", radius=0.1, samples=12),
                                                 rng=np.random.default_rng(0)), 0), model, train)
-    assert "shapes differ" in batchable([_trainer(members[0], model, train), other])
+    assert "shapes differ" in groupable([_trainer(members[0], model, train), other])
     wd = TrainSpec(steps=10, method="weight-decay")
-    assert "weight-decay" in batchable([_trainer(m, model, wd) for m in members])
-    online = Trainer(TRIANGLE, NoiseSpec(distribution="sphere", radius=0.1, samples=10, mode="online"), model,
+    assert "weight-decay" in groupable([_trainer(m, model, wd) for m in members])
+    online = Trainer(TRIANGLE, OnlineNoise(NoiseSpec(distribution="sphere", radius=0.1, samples=10, mode="online")), model,
                      train, generator=torch.Generator().manual_seed(0))
-    assert "online" in batchable([online])
+    assert "online" in groupable([online, online])
     with pytest.raises(ValueError, match="cannot train these fits together"):
-        fit_together([_trainer(members[0], model, train), other])
+        train_members([_trainer(members[0], model, train), other])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_gpu_fits_are_trained_one_at_a_time():
     members, model, train = _members(TRIANGLE, [NoiseSpec(distribution="sphere", radius=0.1, samples=10)])
-    gpu = [Trainer(p, s, model, train, generator=torch.Generator().manual_seed(seed), device="cuda")
+    gpu = [Trainer(p, OfflineSamples(s), model, train, generator=torch.Generator().manual_seed(seed), device="cuda")
            for p, s, seed in members]
-    assert "round differently" in batchable(gpu)
+    assert "round differently" in groupable(gpu)
 
 
 def test_ctrl_c_interrupts_every_member_and_each_resumes_alone_to_the_same_end(tmp_path):
     members, model, train = _members(TRIANGLE, [NoiseSpec(distribution="sphere", radius=0.1, samples=10)],
                                      train=TrainSpec(steps=700, checkpoint_every=100))
-    alone = [_trainer(m, model, train).run() for m in members]
+    alone = [fit_denoiser(points, samples, model, train, seed=seed) for points, samples, seed in members]
 
     def ctrl_c(record):
         if record["step"] == 300:
             os.kill(os.getpid(), signal.SIGINT)
 
     paths = [tmp_path / f"m{i}.pt" for i in range(len(members))]
-    ended = fit_together([_trainer(m, model, train) for m in members], callbacks=[ctrl_c, None],
+    ended = train_members([_trainer(m, model, train) for m in members], callbacks=[ctrl_c, None],
                          checkpoints=paths)
     assert [getattr(e, "reason", None) for e in ended] == ["interrupted", "interrupted"]
     for member, path, reference in zip(members, paths, alone):
         state = load_checkpoint(path)
         assert 300 <= state["step"] < 700
         resumed = fit_denoiser(member[0], member[1], model, train,
-                               generator=torch.Generator().manual_seed(member[2]), resume=state)
+                               seed=member[2], resume=state)
         assert _same(resumed, reference)
 
 
@@ -137,7 +136,7 @@ def test_the_grouped_workflow_writes_the_runs_a_fit_writes(tmp_path):
             for r in (0.05, 0.1) for s in (0, 1)]
     jobs.append((parse_recipe(RECIPE, ["noise.samples=12"]), tmp_path, tmp_path / "other-shape"))
     jobs.append((parse_recipe(RECIPE, ["noise.radius=0.9"]), tmp_path, tmp_path / "overlap"))   # refused
-    grouped = workflows.fit_together_workflow(jobs, device="cpu", figures=False)
+    grouped = workflows.fit_many_workflow(jobs, device="cpu", figures=False)
     for (recipe, base, out), outcome in zip(jobs[:5], grouped):
         alone = workflows.fit_workflow(recipe, base, out=str(out) + "-alone", device="cpu", figures=False)
         assert outcome.result["cost"] == alone.result["cost"] and outcome.status == alone.status

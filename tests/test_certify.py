@@ -212,18 +212,18 @@ def test_polish_of_units_trained_in_float32_finds_the_least_cost():
     # exactly along those directions too took this fit from 1.0 x to 1.52 x the closed form.
     from relu_denoise.closed_forms import reference_form
     from relu_denoise.recipe import load_recipe
-    from relu_denoise.problem import training_set
+    from relu_denoise.problem import make_problem
     from relu_denoise.train import fit_denoiser
 
     recipe, base = load_recipe(RECIPES / "obtuse-triangle.yaml", ["train.dtype=float32", "seed=1"])
-    data = training_set(recipe, base)
+    data = make_problem(recipe, base)
     closed = reference_form(data.points, recipe.noise, data.samples).form.cost_formula
     fit = fit_denoiser(data.points, data.samples, recipe.model, recipe.train,
-                       generator=torch.Generator().manual_seed(data.init_seed))
+                       seed=data.init_seed)
     net, cost, residual = polish(fit.net, data.points, data.samples)
-    assert cost <= fit.stats["cost"] * (1 + 1e-6)
+    assert cost <= fit.stats.cost * (1 + 1e-6)
     assert cost <= closed * 1.001
-    assert residual <= 1e-6 * fit.stats["residual_unit"]
+    assert residual <= 1e-6 * fit.stats.tol_unit
 
 
 def test_polish_of_too_few_units_fits_no_worse_and_costs_no_more(rng):

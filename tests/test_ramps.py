@@ -32,7 +32,7 @@ def _grid(n=9, seed=0):
 
 
 def _fit(X, S, model=None, train=RAMPS):
-    return fit_denoiser(X, S, model or ModelSpec(width=None), train, generator=torch.Generator().manual_seed(0))
+    return fit_denoiser(X, S, model or ModelSpec(width=None), train, seed=0)
 
 
 def test_every_ramp_gap_is_free_of_samples_and_its_pattern_says_the_side():
@@ -53,11 +53,11 @@ def test_univariate_fit_is_the_empirical_closed_form():
     S = _data(X)
     fit = _fit(X, S)
     form = closed_form(X, samples=S)
-    assert fit.stats["converged"]
-    assert fit.stats["cost"] / form.cost_formula == pytest.approx(1.0, abs=1e-3)
-    assert fit.stats["lower_bound"] <= fit.stats["cost"] * (1 + 1e-9)
+    assert fit.stats.converged
+    assert fit.stats.cost / form.cost_formula == pytest.approx(1.0, abs=1e-3)
+    assert fit.stats.lower_bound <= fit.stats.cost * (1 + 1e-9)
     worst = np.abs(fit.net.predict(S.reshape(-1, 1)) - np.repeat(X, 20, axis=0)).max()
-    assert worst <= 1e-9 and worst == pytest.approx(fit.stats["max_residual"], abs=1e-12)
+    assert worst <= 1e-9 and worst == pytest.approx(fit.stats.max_residual, abs=1e-12)
 
 
 @pytest.mark.parametrize("X", [[[0, 0], [2, 0], [-1, 1]],                          # obtuse: ramps along edges
@@ -66,8 +66,8 @@ def test_triangles_reach_their_closed_forms(X):
     X = np.array(X, float)
     S = _data(X, radius=0.1, M=60)
     fit = _fit(X, S)
-    assert fit.stats["max_residual_rel"] <= 1e-6
-    assert fit.stats["cost"] / closed_form(X, samples=S).cost_formula == pytest.approx(1.0, abs=0.01)
+    assert fit.stats.max_residual_rel <= 1e-6
+    assert fit.stats.cost / closed_form(X, samples=S).cost_formula == pytest.approx(1.0, abs=0.01)
 
 
 def test_the_network_costs_what_the_ramps_cost_and_the_bound_is_below_it():
@@ -108,8 +108,8 @@ def test_results_do_not_depend_on_the_thread_count():
     S = _data(X)
     one = _fit(X, S, train=TrainSpec(method="ramps", threads=1))
     two = _fit(X, S, train=TrainSpec(method="ramps", threads=2))
-    assert one.stats["cost"] == pytest.approx(two.stats["cost"], rel=1e-9)
-    assert one.stats["steps"] == two.stats["steps"]
+    assert one.stats.cost == pytest.approx(two.stats.cost, rel=1e-9)
+    assert one.stats.steps == two.stats.steps
 
 
 def test_cli_fit_with_ramps_writes_the_bound_and_no_polish(tmp_path):
@@ -133,13 +133,13 @@ def test_column_generation_reaches_the_cost_of_the_whole_dictionary(monkeypatch)
     X = _grid(16)
     S = _data(X)
     whole = _fit(X, S)
-    assert whole.stats["ramps"] > 150
+    assert whole.stats.ramps > 150
     monkeypatch.setattr(ramps_module, "_ACTIVE", 30)        # start from the 30 widest: they do not span 16 clouds
     monkeypatch.setattr(ramps_module, "_ADD", 10)
     grown = _fit(X, S)
-    assert grown.stats["converged"] and grown.stats["max_residual_rel"] <= 1e-6
-    assert grown.stats["cost"] == pytest.approx(whole.stats["cost"], rel=2e-3)
-    assert grown.stats["lower_bound"] <= grown.stats["cost"]
+    assert grown.stats.converged and grown.stats.max_residual_rel <= 1e-6
+    assert grown.stats.cost == pytest.approx(whole.stats.cost, rel=2e-3)
+    assert grown.stats.lower_bound <= grown.stats.cost
 
 
 def test_a_sweep_of_ramps_fits_runs_each_alone_by_the_ramps_method(tmp_path):

@@ -7,7 +7,8 @@ import torch
 from relu_denoise.network import ShallowDenoiser
 from relu_denoise.noise import NoiseSpec, offline_samples
 from relu_denoise.recipe import ModelSpec, TrainSpec
-from relu_denoise.train.trainer import Trainer, _directions_in_hull, _hull_basis
+from relu_denoise.train import OfflineSamples, Trainer
+from relu_denoise.train.start import _directions_in_hull, _hull_basis
 
 SPHERE = NoiseSpec(distribution="sphere", radius=0.1, samples=20)
 
@@ -22,7 +23,7 @@ def _plane_triangle(d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def _trainer(points, *, width=64, seed=0, **train):
     samples = offline_samples(points, SPHERE, rng=np.random.default_rng(seed))
-    return Trainer(points, samples, ModelSpec(width=width), TrainSpec(**train),
+    return Trainer(points, OfflineSamples(samples), ModelSpec(width=width), TrainSpec(**train),
                    generator=torch.Generator().manual_seed(seed)), samples
 
 
@@ -41,13 +42,13 @@ def test_hull_basis_finds_the_span_of_the_differences_and_none_at_full_dimension
 def test_directions_start_in_the_hull_span_with_their_drawn_norms_and_boundaries_through_samples():
     X, basis = _plane_triangle(12)
     tr, samples = _trainer(X)
-    w = tr.p.w.clone()                                                                 # training frame
+    w = tr.state.p.w.clone()                                                                 # training frame
     off = w - (w @ torch.as_tensor(basis)) @ torch.as_tensor(basis).T
     assert float(off.norm(dim=1).max()) < 1e-12 * float(w.norm(dim=1).min())
     drawn = ShallowDenoiser(64, 12, generator=torch.Generator().manual_seed(0))        # the draw Trainer made
     assert torch.allclose(w.norm(dim=1), drawn.w.detach().norm(dim=1), rtol=1e-12)
-    Y = torch.as_tensor(tr.frame.inward(samples.reshape(-1, 12)))                    # (N M, d)
-    Z = Y @ w.T + tr.p.b.T                                                             # (N M, K)
+    Y = torch.as_tensor(tr.problem.frame.inward(samples.reshape(-1, 12)))                    # (N M, d)
+    Z = Y @ w.T + tr.state.p.b.T                                                             # (N M, K)
     assert float(Z.abs().min(dim=0).values.max()) < 1e-12                             # a sample on every boundary
 
 
@@ -70,11 +71,11 @@ def test_full_dimensional_hull_changes_nothing():
     assert torch.equal(net.w.detach(), before)
     tr, _ = _trainer(X)
     drawn = ShallowDenoiser(64, 2, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(tr.p.w, drawn.w.detach())                                       # the draw, bit for bit
+    assert torch.equal(tr.state.p.w, drawn.w.detach())                                       # the draw, bit for bit
 
 
 def test_weight_decay_keeps_the_networks_own_initialisation():
     X, _ = _plane_triangle(6)
     tr, _ = _trainer(X, method="weight-decay")
     drawn = ShallowDenoiser(64, 6, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(tr.p.w, drawn.w.detach())
+    assert torch.equal(tr.state.p.w, drawn.w.detach())

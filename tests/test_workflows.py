@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from relu_denoise.cli import app
 from relu_denoise.recipe import parse_recipe
-from relu_denoise.problem import training_set
+from relu_denoise.problem import make_problem
 from relu_denoise.workflows import (align_run_dir, align_workflow, closed_form_workflow, compare_workflow,
                                     fit_workflow)
 
@@ -76,9 +76,9 @@ def test_a_level_draws_the_same_samples_alone_or_in_a_grid():
     r = parse_recipe(GAUSSIAN)
     from relu_denoise.compare import level_noise
 
-    a = training_set(r, ".", noise=level_noise(r.noise, 0.01))
-    b = training_set(r, ".", noise=level_noise(r.noise, 0.02))
-    again = training_set(r, ".", noise=level_noise(r.noise, 0.01))
+    a = make_problem(r, ".", noise=level_noise(r.noise, 0.01))
+    b = make_problem(r, ".", noise=level_noise(r.noise, 0.02))
+    again = make_problem(r, ".", noise=level_noise(r.noise, 0.01))
     np.testing.assert_array_equal(a.samples, again.samples)
     noise_a, noise_b = a.samples - a.points[:, None], b.samples - b.points[:, None]
     assert not np.allclose(noise_a / 0.01, noise_b / 0.02)       # different levels never share draws
@@ -122,7 +122,7 @@ def test_certify_a_fit_run_and_a_recipe_in_one_dimension(tmp_path):
     from relu_denoise.network import ShallowDenoiser
 
     net, _ = ShallowDenoiser.load(tmp_path / "c" / "model.pt")
-    data = training_set(parse_recipe(line), ".")
+    data = make_problem(parse_recipe(line), ".")
     residual = np.abs(net.predict(data.samples.reshape(-1, 1)) - np.repeat(data.points, 8, axis=0)).max()
     assert residual <= 1e-6 * 1.0                                  # 1e-6 of the smallest distance (1.0)
     again = _cli("certify", tmp_path / "c", "--out", tmp_path / "c2", "--json", "-q")
@@ -145,12 +145,12 @@ def test_a_fit_ends_with_least_cost_output_weights_for_its_units(tmp_path):
     assert done.result["max_residual_rel"] <= raw.get("tol", 0.01)
     net, _ = ShallowDenoiser.load(tmp_path / "polished" / "model.pt")
     assert float(net.path_cost().detach()) == pytest.approx(done.result["cost"], rel=1e-9)
-    data = training_set(parse_recipe(raw), ".")
+    data = make_problem(parse_recipe(raw), ".")
     Y = data.samples.reshape(-1, 2)
     T = np.repeat(data.points, data.samples.shape[1], axis=0)
     with torch.no_grad():
         residual = np.linalg.norm(net.predict(Y) - T, axis=1).max()
-    assert residual <= 0.01 * done.result["residual_unit"]
+    assert residual <= 0.01 * done.result["tol_unit"]
 
 
 def test_a_fit_that_does_not_interpolate_is_not_polished(tmp_path):
@@ -163,10 +163,10 @@ def test_a_fit_that_does_not_interpolate_is_not_polished(tmp_path):
     info = done.result["polish"]
     assert not info["applied"] and info["reason"].startswith("skipped: the fit does not interpolate")
     # two units cannot interpolate 60 samples: the residual stops falling, and the reason says so from the history
-    r = np.array(done.extra["fit"].history["max_residual"]) / done.result["residual_unit"]
+    r = np.array(done.extra["fit"].history["max_residual"]) / done.result["tol_unit"]
     n = len(r) // 5
     assert n >= 2 and r[-n:].min() >= 0.9 * r[-2 * n:-n].min()
-    assert f"lowest {r[-n:].min():.3g} x min(ell, rho) over the last {n} checks" in done.result["reason"]
+    assert f"lowest {r[-n:].min():.3g} x min(ell, noise radius) over the last {n} checks" in done.result["reason"]
     assert "more steps are unlikely to help" in done.result["reason"]
     # certify on that run bounds the minimum and says why its units get no exact output weights
     res = _cli("certify", tmp_path / "r", "--out", tmp_path / "c", "--json", "-q", "--time-limit", "5")

@@ -1,17 +1,36 @@
-"""Training: shallow ReLU denoisers to min-cost interpolation of noisy samples (docs/theory.md 1, 5 and 9).
+"""Training: shallow ReLU denoisers to min-cost interpolation of noisy samples (docs/training.md).
 
-    devices   device strings, dtypes, CPU threads
-    engine    the step by hand: forward, gradients, Adam on one flat buffer, the output-layer solve
+    methods   one row per train.method: what each does (the only place a method is named)
+    problem   the frozen training problem: frame, yardsticks, constraints
+    start     where the exact methods start (width, directions, kinks)
+    engine    the step by hand: forward, gradients, Adam on stacked buffers, the output-layer solve
     schedule  learning rate, penalty and the stopping rule
-    trainer   the loop, checks and checkpoints; fit_denoiser
+    trainer   one fit: its state (what a checkpoint saves), its checks and result
+    loop      one loop for a group of 1..B fits stepped together
+    ramps     the ramps method (a convex program, no training)
+    fitting   fit(job) / fit_many(jobs): the one entry of every fit; polish; memory estimate
+    devices   device strings, dtypes, CPU threads
+
+Names load on first use, so importing this package (recipes read train.methods) does not import torch.
 """
 
-from .devices import ThreadRule, resolve_device, resolve_dtype
-from .trainer import (HISTORY_COLUMNS, FitResult, Trainer, choose_width, fit_denoiser, load_checkpoint,
-                      residual_unit, save_checkpoint, tolerance_unit)
+import importlib
 
-__all__ = [
-    "ThreadRule", "resolve_device", "resolve_dtype",
-    "HISTORY_COLUMNS", "FitResult", "Trainer", "choose_width", "fit_denoiser", "load_checkpoint", "residual_unit",
-    "save_checkpoint", "tolerance_unit",
-]
+_EXPORTS = {
+    "devices": ["ThreadRule", "resolve_device", "resolve_dtype"],
+    "fitting": ["FitJob", "check_fit_memory", "fit", "fit_denoiser", "fit_many", "fit_memory", "polish_fit"],
+    "loop": ["groupable", "train_members"],
+    "methods": ["METHODS", "Method", "method"],
+    "problem": ["OfflineSamples", "OnlineNoise", "TrainingProblem", "tol_unit"],
+    "start": ["choose_width"],
+    "stats": ["HISTORY_COLUMNS", "FitResult", "FitStats", "Polish"],
+    "trainer": ["Trainer", "TrainingState", "load_checkpoint", "save_checkpoint", "training_data"],
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,9 @@
-"""The step by hand: forward, gradients and Adam on one flat buffer; the exact output-layer solve; the exact
-interpolant (boundaries moved out of the clouds, and the clouds' virtual samples).
+"""The step by hand: forward, gradients and Adam on stacked flat buffers; the exact output-layer solve; the
+exact interpolant (boundaries moved out of the clouds, and the clouds' virtual samples).
 
 h(y) = a^T relu(w y + b) + V y + c with the cost C = 1/2 (||a||^2 + ||w||^2) on a and w only. Written
 out by hand, not with autograd, because small networks on a CPU are bound by per-operation overhead
-(docs/theory.md 9; benchmarks/fit_speed.py); tests check `_gradients` against autograd. Parameters
+(docs/training.md; benchmarks/fit_speed.py); tests check `_gradients` against autograd. Parameters
 live in (d, K) / (K, d) layouts chosen for fast skinny matrix products; the same code runs on every device.
 """
 
@@ -115,21 +115,23 @@ def _gradients(p, g, Yt, Z, S, G: torch.Tensor, coef: float, skip: bool, ws: _Wo
     g.flat[:, : p.n_reg].add_(p.flat[:, : p.n_reg], alpha=coef)
 
 
-class _Adam:
-    """Adam (Kingma and Ba) on one flat buffer, with bias correction; same constants as torch.optim.Adam."""
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8     # torch.optim.Adam's defaults (the paper's optimiser)
 
-    def __init__(self, n: int, *, dtype, device, betas=(0.9, 0.999), eps=1e-8):
-        self.m = torch.zeros(n, dtype=dtype, device=device)
-        self.v = torch.zeros(n, dtype=dtype, device=device)
-        self.t, self.betas, self.eps = 0, betas, eps
 
-    def step(self, theta: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
-        b1, b2 = self.betas
-        self.t += 1
-        self.m.lerp_(grad, 1 - b1)
-        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = (self.v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
-        theta.addcdiv_(self.m, denom, value=-lr / (1 - b1 ** self.t))
+def adam_step(theta: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t: int,
+              lrs: list[float]) -> None:
+    """One Adam step, in place, of B parameter rows theta (B, n) with gradients grad, moments m and v (B, n)
+    at step t (counted from 1) and learning rate lrs[i] for row i: torch.optim.Adam's arithmetic, row by row
+    where the rates differ (tests: against torch.optim.Adam)."""
+    b1, b2 = ADAM_BETAS
+    m.lerp_(grad, 1 - b1)
+    v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    denom = (v / (1 - b2 ** t)).sqrt_().add_(ADAM_EPS)
+    if len(set(lrs)) == 1:                                            # the usual case: one operation
+        theta.addcdiv_(m, denom, value=-lrs[0] / (1 - b1 ** t))
+        return
+    for i, lr in enumerate(lrs):
+        theta[i].addcdiv_(m[i], denom[i], value=-lr / (1 - b1 ** t))
 
 
 _STIFF = 1e9   # the exact interpolant's penalty, relative to the features' mean squared norm

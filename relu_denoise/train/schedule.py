@@ -9,6 +9,7 @@ when the residual is within tol but the cost no longer falls (docs/theory.md 9.7
 from dataclasses import dataclass, field
 
 from ..recipe import TrainSpec
+from .methods import method
 
 _PENALTY_TARGET = 0.25  # without multipliers, mu grows while the max residual is above this fraction of tol
 _STALL = 10           # a stall needs the cost settled within _STALL * ftol (looser than convergence)
@@ -29,7 +30,7 @@ class _Schedule:
     def start(cls, spec: TrainSpec, rho: float) -> "_Schedule":
         """lr = train.lr; by default for the exact methods 1e-2 capped at rho / 10 (rho in training units)."""
         lr = spec.learning_rate
-        if spec.lr is None and spec.method != "weight-decay":
+        if spec.lr is None and method(spec.method).exact:
             lr = min(lr, max(_LR_PER_RADIUS * rho, spec.lr_min))      # docs/theory.md 9: lr capped at rho / 10
         return cls(lr, spec.penalty)
 
@@ -99,7 +100,7 @@ class _Schedule:
     def stall(self, spec: TrainSpec) -> None:
         self.stalls += 1
         self.costs, self.residuals = [], []
-        if spec.method != "weight-decay":          # the paper's procedure has nothing to adapt
+        if method(spec.method).adapts_lr:          # the paper's procedure has nothing to adapt
             self.lr = max(self.lr * spec.lr_decay, min(spec.lr_min, self.lr))
 
     def state_dict(self) -> dict:

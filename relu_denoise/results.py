@@ -1,0 +1,246 @@
+"""What each command found, as typed values: the only objects the CLI renders; `to_dict()` is result.json.
+
+Every summary has `status` (a run status, runs.STATUSES) and `reason` (None when ok); the keys every
+result.json starts with (command, status, run_dir, seed, version) are added by runs.Run.finish. Which keys
+a sweep's table takes from each command's result.json is `ROW_KEYS` (one list, beside the summaries).
+"""
+
+from dataclasses import dataclass, field
+
+from .closed_forms import Reference
+
+ROW_KEYS = {
+    "fit": ("cost", "closed_form_cost", "cost_ratio", "reference_kind", "reference_cost", "reference_ratio",
+            "function_gap", "max_residual", "max_residual_rel", "train_mse", "steps", "converged", "active_units",
+            "units"),
+    "closed-form": ("cost", "cost_formula", "rho", "rho_rule", "units", "ramps"),
+    "align": ("aligned_fraction", "baseline_fraction", "baseline_sd", "function_gap", "plane_gap", "n_units_kept"),
+    "certify": ("lower", "upper", "gap", "lower_method", "rounds"),
+}
+FIT_IN_ALIGN = ("cost", "closed_form_cost", "cost_ratio", "max_residual", "max_residual_rel", "steps")
+_REFERENCE_SLACK = 1.05      # a fit more than 5% above a known exact interpolant gets a note
+
+
+@dataclass(frozen=True)
+class ClosedFormSummary:
+    """`reluden closed-form`: the reference closed form (or why there is none) and its explicit network."""
+
+    reference: Reference
+    n_points: int
+    dim: int
+    data: dict                              # the source's facts (data.Source.info)
+    cost: float | None = None               # path cost of the explicit network's weights
+    units: int | None = None
+    figure: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.reference.form is not None else "no-closed-form"
+
+    @property
+    def reason(self) -> str | None:
+        return self.reference.reason
+
+    def to_dict(self) -> dict:
+        ref, form = self.reference, self.reference.form
+        if form is None:
+            return {**ref.to_dict(), "n_points": self.n_points, "dim": self.dim, "data": self.data}
+        out = {"geometry": form.geometry, "closed_form": ref.to_dict(), "rho": ref.rho, "rho_rule": ref.rho_rule,
+               "cost": self.cost, "cost_formula": form.cost_formula, "formula": form.formula, "units": self.units,
+               "ramps": len(form.ramps), "dim": form.dim, "affine_dim": form.affine_dim, "n_points": form.n_points,
+               "notes": form.notes, "data": self.data}
+        return out | ({"figure": self.figure} if self.figure else {})
+
+
+@dataclass(frozen=True)
+class FitReference:
+    """The best exact interpolant of the same samples a fit is compared with (issue: a fit never claims a
+    minimality nobody measured): the closed form where it interpolates the samples, else the ramps method's
+    solution (with its lower bound over its dictionary of ramps), or why there is none."""
+
+    kind: str                               # closed-form | ramps | none
+    cost: float | None = None
+    lower_bound: float | None = None        # ramps: over its dictionary only (not a bound on the true minimum)
+    max_residual: float | None = None       # of the reference on the samples
+    seconds: float | None = None
+    complete: bool = True                   # False: the ramps method stopped at its time budget
+    reason: str | None = None               # kind none: why
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """`reluden fit` (and the fit of align and certify): the fitted network's facts beside the reference."""
+
+    stats: object                           # train.FitStats
+    reference: Reference
+    tol: float
+    units: int
+    active_units: int
+    function_gap: float | None = None
+    polish: object | None = None            # train.Polish
+    best: FitReference | None = None
+    figures: tuple = ()
+    reason_detail: str = ""                 # why more steps may (not) help, measured on the history
+
+    @property
+    def interpolates(self) -> bool:
+        return self.stats.max_residual_rel <= self.tol
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.interpolates else "not-converged"
+
+    @property
+    def cost_ratio(self) -> float | None:
+        form = self.reference.form
+        if form is None or form.cost_formula <= 0:             # one point: cost 0
+            return None
+        return self.stats.cost / form.cost_formula
+
+    @property
+    def reference_ratio(self) -> float | None:
+        if self.best is None or not self.best.cost:
+            return None
+        return self.stats.cost / self.best.cost
+
+    @property
+    def reason(self) -> str | None:
+        if self.interpolates:
+            return None
+        s = self.stats
+        return (f"did not converge: max residual {s.max_residual_rel:.3g} x min(ell, noise radius) > train.tol = "
+                f"{self.tol:g} after {s.steps} steps{self.reason_detail}")
+
+    @property
+    def notes(self) -> list[str]:
+        s, out = self.stats, []
+        if self.interpolates and not s.converged and s.stop_reason == "max-steps":
+            out.append("the path cost was still falling at train.steps; raise it for a tighter cost")
+        ratio = self.reference_ratio
+        if ratio is not None and ratio > _REFERENCE_SLACK and self.best.kind != "none":
+            found = "the closed form" if self.best.kind == "closed-form" else "an exact interpolant found by ramps"
+            out.append(f"cost {ratio:.3g}x {found}: training stopped at a local solution")
+        return out
+
+    def to_dict(self) -> dict:
+        s = self.stats.to_dict()
+        out = {k: s[k] for k in ("cost", "train_mse", "max_residual", "steps", "seconds", "device", "dtype", "ell",
+                                 "noise_radius", "affine_residual", "affine_residual_rel", "threads") if k in s}
+        out.update({k: s[k] for k in ("lower_bound", "directions", "ramps") if k in s})
+        out.update(max_residual_rel=s["max_residual_rel"], tol_unit=s["tol_unit"], tol=self.tol, method=s["method"],
+                   mode=s["mode"], converged=s["converged"], stop_reason=s["stop_reason"],
+                   trained_with=s["trained_with"], units=self.units, active_units=self.active_units,
+                   closed_form=self.reference.to_dict())
+        if self.reference.form is not None:
+            out.update(closed_form_cost=self.reference.form.cost_formula, cost_ratio=self.cost_ratio,
+                       function_gap=self.function_gap)
+        if self.best is not None:
+            out.update(reference=self.best.to_dict(), reference_kind=self.best.kind, reference_cost=self.best.cost,
+                       reference_ratio=self.reference_ratio)
+        if self.polish is not None:
+            out["polish"] = self.polish.to_dict()
+        if self.notes:
+            out["notes"] = self.notes
+        if self.figures:
+            out["figures"] = list(self.figures)
+        return out | {"status": self.status}
+
+
+@dataclass(frozen=True)
+class CompareSummary:
+    """`reluden compare`: the comparison (compare.Comparison) and the nn fits it trained."""
+
+    comparison: object
+    fits: tuple = ()                        # per (level, repeat): the nn fit's facts
+    figure: str | None = None
+    interrupted_after: int | None = None    # levels finished when it was interrupted (None: it finished)
+    levels_requested: tuple = ()
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.interrupted_after is None else "interrupted"
+
+    @property
+    def reason(self) -> str | None:
+        if self.interrupted_after is None:
+            return None
+        return (f"interrupted after {self.interrupted_after} of {len(self.levels_requested)} noise levels (the "
+                "finished ones are in compare.csv and result.json)")
+
+    def to_dict(self) -> dict:
+        out = self.comparison.to_dict() if self.comparison is not None else {}
+        if self.fits:
+            out["nn_fits"] = list(self.fits)
+        if self.interrupted_after is not None:
+            out["levels_requested"] = list(self.levels_requested)
+        return out | ({"figure": self.figure} if self.figure else {})
+
+
+@dataclass(frozen=True)
+class AlignSummary:
+    """`reluden align`: the alignment report of a fitted network, beside the reference and the fit."""
+
+    report: object                          # align.AlignReport
+    reference: Reference
+    fit: dict                               # the fit's result (FitSummary.to_dict() or read from its run)
+    function_gap: float | None = None
+    plane_gap: float | None = None
+    figures: tuple = ()
+
+    @property
+    def status(self) -> str:
+        return self.fit.get("status", "ok")
+
+    @property
+    def reason(self) -> str | None:
+        return self.fit.get("reason")
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in self.report.to_dict().items() if k not in ("geometry", "status", "rho")}
+        out.update(closed_form=self.reference.to_dict(), fit=self.fit)
+        if self.function_gap is not None:
+            out["function_gap"] = self.function_gap
+        if self.plane_gap is not None:
+            out["plane_gap"] = self.plane_gap
+        return out | ({"figures": list(self.figures)} if self.figures else {})
+
+
+@dataclass(frozen=True)
+class CertifySummary:
+    """`reluden certify`: the certified interval, where the closed form lies in it, and the polish of the
+    fitted network."""
+
+    certificate: object                     # certificates.Certificate
+    reference: Reference
+    fit: dict
+    polish: dict = field(default_factory=dict)
+
+    @property
+    def position(self) -> dict | None:
+        """Where the closed form's cost lies against [lower, upper]: `certified` when inside an interval narrower
+        than the tolerance (docs/theory.md 8)."""
+        if self.reference.form is None:
+            return None
+        cost, cert = self.reference.form.cost_formula, self.certificate
+        inside = cert.lower <= cost <= cert.upper * (1 + 1e-9)
+        return {"above_lower": cost >= cert.lower, "inside": inside,
+                "ratio_to_upper": cost / cert.upper if cert.upper > 0 else None,
+                "certified": bool(inside and cert.converged)}
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.certificate.converged else "not-converged"
+
+    @property
+    def reason(self) -> str | None:
+        cert = self.certificate
+        if cert.converged:
+            return None
+        return f"gap {cert.gap:.3g} above tol {cert.tol:g} when certify stopped ({cert.stop_reason}); raise --time-limit"
+
+    def to_dict(self) -> dict:
+        closed = self.reference.to_dict() | (self.position or {})
+        return {**self.certificate.to_dict(), "closed_form": closed, "fit": self.fit, "polish": self.polish}

@@ -1,0 +1,84 @@
+"""What a fit returns: the network, its history and its measured facts, as typed values."""
+
+from dataclasses import asdict, dataclass, field, replace
+
+HISTORY_COLUMNS = ["step", "loss", "cost", "max_residual", "train_mse", "lambda", "penalty", "multiplier", "lr"]
+
+
+@dataclass(frozen=True)
+class FitStats:
+    """The measured facts of a returned network (data units; docs/training.md 1 for the yardsticks).
+
+    cost: its path cost; max_residual: max over the samples of ||h(y_nm) - x_n|| (online: over a fixed set
+    of fresh samples), max_residual_rel: the same in units of tol_unit = min(ell, noise_radius), the unit
+    of train.tol; ell: the smallest distance between clean points; noise_radius: the largest distance of a
+    constrained sample from its clean point; affine_residual(_rel): the max residual of the best affine map
+    y -> x (what the free linear part alone achieves); stop_reason: converged | max-steps | callback;
+    threads: the count the thread rule chose last (None off the CPU); trained_with: the size of the group of
+    fits stepped together (1 alone). The ramps method adds lower_bound (over its dictionary), directions and
+    ramps (the dictionary's size).
+    """
+
+    cost: float
+    train_mse: float
+    max_residual: float
+    max_residual_rel: float
+    steps: int
+    seconds: float
+    converged: bool
+    stop_reason: str
+    method: str
+    mode: str
+    device: str
+    dtype: str
+    lr: float | None
+    penalty: float | None
+    tol_unit: float
+    ell: float
+    noise_radius: float
+    affine_residual: float
+    affine_residual_rel: float
+    width: int
+    threads: int | None
+    thread_choices: list = field(default_factory=list)
+    trained_with: int = 1
+    lower_bound: float | None = None
+    directions: int | None = None
+    ramps: int | None = None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("lower_bound", "directions", "ramps"):          # the ramps method's own facts
+            if out[key] is None:
+                del out[key]
+        return out
+
+    def remeasured(self, *, cost: float, max_residual: float, train_mse: float) -> "FitStats":
+        """The same fit's facts for another output layer of the same units (polish)."""
+        return replace(self, cost=cost, max_residual=max_residual, train_mse=train_mse,
+                       max_residual_rel=max_residual / self.tol_unit)
+
+
+@dataclass(frozen=True)
+class Polish:
+    """What the exact output-layer program did to a fit (docs/training.md 4): applied or why not."""
+
+    applied: bool
+    reason: str | None = None
+    cost_before: float | None = None
+    cost: float | None = None
+    max_residual: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None or k == "applied"}
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted (balanced) network, its history (column -> list, HISTORY_COLUMNS) and its facts. `polish`
+    says what the output-layer program did (None where the method has none)."""
+
+    net: object                   # ShallowDenoiser
+    history: dict
+    stats: FitStats
+    polish: Polish | None = None
