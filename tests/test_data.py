@@ -452,7 +452,7 @@ def test_patches_without_min_distance_are_distinct():
 def test_each_bundled_image_loads_offline(image, monkeypatch):
     import socket
 
-    from relu_denoise import data
+    from relu_denoise.data import images as data
 
     def no_network(*args, **kwargs):
         raise AssertionError("tried to open a network connection")
@@ -512,7 +512,7 @@ def test_most_obtuse_and_most_acute_digit_triangles_bound_random_triples(digits)
 @pytest.mark.parametrize("shape", ["most-obtuse", "most-acute"])
 @pytest.mark.parametrize("gap", [None, 1.0])
 def test_extreme_triangle_matches_brute_force(shape, gap):
-    from relu_denoise.data import _extreme_triangle
+    from relu_denoise.data.images import _extreme_triangle
 
     P = rng(3).standard_normal((16, 5))  # (n, d)
     T = np.array(list(combinations(range(16), 3)))
