@@ -347,6 +347,35 @@ def test_digits_draw_held_out_images_of_the_class(digits):
         s.draw(held_out + 1, rng=rng(1))
 
 
+def test_held_out_pools_refuse_too_many_draws_with_a_typed_error_naming_the_pool(digits):
+    from relu_denoise.errors import NotEnoughHeldOutError
+
+    _, y = digits
+    held_out = int((y == 5).sum()) - 3
+    s = source({"kind": "digits", "digit": 5})
+    assert s.has_distribution and s.pool == f"class 5 has {held_out} held-out images"
+    with pytest.raises(NotEnoughHeldOutError, match=f"class 5 has {held_out} held-out images") as info:
+        s.draw(held_out + 1, rng=rng(1))
+    assert info.value.available == held_out
+    p = source({"kind": "patches", "size": 28, "n": 3, "min_distance": 5})
+    left = p.info["held_out_positions"]
+    assert left == (427 // 28) * (640 // 28) - (427 // 28) * (640 // 28) // 2     # half the 28x28 grid
+    with pytest.raises(NotEnoughHeldOutError, match=f"image china has {left} held-out positions for 28x28"):
+        p.draw(2000, rng=rng())
+
+
+@pytest.mark.parametrize("spec", [{"kind": "points", "points": [[0.0], [1.0]]}, {"kind": "file", "path": "x.npy"}])
+def test_fixed_points_have_no_distribution_as_a_typed_error(spec, tmp_path):
+    from relu_denoise.errors import NoDistributionError, NotEnoughHeldOutError
+
+    np.save(tmp_path / "x.npy", np.array([[0.0], [1.0]]))
+    s = source(spec, base_dir=tmp_path)
+    assert not s.has_distribution and s.pool is None
+    with pytest.raises(NoDistributionError) as info:
+        s.draw(1, rng=rng())
+    assert not isinstance(info.value, NotEnoughHeldOutError)
+
+
 def test_digits_any_takes_n_images_of_the_class(digits):
     X, y = digits
     s = source({"kind": "digits", "shape": "any", "n": 40, "digit": 1})

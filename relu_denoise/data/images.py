@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 
 from ..checks import read_points_file
-from ..errors import DataError
+from ..errors import DataError, NotEnoughHeldOutError
 from ..geometry import pairwise_distances
 from .source import Source
 from .specs import _DIGIT_RANGES, DigitsData, FileData, PatchesData, _first_duplicate
@@ -118,14 +118,18 @@ def _digits_source(spec: DigitsData, *, rng: np.random.Generator) -> Source:
     info = {"digit": spec.digit, "shape": spec.shape, "normalize": spec.normalize,
             "indices": chosen.tolist(), "smallest_distance": _smallest_distance(X[chosen]), **facts}
     held_out = np.setdiff1d(pool, chosen)
+    info["held_out_images"] = len(held_out)
+    where = f"class {spec.digit} has {len(held_out)} held-out images"
 
     def sample(n, rng):  # held-out images of the class, without replacement
         if n > len(held_out):
-            raise DataError(f"draw: asked for {n} fresh images of digit {spec.digit}, but only "
-                            f"{len(held_out)} are held out")
+            raise NotEnoughHeldOutError(f"draw: asked for {n} fresh images of digit {spec.digit}, but only "
+                                        f"{len(held_out)} are held out ({where}: its {len(pool)} images less "
+                                        f"the {len(chosen)} training ones); ask for at most {len(held_out)}",
+                                        available=len(held_out))
         return X[rng.choice(held_out, size=n, replace=False)].copy()
 
-    return Source(X[chosen].copy(), "digits", info, sample)
+    return Source(X[chosen].copy(), "digits", info, sample, pool=where)
 
 
 def _choose_digits(spec: DigitsData, X: np.ndarray, pool: np.ndarray, *,
@@ -247,10 +251,13 @@ def _patches_source(spec: PatchesData, *, rng: np.random.Generator) -> Source:
     chosen = train_pos[picked]  # (n, 2)
     x = patches(chosen)  # (n, d)
 
+    where = f"image {spec.image} has {len(test_pos)} held-out positions for {k}x{k} patches"
+
     def sample(n, rng):  # patches at held-out grid positions, without replacement
         if n > len(test_pos):
-            raise DataError(f"draw: asked for {n} fresh patches, but only {len(test_pos)} "
-                            "positions are held out")
+            raise NotEnoughHeldOutError(f"draw: asked for {n} fresh patches, but only {len(test_pos)} positions "
+                                        f"are held out ({where}); ask for at most {len(test_pos)} or lower "
+                                        "data.size", available=len(test_pos))
         return patches(test_pos[rng.choice(len(test_pos), size=n, replace=False)])
 
     info = {"image": spec.image, "size": k, "grayscale": spec.grayscale, "dim": int(x.shape[1]),
@@ -258,7 +265,7 @@ def _patches_source(spec: PatchesData, *, rng: np.random.Generator) -> Source:
             "positions": chosen.tolist(), "held_out_positions": len(test_pos)}
     if len(x) == 3:
         info.update(_triangle_facts(x))
-    return Source(x, "patches", info, sample)
+    return Source(x, "patches", info, sample, pool=where)
 
 
 def _grid_positions(hw: tuple[int, int], k: int) -> np.ndarray:
