@@ -478,7 +478,7 @@ def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: i
 
     Writes compare.csv, result.json (with `nn_fits`: each fit's cost, residual, steps) and compare.png.
     """
-    from .compare import compare
+    from .compare import check_test_points, compare
 
     dev, fits = "cpu", []
     fit_nn = None
@@ -488,6 +488,7 @@ def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: i
         dev = resolve_device(device)
         fit_nn = _nn_fitter(recipe, dev, fits)
     data = training_set(recipe, base_dir)                # a data error stops here, before the directory exists
+    check_test_points(recipe, data.source)
     if nn:
         check_fit_memory(recipe, data)
     run = Run.create("compare", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
