@@ -347,6 +347,29 @@ def test_digits_draw_held_out_images_of_the_class(digits):
         s.draw(held_out + 1, rng=rng(1))
 
 
+def test_spread_selection_excludes_near_duplicates():
+    from relu_denoise.data.images import _spread
+    from relu_denoise.geometry import min_distance
+
+    P = np.array([[0.0, 0.0], [1e-17, 0.0], [1.0, 0.0], [0.0, 1.0]])  # rows 0 and 1: one point up to rounding
+    for seed in range(8):
+        kept, _ = _spread(P, 3, None, what="points", rng=rng(seed))
+        assert len(kept) == 3 and not {0, 1} <= set(kept.tolist())
+        min_distance(P[kept])                                          # the closed forms accept the choice
+    with pytest.raises(DataError, match="only 3 of the 4 candidate points are distinct"):
+        _spread(P, 4, None, what="points", rng=rng())
+
+
+def test_ray_directions_closer_than_the_angle_tolerance_are_one_direction():
+    from relu_denoise.geometry import ANGLE_TOL
+
+    close = ANGLE_TOL / 2
+    with pytest.raises(RecipeError, match="rays 0 and 1 point the same way"):
+        parse_recipe({"data": {"kind": "rays", "angles_deg": [0, float(np.degrees(close)), 180]}})
+    far = parse_recipe({"data": {"kind": "rays", "angles_deg": [0, 90, float(90 + np.degrees(4 * ANGLE_TOL))]}})
+    assert far.data.angles_deg[2] > 90
+
+
 def test_held_out_pools_refuse_too_many_draws_with_a_typed_error_naming_the_pool(digits):
     from relu_denoise.errors import NotEnoughHeldOutError
 

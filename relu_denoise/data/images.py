@@ -8,9 +8,9 @@ import numpy as np
 
 from ..checks import read_points_file
 from ..errors import DataError, NotEnoughHeldOutError
-from ..geometry import pairwise_distances
+from ..geometry import DUPLICATE_TOL, near_duplicate, pairwise_distances, triangle_angles_deg
 from .source import Source
-from .specs import _DIGIT_RANGES, DigitsData, FileData, PatchesData, _first_duplicate
+from .specs import _DIGIT_RANGES, DigitsData, FileData, PatchesData, duplicate_message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -27,15 +27,22 @@ def _normalize(x: np.ndarray, how: str, full_scale: float) -> np.ndarray:
 
 def _spread(P: np.ndarray, n: int, min_distance: Optional[float], *, what: str,
             rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """n row indices of the candidates P (C, d), pairwise >= min_distance apart (> 0 when None).
+    """n row indices of the candidates P (C, d), pairwise >= min_distance apart.
+
+    Without min_distance only near-duplicates are excluded: rows closer than geometry.DUPLICATE_TOL x
+    the candidates' extent (the luma of two RGB patches can agree to 1e-17), which geometry.min_distance
+    would refuse later.
 
     Greedy in a random order (rng): keep a candidate when it is far enough from every one kept.
     Where that keeps fewer than n, farthest-point selection from the same first candidate
     (it spreads the points as far as it can, favouring extreme ones). Returns the indices and
     the method; raises DataError naming data.min_distance (or data.n) where neither reaches n.
     """
-    gap = 0.0 if min_distance is None else float(min_distance)
-    kept = _greedy(P, n, gap, order=rng.permutation(len(P)))
+    if min_distance is None:
+        gap = DUPLICATE_TOL * 2 * float(np.linalg.norm(P - P[0], axis=1).max())   # 2 max |p - p_0| >= diameter
+    else:
+        gap = float(min_distance)
+    kept = _greedy(P, n, gap, order=rng.permutation(len(P)), duplicates_only=min_distance is None)
     if len(kept) == n:
         return kept, "greedy"
     far, reach = _farthest_points(P, n, first=int(kept[0]))
@@ -58,11 +65,13 @@ def _floor3(x: float) -> float:
     return float(np.floor(x * scale) / scale)
 
 
-def _greedy(P: np.ndarray, n: int, gap: float, *, order: np.ndarray) -> np.ndarray:
-    """Indices (<= n) kept by walking `order`: each is >= gap (> 0 if gap = 0) from all kept before."""
-    if gap == 0:  # only exact duplicates excluded: the first of each distinct row along `order`
+def _greedy(P: np.ndarray, n: int, gap: float, *, order: np.ndarray, duplicates_only: bool = False) -> np.ndarray:
+    """Indices (<= n) kept by walking `order`: each is >= gap (> 0) from all kept before."""
+    if duplicates_only:  # the first of each distinct row along `order`: the walk's answer where none is near another
         _, first = np.unique(P[order], axis=0, return_index=True)
-        return order[np.sort(first)][:n].astype(np.int64)
+        kept = order[np.sort(first)][:n].astype(np.int64)
+        if len(kept) < 2 or pairwise_distances(P[kept]).min() >= gap:
+            return kept
     free = np.ones(len(P), dtype=bool)  # (C,) still far enough from everything kept
     kept = []
     for i in order:
@@ -146,15 +155,6 @@ def _choose_digits(spec: DigitsData, X: np.ndarray, pool: np.ndarray, *,
     return pool[picked], {**_triangle_facts(X[pool[picked]]), "triples_searched": searched}
 
 
-def _triangle_angles(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """(T, 3) angles in degrees at A, B, C of T triangles given as (T, d) vertex arrays."""
-    def at(p, q, r):
-        u, v = q - p, r - p
-        cos = np.sum(u * v, axis=1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))
-        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-    return np.stack([at(A, B, C), at(B, C, A), at(C, A, B)], axis=1)
-
-
 def _find_triangle(X: np.ndarray, pool: np.ndarray, lo_hi: tuple[float, float], min_side: Optional[float],
                    *, digit: int, rng: np.random.Generator) -> np.ndarray:
     """Three dataset indices whose triangle has its largest angle in [lo, hi].
@@ -165,7 +165,7 @@ def _find_triangle(X: np.ndarray, pool: np.ndarray, lo_hi: tuple[float, float], 
     lo, hi = lo_hi
     T = np.stack([rng.choice(pool, size=3, replace=False) for _ in range(_TRIANGLE_TRIES)])  # (T, 3)
     A, B, C = X[T[:, 0]], X[T[:, 1]], X[T[:, 2]]
-    largest = _triangle_angles(A, B, C).max(axis=1)
+    largest = triangle_angles_deg(A, B, C).max(axis=1)
     shortest = np.min([np.linalg.norm(A - B, axis=1), np.linalg.norm(B - C, axis=1),
                        np.linalg.norm(C - A, axis=1)], axis=0)
     ok = np.flatnonzero((largest >= lo) & (largest <= hi) & (shortest >= (min_side or 0)) & (shortest > 0))
@@ -213,7 +213,7 @@ def _all_triples(n: int) -> np.ndarray:
 
 def _triangle_facts(x: np.ndarray) -> dict:
     """Angles (degrees) at each vertex and the side opposite each vertex, for a (3, d) triangle."""
-    angles = _triangle_angles(x[[0]], x[[1]], x[[2]])[0]
+    angles = triangle_angles_deg(x[[0]], x[[1]], x[[2]])[0]
     sides = [np.linalg.norm(x[1] - x[2]), np.linalg.norm(x[2] - x[0]), np.linalg.norm(x[0] - x[1])]
     return {"angles_deg": angles.tolist(), "largest_angle_deg": float(angles.max()),
             "sides_opposite": [float(s) for s in sides]}
@@ -287,9 +287,8 @@ def _file_source(spec: FileData, *, base_dir: Path) -> Source:
     path = Path(spec.path).expanduser()
     path = path if path.is_absolute() else base_dir / path
     x = read_points_file(path, name="data.path")                  # (N, d)
-    same = _first_duplicate(x)
+    same = near_duplicate(x)
     if same is not None:
-        raise DataError(f"data.path: rows {same[0]} and {same[1]} of {path} are the same point; "
-                        "remove duplicates")
+        raise DataError(f"data.path: {path}: {duplicate_message(same, 'rows')}")
     return Source(x, "file", {"path": str(path), "n_points": len(x), "dim": x.shape[1]})
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..errors import DataError
-from ..geometry import pairwise_distances
+from ..geometry import is_equilateral, pairwise_distances, simplex_angles_deg
 from .source import Source
 from .specs import _ANGLE_LIMITS, PointsData, RaysData, SimplexData, SubspaceData, UnivariateData, _ray_directions
 
@@ -172,21 +172,6 @@ def _embed(x: np.ndarray, d: int) -> np.ndarray:
     return np.hstack([x, np.zeros((len(x), d - x.shape[1]))])
 
 
-def _vertex_angles(x: np.ndarray) -> list[tuple[int, int, int, float]]:
-    """Every angle of the simplex: (vertex i, j, k, angle between x_j - x_i and x_k - x_i in degrees)."""
-    out = []
-    for i in range(len(x)):
-        others = [j for j in range(len(x)) if j != i]
-        for a, j in enumerate(others):
-            for k in others[a + 1:]:
-                u, v = x[j] - x[i], x[k] - x[i]
-                cos = u @ v / (np.linalg.norm(u) * np.linalg.norm(v))
-                out.append((i, j, k, float(np.degrees(np.arccos(np.clip(cos, -1, 1))))))
-    return out
-
-
-
-
 def _check_affinely_independent(x: np.ndarray) -> None:
     if np.linalg.matrix_rank(x[1:] - x[0]) != len(x) - 1:
         raise DataError("data.shape: the constructed simplex is degenerate "
@@ -210,17 +195,15 @@ def _check_orthogonal(x: np.ndarray) -> None:
 
 
 def _check_equilateral(x: np.ndarray) -> None:
-    edges = pairwise_distances(x)
-    if np.ptp(edges) > 1e-9 * edges.max():
+    if not is_equilateral(x):
         raise DataError("data.shape: equilateral construction failed, edges differ")
 
 
 def _check_acute(x: np.ndarray) -> None:
-    largest = max(a[3] for a in _vertex_angles(x))
+    largest = max(a[3] for a in simplex_angles_deg(x))
     if largest >= 90:
         raise DataError(f"data.shape: acute construction failed, an angle is {largest:.2f} >= 90 degrees")
-    edges = pairwise_distances(x)
-    if np.ptp(edges) <= 1e-9 * edges.max():
+    if is_equilateral(x):       # the closed forms would class it equilateral (geometry.SIDE_TOL)
         raise DataError("data.shape: acute construction failed, the simplex is equilateral")
 
 
@@ -228,7 +211,7 @@ def _simplex_info(shape: str, x: np.ndarray) -> dict:
     edges = pairwise_distances(x)
     info = {"shape": shape, "vertices": len(x), "min_edge": float(edges.min()),
             "max_edge": float(edges.max())}
-    angles = _vertex_angles(x)
+    angles = simplex_angles_deg(x)
     if angles:
         info["max_angle_deg"] = max(a[3] for a in angles)
     if len(x) == 3:

@@ -10,6 +10,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from ..geometry import ANGLE_TOL, DUPLICATE_TOL, angle_rad, near_duplicate
+
 _FINITE = dict(allow_inf_nan=False)
 _FiniteFloat = Annotated[float, Field(**_FINITE)]
 _ANGLE_LIMITS = {"obtuse": (90.0, 180.0, 120.0), "acute": (60.0, 90.0, 75.0)}  # lo, hi, default
@@ -20,7 +22,8 @@ _NORMALIZE_HELP = ("pixel scale, applied before any distance is measured: unit (
                    "the default), center (unit, then each image's own mean subtracted) or none "
                    "(raw pixel values: 0..16 digits, 0..255 patches)")
 _MIN_DISTANCE_HELP = ("smallest Euclidean distance allowed between two chosen clean points, in the "
-                      "normalised pixel units; default: only exact duplicates are excluded")
+                      "normalised pixel units; default: only (near-)duplicates are excluded, points closer than "
+                      "geometry.DUPLICATE_TOL x the candidates' extent")
 
 
 def _invalid(key: str, message: str) -> ValidationError:
@@ -51,9 +54,9 @@ class PointsData(BaseModel):
         bad = np.flatnonzero(~np.all(np.isfinite(x), axis=1))
         if bad.size:
             raise _invalid("points", f"contains NaN or inf values (row {bad[0]}); give finite coordinates")
-        same = _first_duplicate(x)
+        same = near_duplicate(x)
         if same is not None:
-            raise _invalid("points", f"rows {same[0]} and {same[1]} are the same point; remove duplicates")
+            raise _invalid("points", duplicate_message(same, "rows"))
         return self
 
 
@@ -258,23 +261,22 @@ def _check_direction_rows(rows: list[list[float]], dim: int) -> None:
 
 
 def _check_distinct_directions(u: np.ndarray) -> None:
-    cos = u @ u.T  # (K, K)
+    """Two rays closer than geometry.ANGLE_TOL point the same way (the closed forms would make them one)."""
     i, j = np.triu_indices(len(u), k=1)
-    same = np.flatnonzero(cos[i, j] > 1 - 1e-12)
+    same = np.flatnonzero(angle_rad(u[i], u[j]) < ANGLE_TOL)
     if same.size:
         a, b = int(i[same[0]]), int(j[same[0]])
-        raise _invalid("directions", f"rays {a} and {b} point the same way; give distinct directions")
+        raise _invalid("directions", f"rays {a} and {b} point the same way (to within {ANGLE_TOL:g} rad, "
+                                     "geometry.ANGLE_TOL); give distinct directions")
 
 
-def _first_duplicate(x: np.ndarray) -> Optional[tuple[int, int]]:
-    """The first two row indices (i < j) of equal rows of x (N, d), or None."""
-    _, first, inverse = np.unique(x, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    repeated = np.flatnonzero(first[inverse] != np.arange(len(x)))
-    if repeated.size == 0:
-        return None
-    j = int(repeated[0])
-    return int(first[inverse[j]]), j
+def duplicate_message(same: tuple[int, int, float, float], what: str) -> str:
+    """'rows i and j are the same point ...' for geometry.near_duplicate's (i, j, distance, diameter)."""
+    i, j, dist, diam = same
+    if dist == 0:
+        return f"{what} {i} and {j} are the same point; remove duplicates"
+    return (f"{what} {i} and {j} are the same point up to rounding: {dist:.3g} apart, below {DUPLICATE_TOL:g} x "
+            f"the points' diameter ({diam:.3g}); remove duplicates")
 
 
 DataSpec = Annotated[
