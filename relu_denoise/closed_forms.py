@@ -404,8 +404,8 @@ def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:
                           f"tolerance {SIDE_TOL:g}: classed {geometry}")
     largest = max(float(angle_rad(X[(i + 1) % 3] - X[i], X[(i + 2) % 3] - X[i])) for i in range(3))
     if near_threshold(np.pi / 2 - largest, ANGLE_TOL):
-        form.notes.append(f"largest angle 90 degrees less {np.pi / 2 - largest:.2g} rad, within {NEAR_FACTOR:g}x of "
-                          f"the angle tolerance {ANGLE_TOL:g}: classed acute (a right triangle if typed to more digits)")
+        form.notes.append(f"largest angle 90 degrees less {np.pi / 2 - largest:.2g} rad, within {NEAR_FACTOR:g}x "
+                          f"of the angle tolerance {ANGLE_TOL:g}: classed acute (right if typed to more digits)")
     return form
 
 
@@ -432,7 +432,7 @@ class Reference:
             return {**out, "geometry": None, "status": "no-closed-form", "reason": self.reason}
         f = self.form
         return {**out, "geometry": f.geometry, "status": f.status, "cost": f.cost_formula,
-                "cost_weights": f.network.path_cost().item(), "formula": f.formula}
+                "cost_weights": f.network.path_cost().item(), "formula": f.formula, "notes": list(f.notes)}
 
 
 def reference_form(points, noise, samples=None, *, rho=None) -> Reference:

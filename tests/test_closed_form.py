@@ -220,15 +220,19 @@ def test_equilateral_triangle_typed_to_6_decimals_is_the_paper_form():
 
 @pytest.mark.parametrize("y, geometry", [(0.866, "equilateral-triangle"), (0.8665, "acute-triangle")])
 def test_a_triangle_near_the_equilateral_tolerance_says_so(y, geometry):
+    from relu_denoise.closed_forms import reference_form
     from relu_denoise.geometry import SIDE_TOL
+    from relu_denoise.noise import NoiseSpec
 
     X = [[0, 0], [1, 0], [0.5, y]]
     spread = _spread(X)
     assert SIDE_TOL / 10 <= spread <= 10 * SIDE_TOL                 # the case this test is about
     form = closed_form(X, rho=0.1)
     assert form.geometry == geometry and form.status == ("paper" if geometry.startswith("equi") else "numerical")
-    assert (f"sides equal to {spread:.2g} (relative), within 10x of the equilateral tolerance {SIDE_TOL:g}: "
-            f"classed {geometry}") in form.notes
+    note = (f"sides equal to {spread:.2g} (relative), within 10x of the equilateral tolerance {SIDE_TOL:g}: "
+            f"classed {geometry}")
+    assert note in form.notes
+    assert note in reference_form(X, NoiseSpec(distribution="sphere", radius=0.1)).to_dict()["notes"]  # every command
 
 
 def _rays(angles_deg, decimals=None):
