@@ -285,3 +285,16 @@ def test_generated_shapes_sit_far_from_every_tolerance(spec):
 
     form = closed_form(make_source(spec, rng=np.random.default_rng(0)).points, rho=0.05)
     assert not [n for n in form.notes if "tolerance" in n], form.notes
+
+
+def test_a_triangle_just_short_of_a_right_angle_is_acute_and_says_how_close():
+    from relu_denoise.geometry import ANGLE_TOL
+
+    X = np.array([[0, 0], [1, 0], [3e-4, 1]])                        # 3e-4 rad short of 90 degrees at x0
+    short = np.pi / 2 - np.arctan2(1, 3e-4)
+    form = closed_form(X, rho=0.1)
+    assert form.geometry == "acute-triangle"
+    assert (f"largest angle 90 degrees less {short:.2g} rad, within 10x of the angle tolerance {ANGLE_TOL:g}: "
+            "classed acute (right if typed to more digits)") in form.notes
+    within = closed_form([[0, 0], [1, 0], [5e-5, 1]], rho=0.1)       # 5e-5 rad short: a right angle
+    assert within.geometry == "orthogonal-simplex"
