@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from pydantic import ValidationError
 
 from .closed_forms import reference_form
