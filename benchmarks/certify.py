@@ -6,7 +6,7 @@ Cases: the shipped 1-D recipe as it is (Gaussian noise, M = 100) and with sphere
 obtuse, equilateral and acute triangles and the rays with sphere noise of radius 0.1 and M = 30
 samples per point; four points in general position in 2-D (no closed form); and, for the record,
 the subspace recipe (points on a line in R^3, full 3-D noise) whose lower bound is only searched.
-Points and samples are drawn as the commands draw them (relu_denoise.problem.training_set).
+Points and samples are drawn as the commands draw them (relu_denoise.problem.make_problem).
 
 Columns: lower, upper and gap = upper / lower - 1 of the certificate; `cf` the ball-model closed
 form's cost (sphere noise: rho = the radius, must be >= lower; Gaussian: rho = sigma sqrt(2 ln M),
@@ -72,9 +72,9 @@ def load(recipe, overrides):
         r, base = parse_recipe(recipe, overrides), ROOT
     else:
         r, base = load_recipe(ROOT / "recipes" / f"{recipe}.yaml", overrides)
-    from relu_denoise.problem import training_set
+    from relu_denoise.problem import make_problem
 
-    data = training_set(r, base)
+    data = make_problem(r, base)
     return r, data.points, data.samples
 
 

@@ -160,7 +160,7 @@ from relu_denoise.closed_forms import reference_form  # noqa: E402
 from relu_denoise.geometry import min_distance  # noqa: E402
 from relu_denoise.noise import NoiseSpec, offline_samples  # noqa: E402
 from relu_denoise.recipe import ModelSpec, TrainSpec, load_recipe  # noqa: E402
-from relu_denoise.problem import training_set  # noqa: E402
+from relu_denoise.problem import make_problem  # noqa: E402
 from relu_denoise.train import fit_denoiser  # noqa: E402
 from relu_denoise.train.trainer import _per_step  # noqa: E402
 from relu_denoise.workflows import polish_fit  # noqa: E402
@@ -193,7 +193,7 @@ def problem(case: str):
     if case == "triangle-wd":
         overrides += ["train.method=weight-decay", "train.steps=10000000"]
     recipe, base = load_recipe(os.path.join(ROOT, "recipes", f"{name}.yaml"), overrides)
-    data = training_set(recipe, base)
+    data = make_problem(recipe, base)
     ref = reference_form(data.points, recipe.noise, data.samples)
     cost = None if ref.form is None else ref.form.cost_formula
     return data.points, data.samples, recipe.model, recipe.train, cost

@@ -427,6 +427,8 @@ def _show_comparison(c) -> None:
             cells.append(f"[bold green]*{text}[/]" if name == best else text)
         table.add_row(f"{s:g}", *cells)
     err.print(table)
+    for note in c.notes:
+        err.print(f"  note: {note}", soft_wrap=True)
     for name, why in c.to_dict()["unavailable"].items():
         first = next(w for w in why if w)
         err.print(f"  {name} n/a at {sum(w is not None for w in why)} level(s): {first}")

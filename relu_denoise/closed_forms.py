@@ -20,13 +20,15 @@ import numpy as np
 
 from .checks import check_points, check_positive
 from .errors import DataError, NoClosedFormError
-from .geometry import affine_hull, closest_clouds, min_distance, orthocenter
+from .geometry import (ANGLE_TOL, DUPLICATE_TOL, NEAR_FACTOR, SIDE_TOL, affine_hull, angle_rad, closest_clouds,
+                       diameter, min_distance, near_threshold, orthocenter, side_spread)
 
 if TYPE_CHECKING:                                  # torch loads with the first network built, not on import
     from .network import ShallowDenoiser
 
 STATUSES = ("paper", "derived", "numerical")  # from most to least established
-_ANGLE_TOL = 1e-9  # cosines within this of 0 count as right angles; of 1 as the same direction
+_COS_SAME = float(np.cos(ANGLE_TOL))   # cosines above this: the same direction (one ray), docs/theory.md 4.6
+_COS_RIGHT = float(np.sin(ANGLE_TOL))  # cosines at most this: not acute (>= 90 degrees, to within ANGLE_TOL)
 
 
 @dataclass(frozen=True)
@@ -172,10 +174,11 @@ def closed_form(points, *, rho: float | None = None, samples=None) -> ClosedForm
         inner = _full_rank(Z, margin.reduce(U, x_bar), rho)
         form = _lift(inner, U, x_bar)
     form.affine_dim, form.dim = r, d
+    closest = dmin / diameter(X) if N > 1 else np.inf
+    if near_threshold(closest, DUPLICATE_TOL):
+        form.notes.append(f"closest clean points {closest:.2g} x the diameter apart, within {NEAR_FACTOR:g}x of "
+                          f"the duplicate tolerance {DUPLICATE_TOL:g}: kept as distinct points")
     return form
-
-
-
 
 
 def _check_clouds_apart(X: np.ndarray, samples: np.ndarray) -> None:
@@ -264,7 +267,7 @@ def _group_rays(X: np.ndarray, apex: int):
         v = X[j] - X[apex]
         t = np.linalg.norm(v)
         for u, members in groups:
-            if u @ v / t > 1 - _ANGLE_TOL:
+            if u @ v / t > _COS_SAME:
                 members.append((t, j))
                 break
         else:
@@ -284,19 +287,48 @@ def _find_rays(X: np.ndarray):
         V = np.delete(X, apex, axis=0) - X[apex]                      # (N-1, d)
         V /= np.linalg.norm(V, axis=1, keepdims=True)
         C = V @ V.T                                                   # (N-1, N-1)
-        same = C > 1 - _ANGLE_TOL
+        same = C > _COS_SAME
         acute = C[~same]
         max_cos = float(acute.max()) if acute.size else -1.0
-        if max_cos <= _ANGLE_TOL:
+        if max_cos <= _COS_RIGHT:
             return (apex, _group_rays(X, apex)), None
         if same.sum() > len(V) and (worst is None or max_cos < worst[0]):
             worst = (max_cos, apex)
     if worst is not None:
-        angle = np.degrees(np.arccos(min(worst[0], 1.0)))
-        return None, (f"rays from apex x{worst[1]} meet at an acute angle ({angle:.1f} degrees < 90); "
-                      "docs/theory.md 4.2 needs every pair of rays at >= 90 degrees")
+        angle = float(np.arccos(min(worst[0], 1.0)))
+        return None, (f"rays from apex x{worst[1]} meet at an acute angle ({np.degrees(angle):.6g} degrees < 90); "
+                      "docs/theory.md 4.2 needs every pair of rays at >= 90 degrees" + _acute_hint(angle))
     return None, ("points in general position: not collinear, not in a lower-dimensional subspace, not rays "
                   "from a common apex at angles >= 90 degrees, not a simplex (docs/theory.md 4.5)")
+
+
+def _acute_hint(angle: float) -> str:
+    """For a refused acute angle (radians) within NEAR_FACTOR x of the angle tolerance of 0 or of 90 degrees."""
+    if near_threshold(angle, ANGLE_TOL):
+        near, meant = f"two directions {angle:.2g} rad apart", "one ray"
+    elif near_threshold(np.pi / 2 - angle, ANGLE_TOL):
+        near, meant = f"{np.pi / 2 - angle:.2g} rad short of 90 degrees", "a right angle"
+    else:
+        return ""
+    return (f" ({near}, within {NEAR_FACTOR:g}x of the angle tolerance {ANGLE_TOL:g} rad: {meant} if typed "
+            "to more digits)")
+
+
+def _ray_notes(X: np.ndarray, apex: int, groups) -> list[str]:
+    """Notes where the ray classification sits within NEAR_FACTOR x of the angle tolerance (docs/theory.md 4.6):
+    points grouped on one ray, or two rays at a right angle (or just not), to within about ANGLE_TOL."""
+    notes, x0 = [], X[apex]
+    spread = max((float(angle_rad(X[j] - x0, u)) for u, members in groups for _, j in members), default=0.0)
+    if near_threshold(spread, ANGLE_TOL):
+        notes.append(f"points on one ray from apex x{apex} to within {spread:.2g} rad, within {NEAR_FACTOR:g}x of "
+                     f"the angle tolerance {ANGLE_TOL:g}: classed one ray")
+    for a, b in combinations(range(len(groups)), 2):
+        off = abs(float(angle_rad(groups[a][0], groups[b][0])) - np.pi / 2)
+        if near_threshold(off, ANGLE_TOL):
+            verdict = "a right angle" if off <= ANGLE_TOL else "not a right angle"
+            notes.append(f"rays {a} and {b} from apex x{apex} at 90 degrees to within {off:.2g} rad, within "
+                         f"{NEAR_FACTOR:g}x of the angle tolerance {ANGLE_TOL:g}: classed {verdict}")
+    return notes
 
 
 def _rays(X: np.ndarray, apex: int, groups, margin, rho) -> ClosedForm:
@@ -315,7 +347,7 @@ def _rays(X: np.ndarray, apex: int, groups, margin, rho) -> ClosedForm:
             cost += float(sum(2 * Dn / (r.hi - r.lo) for Dn, r in zip(D, ray)))
     one_each = all(len(m) == 1 for _, m in groups)
     simplex = one_each and len(groups) == X.shape[1]
-    right = all(abs(groups[i][0] @ groups[j][0]) <= _ANGLE_TOL for i, j in combinations(range(len(groups)), 2))
+    right = all(abs(groups[i][0] @ groups[j][0]) <= _COS_RIGHT for i, j in combinations(range(len(groups)), 2))
     if simplex:
         geometry = "orthogonal-simplex" if right else "obtuse-simplex"
         formula = "sum_i 2 L_i / (L_i - 2 rho)"         # docs/theory.md 4.3
@@ -326,12 +358,11 @@ def _rays(X: np.ndarray, apex: int, groups, margin, rho) -> ClosedForm:
         formula = formula.replace("- 2 rho", "- empirical flat zones")
     form = ClosedForm(geometry, "paper", formula, cost, x0.copy(), ramps, rho, X.shape[1], len(X), X.shape[1])
     form.notes.append(f"apex x{apex}; {len(groups)} rays" + (", all at right angles" if right else ""))
+    form.notes += _ray_notes(X, apex, groups)
     return form
 
 
 # ---------------------------------------------------------------- docs/theory.md 4.4: acute triangle
-
-
 
 
 def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:
@@ -355,7 +386,8 @@ def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:
             raise NoClosedFormError(f"flat zones of x{i} and the opposite edge overlap along its altitude",
                                     kind=margin.overlap_kind)
         ramps.append(Ramp(u, H, lo, hi, R, f"edge x{others[0]}x{others[1]}->x{i}"))
-    equilateral = np.ptp(sides) <= 1e-9 * sides.max()
+    spread = side_spread(X)
+    equilateral = spread <= SIDE_TOL                   # docs/theory.md 4.6: relative to the longest side
     if rho is not None:
         cost = float(sum(2 * np.linalg.norm(X[i] - H) / (altitude[i] - 2 * rho) for i in range(3)))
         formula = "sum_i 2 ||x_i - H|| / (h_i - 2 rho)"
@@ -367,6 +399,13 @@ def _triangle(X: np.ndarray, margin, rho) -> ClosedForm:
     if not equilateral:
         form.notes.append("acute non-equilateral triangle: the orthocenter form matches trained networks to about 1% "
                           "in cost but is not proved (status numerical)")
+    if near_threshold(spread, SIDE_TOL):
+        form.notes.append(f"sides equal to {spread:.2g} (relative), within {NEAR_FACTOR:g}x of the equilateral "
+                          f"tolerance {SIDE_TOL:g}: classed {geometry}")
+    largest = max(float(angle_rad(X[(i + 1) % 3] - X[i], X[(i + 2) % 3] - X[i])) for i in range(3))
+    if near_threshold(np.pi / 2 - largest, ANGLE_TOL):
+        form.notes.append(f"largest angle 90 degrees less {np.pi / 2 - largest:.2g} rad, within {NEAR_FACTOR:g}x "
+                          f"of the angle tolerance {ANGLE_TOL:g}: classed acute (right if typed to more digits)")
     return form
 
 
@@ -393,7 +432,7 @@ class Reference:
             return {**out, "geometry": None, "status": "no-closed-form", "reason": self.reason}
         f = self.form
         return {**out, "geometry": f.geometry, "status": f.status, "cost": f.cost_formula,
-                "cost_weights": f.network.path_cost().item(), "formula": f.formula}
+                "cost_weights": f.network.path_cost().item(), "formula": f.formula, "notes": list(f.notes)}
 
 
 def reference_form(points, noise, samples=None, *, rho=None) -> Reference:

@@ -10,8 +10,10 @@ Protocol, per noise level s (the recipe's noise model at scale s: sigma, or the 
   2. M offline samples per point at level s (the NN is trained on them; the closed form follows
      the one reference rule, docs/theory.md 1.1); at the recipe's own level these are exactly
      the samples `fit` trains on;
-  3. n_test fresh clean points from the source's distribution (for `points` / `file` data,
-     which have none: the training points themselves, said in the result) plus fresh noise;
+  3. n_test fresh clean points from the source's distribution (digits, patches: held-out images or
+     positions, all of them where fewer than n_test exist, said in `notes`) plus fresh noise. With
+     `compare.test_points: training` the training points instead (said in `test_points`); `points`
+     and `file` data have no distribution and are refused unless the recipe asks for that;
   4. per test point the squared error ||h(y) - x||^2 (summed over coordinates).
 The MSE is the mean over test points and repeats, with a normal 95% confidence interval.
 """
@@ -20,11 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import ValidationError
 
-from .errors import DataError, NoClosedFormError, TrainingError
+from .errors import NoClosedFormError, NoDistributionError, NotEnoughHeldOutError, RecipeError, TrainingError
 from .estimators import DENOISERS, make_denoiser
 from .noise import NoiseSpec, draw_noise
 from .problem import Problem, make_problem, rng
+
 _Z95 = 1.959963984540054
 
 
@@ -33,14 +37,15 @@ class Comparison:
     """Test MSE per estimator and noise level. Lists are indexed like `noise`; None = unavailable."""
 
     noise: list[float]
-    n_test: int
+    n_test: int                                    # test points per (level, repeat) actually used
     repeats: int
-    test_points: str                               # "fresh" or "training points (no distribution)"
+    test_points: str                               # fresh | held-out [(k of them)] | training points (...)
     mse: dict[str, list] = field(default_factory=dict)
     ci_low: dict[str, list] = field(default_factory=dict)
     ci_high: dict[str, list] = field(default_factory=dict)
     unavailable: dict[str, list] = field(default_factory=dict)   # reasons, None where available
     closed_form: list = field(default_factory=list)              # per level: the reference (repeat 0)
+    notes: list[str] = field(default_factory=list)               # one line each, e.g. a capped n_test
 
     def best(self, i: int) -> str | None:
         """Name of the estimator with the lowest MSE at noise level i."""
@@ -59,7 +64,7 @@ class Comparison:
                 "test_points": self.test_points, "estimators": self.mse,
                 "ci_low": self.ci_low, "ci_high": self.ci_high,
                 "unavailable": {k: v for k, v in self.unavailable.items() if any(v)},
-                "closed_form": self.closed_form,
+                "closed_form": self.closed_form, "notes": self.notes,
                 "best": [self.best(i) for i in range(len(self.noise))]}
 
 
@@ -69,7 +74,11 @@ FitNN = Callable[[Problem], object]    # a problem -> a trained denoiser (Shallo
 def level_noise(noise: NoiseSpec, level: float) -> NoiseSpec:
     """The recipe's noise model at scale `level` (sigma, or the radius for sphere/ball noise), offline."""
     key = "sigma" if noise.distribution == "gaussian" else "radius"
-    return noise.model_copy(update={key: float(level), "mode": "offline"})
+    try:                                         # validated: model_copy(update=...) would not check the level
+        return NoiseSpec.model_validate({**noise.model_dump(), key: float(level), "mode": "offline"})
+    except ValidationError as exc:
+        raise RecipeError(f"noise level {level!r}: noise.{key} {exc.errors()[0]['msg'].lower()}; "
+                          "give levels > 0") from None
 
 
 def gaussian_sigma(noise: NoiseSpec, d: int) -> float:
@@ -97,15 +106,17 @@ def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, re
     names = [n for n in DENOISERS if fit_nn is not None or n != "nn"]
     errors = {n: [[] for _ in noise] for n in names}
     reasons = {n: [None] * len(noise) for n in names}
-    test_points = "fresh"
+    test_points, used, notes = "fresh", n_test, []
     references = [None] * len(noise)
     for i, level in enumerate(noise):
         for r in range(repeats):
             spec = level_noise(recipe.noise, level)
             data = make_problem(recipe, base_dir, noise=spec, repeat=r)
             rng_i = rng(recipe.seed, "test", *(spec.distribution, float(level)), r)
-            x_test, fresh = _test_points(data.source, n_test, rng_i)
-            test_points = test_points if fresh else "training points (the data kind has no distribution)"
+            x_test, test_points, note = _test_points(data.source, n_test, rng_i, recipe.compare.test_points)
+            used = len(x_test)
+            if note is not None and note not in notes:
+                notes.append(note)
             y_test = x_test + draw_noise(x_test.shape, spec, rng=rng_i)
             sigma = gaussian_sigma(spec, x_test.shape[1])
             ref = data.reference
@@ -122,17 +133,47 @@ def compare(recipe, noise: list[float], *, fit_nn: FitNN | None, n_test: int, re
                     continue
                 errors[name][i].append(np.sum((h.predict(y_test) - x_test) ** 2, axis=1))
             on_fit(f"level {level:g} repeat {r + 1}/{repeats}")
-        on_level(_summarise(noise[:i + 1], n_test, repeats, test_points,
+        on_level(_summarise(noise[:i + 1], used, repeats, test_points,
                             {k: v[:i + 1] for k, v in errors.items()}, {k: v[:i + 1] for k, v in reasons.items()},
-                            references[:i + 1]))
-    return _summarise(noise, n_test, repeats, test_points, errors, reasons, references)
+                            references[:i + 1], notes))
+    return _summarise(noise, used, repeats, test_points, errors, reasons, references, notes)
 
 
-def _test_points(source, n_test: int, rng) -> tuple[np.ndarray, bool]:
+TRAINING_POINTS = "training points (compare.test_points: training)"
+
+
+def check_test_points(recipe, source) -> None:
+    """Refuse at once (RecipeError) a comparison whose data has no distribution to draw test points from,
+    unless the recipe asks to test on the training points (`compare.test_points: training`)."""
+    if recipe.compare.test_points == "fresh" and not source.has_distribution:
+        raise _no_distribution(source.kind)
+
+
+def _no_distribution(kind: str) -> RecipeError:
+    return RecipeError(f"compare: data.kind={kind} is a fixed set of points with no distribution to draw fresh "
+                       "test points from; set compare.test_points: training to test on the training points "
+                       "(with fresh noise), or use a data kind with a distribution")
+
+
+def _test_points(source, n_test: int, rng, mode: str) -> tuple[np.ndarray, str, str | None]:
+    """(x_test (n, d), what they are in words, a note or None) for `compare.test_points` = mode.
+
+    fresh: n_test draws; a held-out pool (digits, patches) smaller than n_test gives all of its
+    points, and the note says so. training: n_test training points, drawn with replacement.
+    """
+    if mode == "training":
+        return source.points[rng.integers(len(source.points), size=n_test)], TRAINING_POINTS, None
     try:
-        return source.draw(n_test, rng=rng), True
-    except DataError:
-        return source.points[rng.integers(len(source.points), size=n_test)], False
+        x = source.draw(n_test, rng=rng)
+    except NoDistributionError:
+        raise _no_distribution(source.kind) from None
+    except NotEnoughHeldOutError as exc:
+        if exc.available == 0:
+            raise RecipeError(f"compare: no held-out points to test on ({source.pool}); lower data.n, or set "
+                              "compare.test_points: training") from None
+        note = f"compare.n_test = {n_test} but {source.pool}: testing on all {exc.available}"
+        return source.draw(exc.available, rng=rng), f"held-out ({exc.available} of them)", note
+    return x, ("fresh" if source.pool is None else "held-out"), None
 
 
 def _estimator(name, data: Problem, sigma, fit_nn, ref):
@@ -148,9 +189,9 @@ def _estimator(name, data: Problem, sigma, fit_nn, ref):
         return None, str(exc)
 
 
-def _summarise(noise, n_test, repeats, test_points, errors, reasons, references) -> Comparison:
+def _summarise(noise, n_test, repeats, test_points, errors, reasons, references, notes) -> Comparison:
     out = Comparison(list(map(float, noise)), n_test, repeats, test_points, unavailable=reasons,
-                     closed_form=list(references))
+                     closed_form=list(references), notes=list(notes))
     for name, per_level in errors.items():
         stats = [_mean_ci(np.concatenate(e)) if e else (None, None, None) for e in per_level]
         out.mse[name], out.ci_low[name], out.ci_high[name] = (list(t) for t in zip(*stats))

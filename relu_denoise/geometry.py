@@ -12,6 +12,15 @@ from .errors import DataError
 
 RANK_TOL = 1e-10     # singular values below this fraction of the largest count as zero
 
+# Tolerances of the shape classification, relative to the data's own scale (docs/theory.md 4.6): points
+# typed by hand to 6 significant digits classify as the shape they describe; float64 constructions, exact
+# to about 1e-15, sit ten orders of magnitude inside. A value within NEAR_FACTOR x of its tolerance (either
+# side) gets a note in the closed form's notes.
+SIDE_TOL = 1e-4        # sides equal: (longest - shortest) / longest <= SIDE_TOL (equilateral triangle)
+ANGLE_TOL = 1e-4       # radians: directions closer than this are one ray; angles within it of 90 degrees are right
+DUPLICATE_TOL = 1e-9   # two points closer than this x the points' diameter are one point
+NEAR_FACTOR = 10.0
+
 
 def span_basis(Xc: np.ndarray) -> np.ndarray:
     """Orthonormal basis U (d, r) of the span of the rows of Xc (N, d), r = numerical rank.
@@ -43,11 +52,52 @@ def plane_basis(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def min_distance(X: np.ndarray) -> float:
-    """Smallest distance between two clean points (inf for one); DataError if two coincide."""
-    dmin = float(pdist(X).min()) if len(X) > 1 else np.inf
-    if dmin == 0:
-        raise DataError("points: two clean points coincide; remove duplicates")
-    return dmin
+    """Smallest distance between two clean points (inf for one); DataError if two coincide, that is are
+    closer than DUPLICATE_TOL x the points' diameter (the closed forms divide by the gaps)."""
+    if len(X) < 2:
+        return np.inf
+    same = near_duplicate(X)
+    if same is not None:
+        i, j, dist, diam = same
+        raise DataError(f"points: two clean points coincide: x{i} and x{j} are {dist:.3g} apart, below "
+                        f"{DUPLICATE_TOL:g} x the points' diameter ({diam:.3g}); remove duplicates")
+    return float(pdist(X).min())
+
+
+def near_duplicate(X: np.ndarray) -> tuple[int, int, float, float] | None:
+    """(i, j, ||x_i - x_j||, diameter) of the closest two rows of X (N, d) where they are closer than
+    DUPLICATE_TOL x the diameter of X (i < j; exact duplicates included), else None."""
+    if len(X) < 2:
+        return None
+    dist = pdist(X)                                                            # (N (N - 1) / 2,)
+    k = int(np.argmin(dist))
+    if dist[k] > DUPLICATE_TOL * dist.max():
+        return None
+    i, j = _condensed_pair(k, len(X))
+    return i, j, float(dist[k]), float(dist.max())
+
+
+def _condensed_pair(k: int, n: int) -> tuple[int, int]:
+    """The pair (i, j), i < j, at index k of scipy's condensed distance order for n points."""
+    i = int(n - 2 - np.floor(np.sqrt(-8 * k + 4 * n * (n - 1) - 7) / 2 - 0.5))
+    j = int(k + i + 1 - n * (n - 1) // 2 + (n - i) * (n - i - 1) // 2)
+    return i, j
+
+
+def side_spread(X: np.ndarray) -> float:
+    """(longest - shortest) / longest over the pairwise distances of X (N >= 2): 0 for a regular simplex."""
+    edges = pdist(X)
+    return float(np.ptp(edges) / edges.max())
+
+
+def is_equilateral(X: np.ndarray) -> bool:
+    """Every pairwise distance of X (N >= 2) equal to within SIDE_TOL (relative to the longest)."""
+    return side_spread(X) <= SIDE_TOL
+
+
+def near_threshold(value: float, tol: float) -> bool:
+    """Whether a measured `value` sits within NEAR_FACTOR x of its tolerance `tol`, on either side."""
+    return tol / NEAR_FACTOR <= value <= tol * NEAR_FACTOR
 
 
 def diameter(X: np.ndarray) -> float:
@@ -79,11 +129,34 @@ def line_angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.degrees(2 * np.arctan2(np.linalg.norm(u - s * v, axis=1), np.linalg.norm(u + s * v, axis=1)))
 
 
+def angle_rad(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Angle in radians, in [0, pi], between the nonzero rows of u and v (n, d); accurate near 0 and pi
+    (2 atan2(|u' - v'|, |u' + v'|) of the unit rows, no arccos)."""
+    u = u / np.linalg.norm(u, axis=-1, keepdims=True)
+    v = v / np.linalg.norm(v, axis=-1, keepdims=True)
+    return 2 * np.arctan2(np.linalg.norm(u - v, axis=-1), np.linalg.norm(u + v, axis=-1))
+
+
 def vertex_angle_deg(x: np.ndarray, j: np.ndarray, k: np.ndarray) -> float:
     """The angle at x between the segments to j and to k, in degrees."""
-    u, v = j - x, k - x
-    cos = u @ v / (np.linalg.norm(u) * np.linalg.norm(v))
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    return float(np.degrees(angle_rad(j - x, k - x)))
+
+
+def triangle_angles_deg(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """(T, 3) angles in degrees at A, B, C of T triangles given as (T, d) vertex arrays."""
+    return np.degrees(np.stack([angle_rad(B - A, C - A), angle_rad(C - B, A - B), angle_rad(A - C, B - C)], axis=1))
+
+
+def simplex_angles_deg(X: np.ndarray) -> list[tuple[int, int, int, float]]:
+    """Every angle of the simplex X (m, d): (vertex i, j, k, the angle between x_j - x_i and x_k - x_i in degrees),
+    by vertex i, then j < k."""
+    out = []
+    for i in range(len(X)):
+        others = [j for j in range(len(X)) if j != i]
+        for a, j in enumerate(others):
+            for k in others[a + 1:]:
+                out.append((i, j, k, vertex_angle_deg(X[i], X[j], X[k])))
+    return out
 
 
 def orthocenter(X: np.ndarray) -> np.ndarray:

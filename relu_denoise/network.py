@@ -12,6 +12,7 @@ from torch import nn
 
 from .checks import check_points, output_dtype
 from .files import atomic_write
+from .geometry import RANK_TOL
 
 
 class ShallowDenoiser(nn.Module):
@@ -112,12 +113,16 @@ class ShallowDenoiser(nn.Module):
         """Drop units whose share of the path cost is below `tol`.
 
         Returns the pruned copy and the share of path cost removed. Units with a = 0 or w = 0
-        are dead; a unit with w = 0 but a != 0 is a constant and is folded into c.
+        are dead; a dropped unit whose w is numerically zero (||w_k|| <= geometry.RANK_TOL x the
+        largest ||w||: rounding, e.g. a unit orthogonal to the data's plane restricted to it) but
+        a != 0 is the constant a_k [b_k]_+ and is folded into c.
         """
         costs = self.unit_costs()
         total = float(costs.sum())
         keep = costs > tol * max(total, 1e-300)
-        c = self.c + (torch.relu(self.b[~keep])[:, None] * self.a[~keep] * (self.w[~keep].norm(dim=1) == 0)[:, None]).sum(0)
+        norms = self.w.norm(dim=1)                                                   # (K,)
+        flat = norms <= RANK_TOL * (float(norms.max()) if len(norms) else 0.0)        # constant units
+        c = self.c + (torch.relu(self.b[~keep])[:, None] * self.a[~keep] * flat[~keep][:, None]).sum(0)
         net = ShallowDenoiser.from_weights(self.a[keep].cpu(), self.w[keep].cpu(), self.b[keep].cpu(),
                                            self.V.cpu() if self.skip else None, c.cpu(),
                                            dtype=self.w.dtype, device=self.w.device)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from .data import DataSpec
 from .errors import RecipeError
@@ -110,9 +110,15 @@ class TrainSpec(_Section):
 class CompareSpec(_Section):
     """The recipe's `compare:` section (see `reluden compare --help`)."""
 
-    noise: list[float] = Field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1])
-    n_test: int = Field(2000, ge=1, description="fresh clean test points per noise level")
+    noise: list[PositiveFloat] = Field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1], min_length=1,
+                                       description="noise levels: sigma (gaussian) or the radius (sphere, ball)")
+    n_test: int = Field(2000, ge=1, description="fresh clean test points per noise level (digits, patches: at "
+                        "most the held-out ones, all of them where fewer exist)")
     repeats: int = Field(1, ge=1, description="training sets drawn per noise level")
+    test_points: Literal["fresh", "training"] = Field(
+        "fresh", description="fresh: new clean points from the data's distribution (digits, patches: held-out "
+        "ones; points and file data have none and are refused); training: the training points themselves, "
+        "with fresh noise (says so in the table, result.json and the figure)")
 
 
 class Recipe(_Section):

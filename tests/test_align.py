@@ -394,6 +394,18 @@ def test_caller_network_is_not_modified(rng):
     assert all(torch.equal(p, q) for p, q in zip(before, net.parameters()))
 
 
+def test_pruning_folds_a_unit_constant_up_to_rounding_into_c(rng):
+    big = closed_form(OBTUSE, rho=0.15).network
+    a, w, b = (p.detach().numpy() for p in (big.a, big.w, big.b))
+    flat_w = 1e-17 * rng.standard_normal((1, 2))                 # w zero up to rounding: the constant a [b]_+
+    net = ShallowDenoiser.from_weights(np.vstack([[[0.5, -0.25]], a]), np.vstack([flat_w, w]),
+                                       np.concatenate([[1.0], b]))
+    pruned, share = net.prune(1e-6)
+    assert pruned.width == len(w) and share < 1e-15
+    y = 3 * rng.standard_normal((50, 2))
+    np.testing.assert_allclose(pruned.predict(y), net.predict(y), atol=1e-12)
+
+
 def test_pruning_drops_tiny_units_and_reports_their_share(rng):
     big = closed_form(OBTUSE, rho=0.15).network
     a, w, b = (p.detach().numpy() for p in (big.a, big.w, big.b))

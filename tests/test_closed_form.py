@@ -199,3 +199,102 @@ def test_acute_simplex_3d_is_really_acute():
     for i in range(4):
         for j, k in combinations([m for m in range(4) if m != i], 2):
             assert (X[j] - X[i]) @ (X[k] - X[i]) > 0
+
+
+# ---------------------------------------------------------------- tolerances on typed numbers (docs/theory.md 4.6)
+
+
+def _spread(X) -> float:
+    sides = [np.linalg.norm(np.subtract(X[i], X[j])) for i, j in combinations(range(len(X)), 2)]
+    return (max(sides) - min(sides)) / max(sides)
+
+
+def test_equilateral_triangle_typed_to_6_decimals_is_the_paper_form():
+    typed = [[0, 0], [1, 0], [0.5, 0.866025]]
+    form = closed_form(typed, rho=0.1)
+    assert (form.geometry, form.status) == ("equilateral-triangle", "paper")
+    exact = closed_form(GEOMETRIES["equilateral"][0], rho=0.1)
+    assert form.cost_formula == pytest.approx(exact.cost_formula, rel=1e-5)
+    assert not [n for n in form.notes if "tolerance" in n]          # 3.5e-7: far inside, nothing to say
+
+
+@pytest.mark.parametrize("y, geometry", [(0.866, "equilateral-triangle"), (0.8665, "acute-triangle")])
+def test_a_triangle_near_the_equilateral_tolerance_says_so(y, geometry):
+    from relu_denoise.closed_forms import reference_form
+    from relu_denoise.geometry import SIDE_TOL
+    from relu_denoise.noise import NoiseSpec
+
+    X = [[0, 0], [1, 0], [0.5, y]]
+    spread = _spread(X)
+    assert SIDE_TOL / 10 <= spread <= 10 * SIDE_TOL                 # the case this test is about
+    form = closed_form(X, rho=0.1)
+    assert form.geometry == geometry and form.status == ("paper" if geometry.startswith("equi") else "numerical")
+    note = (f"sides equal to {spread:.2g} (relative), within 10x of the equilateral tolerance {SIDE_TOL:g}: "
+            f"classed {geometry}")
+    assert note in form.notes
+    assert note in reference_form(X, NoiseSpec(distribution="sphere", radius=0.1)).to_dict()["notes"]  # every command
+
+
+def _rays(angles_deg, decimals=None):
+    u = np.stack([np.cos(np.radians(angles_deg)), np.sin(np.radians(angles_deg))], axis=1)   # (K, 2)
+    X = np.vstack([np.zeros((1, 2)), u, 2 * u])                                             # apex, t = 1, 2
+    return X if decimals is None else X.round(decimals)
+
+
+def test_rays_and_right_angles_typed_to_6_decimals_are_recognised():
+    exact = closed_form(_rays([30, 120, 255]), rho=0.1)              # rays 0 and 1 at a right angle
+    typed = closed_form(_rays([30, 120, 255], 6), rho=0.1)
+    assert (typed.geometry, typed.status) == (exact.geometry, exact.status) == ("rays", "paper")
+    assert typed.cost_formula == pytest.approx(exact.cost_formula, rel=1e-5)
+    right = np.array([[0, 0], [2 * np.cos(0.3), 2 * np.sin(0.3)], [-np.sin(0.3), np.cos(0.3)]]).round(6)
+    assert closed_form(right, rho=0.1).geometry == "orthogonal-simplex"
+
+
+def test_an_angle_refused_within_10x_of_the_tolerance_says_how_close():
+    from relu_denoise.geometry import ANGLE_TOL
+
+    X = _rays([30, 119.99, 255], 4)                                  # rays 0 and 1 at 89.99 degrees
+    u, v = X[1] / np.linalg.norm(X[1]), X[2] / np.linalg.norm(X[2])
+    short = np.pi / 2 - np.arccos(u @ v)
+    assert ANGLE_TOL < short <= 10 * ANGLE_TOL
+    with pytest.raises(NoClosedFormError, match=f"{short:.2g} rad short of 90 degrees, within 10x of the angle "
+                                                f"tolerance {ANGLE_TOL:g} rad: a right angle if typed to more digits"):
+        closed_form(X, rho=0.1)
+
+
+def test_points_1e_15_apart_are_one_point_and_refused():
+    from relu_denoise import DataError
+    from relu_denoise.errors import RecipeError
+    from relu_denoise.recipe import parse_recipe
+
+    X = [[0, 0], [1e-15, 0], [-1, 1]]
+    with pytest.raises(DataError, match=r"x0 and x1 are 1e-15 apart, below 1e-09 x the points' diameter \(1.41\)"):
+        closed_form(X, rho=0.1)
+    with pytest.raises(RecipeError, match="data.points: rows 0 and 1 are the same point up to rounding: 1e-15 apart"):
+        parse_recipe({"data": {"kind": "points", "points": X}})
+    near = closed_form([[0, 0], [5e-9, 0], [-1, 1]], rho=1e-10)       # 3.5e-9 x the diameter: kept, and said
+    assert any(n.startswith("closest clean points 3.5e-09 x the diameter apart, within 10x") for n in near.notes)
+
+
+@pytest.mark.parametrize("spec", [{"kind": "simplex", "shape": s} for s in ("obtuse", "orthogonal", "equilateral",
+                                                                            "acute")]
+                         + [{"kind": "simplex", "shape": "orthogonal", "dim": 3}, {"kind": "rays"},
+                            {"kind": "rays", "dim": 3, "directions": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}])
+def test_generated_shapes_sit_far_from_every_tolerance(spec):
+    from relu_denoise.data import make_source
+
+    form = closed_form(make_source(spec, rng=np.random.default_rng(0)).points, rho=0.05)
+    assert not [n for n in form.notes if "tolerance" in n], form.notes
+
+
+def test_a_triangle_just_short_of_a_right_angle_is_acute_and_says_how_close():
+    from relu_denoise.geometry import ANGLE_TOL
+
+    X = np.array([[0, 0], [1, 0], [3e-4, 1]])                        # 3e-4 rad short of 90 degrees at x0
+    short = np.pi / 2 - np.arctan2(1, 3e-4)
+    form = closed_form(X, rho=0.1)
+    assert form.geometry == "acute-triangle"
+    assert (f"largest angle 90 degrees less {short:.2g} rad, within 10x of the angle tolerance {ANGLE_TOL:g}: "
+            "classed acute (right if typed to more digits)") in form.notes
+    within = closed_form([[0, 0], [1, 0], [5e-5, 1]], rho=0.1)       # 5e-5 rad short: a right angle
+    assert within.geometry == "orthogonal-simplex"

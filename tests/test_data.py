@@ -347,6 +347,58 @@ def test_digits_draw_held_out_images_of_the_class(digits):
         s.draw(held_out + 1, rng=rng(1))
 
 
+def test_spread_selection_excludes_near_duplicates():
+    from relu_denoise.data.images import _spread
+    from relu_denoise.geometry import min_distance
+
+    P = np.array([[0.0, 0.0], [1e-17, 0.0], [1.0, 0.0], [0.0, 1.0]])  # rows 0 and 1: one point up to rounding
+    for seed in range(8):
+        kept, _ = _spread(P, 3, None, what="points", rng=rng(seed))
+        assert len(kept) == 3 and not {0, 1} <= set(kept.tolist())
+        min_distance(P[kept])                                          # the closed forms accept the choice
+    with pytest.raises(DataError, match="only 3 of the 4 candidate points are distinct"):
+        _spread(P, 4, None, what="points", rng=rng())
+
+
+def test_ray_directions_closer_than_the_angle_tolerance_are_one_direction():
+    from relu_denoise.geometry import ANGLE_TOL
+
+    close = ANGLE_TOL / 2
+    with pytest.raises(RecipeError, match="rays 0 and 1 point the same way"):
+        parse_recipe({"data": {"kind": "rays", "angles_deg": [0, float(np.degrees(close)), 180]}})
+    far = parse_recipe({"data": {"kind": "rays", "angles_deg": [0, 90, float(90 + np.degrees(4 * ANGLE_TOL))]}})
+    assert far.data.angles_deg[2] > 90
+
+
+def test_held_out_pools_refuse_too_many_draws_with_a_typed_error_naming_the_pool(digits):
+    from relu_denoise.errors import NotEnoughHeldOutError
+
+    _, y = digits
+    held_out = int((y == 5).sum()) - 3
+    s = source({"kind": "digits", "digit": 5})
+    assert s.has_distribution and s.pool == f"class 5 has {held_out} held-out images"
+    with pytest.raises(NotEnoughHeldOutError, match=f"class 5 has {held_out} held-out images") as info:
+        s.draw(held_out + 1, rng=rng(1))
+    assert info.value.available == held_out
+    p = source({"kind": "patches", "size": 28, "n": 3, "min_distance": 5})
+    left = p.info["held_out_positions"]
+    assert left == (427 // 28) * (640 // 28) - (427 // 28) * (640 // 28) // 2     # half the 28x28 grid
+    with pytest.raises(NotEnoughHeldOutError, match=f"image china has {left} held-out positions for 28x28"):
+        p.draw(2000, rng=rng())
+
+
+@pytest.mark.parametrize("spec", [{"kind": "points", "points": [[0.0], [1.0]]}, {"kind": "file", "path": "x.npy"}])
+def test_fixed_points_have_no_distribution_as_a_typed_error(spec, tmp_path):
+    from relu_denoise.errors import NoDistributionError, NotEnoughHeldOutError
+
+    np.save(tmp_path / "x.npy", np.array([[0.0], [1.0]]))
+    s = source(spec, base_dir=tmp_path)
+    assert not s.has_distribution and s.pool is None
+    with pytest.raises(NoDistributionError) as info:
+        s.draw(1, rng=rng())
+    assert not isinstance(info.value, NotEnoughHeldOutError)
+
+
 def test_digits_any_takes_n_images_of_the_class(digits):
     X, y = digits
     s = source({"kind": "digits", "shape": "any", "n": 40, "digit": 1})
@@ -452,7 +504,7 @@ def test_patches_without_min_distance_are_distinct():
 def test_each_bundled_image_loads_offline(image, monkeypatch):
     import socket
 
-    from relu_denoise import data
+    from relu_denoise.data import images as data
 
     def no_network(*args, **kwargs):
         raise AssertionError("tried to open a network connection")
@@ -512,7 +564,7 @@ def test_most_obtuse_and_most_acute_digit_triangles_bound_random_triples(digits)
 @pytest.mark.parametrize("shape", ["most-obtuse", "most-acute"])
 @pytest.mark.parametrize("gap", [None, 1.0])
 def test_extreme_triangle_matches_brute_force(shape, gap):
-    from relu_denoise.data import _extreme_triangle
+    from relu_denoise.data.images import _extreme_triangle
 
     P = rng(3).standard_normal((16, 5))  # (n, d)
     T = np.array(list(combinations(range(16), 3)))

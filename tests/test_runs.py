@@ -17,7 +17,7 @@ from relu_denoise.cli import app
 
 TRI = {"name": "tri", "data": {"kind": "points", "points": [[0, 0], [2, 0], [-1, 1]]},
        "noise": {"distribution": "sphere", "radius": 0.15, "samples": 20}, "model": {"width": 32},
-       "train": {"steps": 3000}}
+       "train": {"steps": 3000}, "compare": {"test_points": "training"}}
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 

@@ -75,7 +75,7 @@ def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: i
 
     Writes compare.csv, result.json (with `nn_fits`: each fit's cost, residual, steps) and compare.png.
     """
-    from ..compare import compare
+    from ..compare import check_test_points, compare
 
     dev, fits, fit_nn = "cpu", [], None
     if nn:
@@ -84,6 +84,7 @@ def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: i
         dev = resolve_device(device)
         fit_nn = _nn_fitter(recipe, dev, fits)
     problem = make_problem(recipe, base_dir)             # a data error stops here, before the directory exists
+    check_test_points(recipe, problem.source)
     if nn:
         from ..train import check_fit_memory
 
