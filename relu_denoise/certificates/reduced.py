@@ -1,0 +1,81 @@
+"""The problem certify and polish solve, in reduced coordinates, and its input gates (docs/theory.md 8, F2).
+
+Two exact reductions: the units only see the samples' affine hull (restricting w to it never costs
+more), and the outputs are projected onto the clean points' affine hull (docs/theory.md F2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..checks import check_points, check_samples
+from ..errors import DataError
+from ..geometry import affine_hull, min_distance
+
+
+@dataclass
+class _Problem:
+    """Samples and targets, and the same in the reduced coordinates of the module docstring."""
+
+    Y: np.ndarray        # (n, D) samples
+    T: np.ndarray        # (n, D) targets
+    z: np.ndarray        # (n, r) samples in their affine hull: y = y_bar + U_in z
+    y_bar: np.ndarray    # (D,)
+    U_in: np.ndarray     # (D, r)
+    t: np.ndarray        # (n, p) targets in the clean points' affine hull: t = x_bar + U_out t'
+    x_bar: np.ndarray    # (D,)
+    U_out: np.ndarray    # (D, p)
+    Up: np.ndarray       # (n, m) orthonormal basis of the complement of span[z, 1]
+    R: np.ndarray        # (m, p) = Up^T t
+    dmin: float          # smallest distance between clean points
+    M: int               # samples per clean point (rows n M .. n M + M - 1 belong to x_n)
+
+    @property
+    def trivial(self) -> bool:
+        """An affine map interpolates (one clean point, or too few samples): C* = 0."""
+        return self.R.size == 0 or np.abs(self.R).max() <= 1e-12 * max(np.abs(self.t).max(), 1e-300)
+
+
+def _problem(X: np.ndarray, S: np.ndarray) -> _Problem:
+    N, M, D = S.shape
+    Y = S.reshape(N * M, D)                                          # (n, D)
+    T = np.repeat(X, M, axis=0)                                      # (n, D)
+    y_bar, U_in = affine_hull(Y)
+    x_bar, U_out = affine_hull(X)
+    z, t = (Y - y_bar) @ U_in, (T - x_bar) @ U_out                   # (n, r), (n, p)
+    Q, _ = np.linalg.qr(np.hstack([z, np.ones((len(z), 1))]), mode="complete")
+    Up = Q[:, z.shape[1] + 1:]                                       # (n, m)
+    return _Problem(Y, T, z, y_bar, U_in, t, x_bar, U_out, Up, Up.T @ t, min_distance(X), M)
+
+
+def _check_inputs(points, samples) -> tuple[np.ndarray, np.ndarray]:
+    """Clean points (N, d) and samples (N, M, d) as float64, or DataError naming the problem."""
+    X = check_points(points, name="points")
+    S = check_samples(samples, X)
+    min_distance(X)                                                  # DataError if two points coincide
+    _check_no_conflicting_samples(S)
+    return X, S
+
+
+def _check_no_conflicting_samples(S: np.ndarray) -> None:
+    N, M, d = S.shape
+    _, first, inverse = np.unique(S.reshape(-1, d), axis=0, return_index=True, return_inverse=True)
+    owner = np.repeat(np.arange(N), M)
+    clash = np.flatnonzero(owner[first[inverse.ravel()]] != owner)
+    if len(clash):
+        i, j = first[inverse.ravel()[clash[0]]], clash[0]
+        raise DataError(f"samples: samples[{i // M}, {i % M}] and samples[{j // M}, {j % M}] coincide but "
+                        f"belong to different clean points ({i // M} and {j // M}); no function interpolates "
+                        "them: use less noise or more distant points")
+
+
+def _reduction_notes(prob: _Problem) -> list[str]:
+    D, r, p = prob.Y.shape[1], prob.z.shape[1], prob.t.shape[1]
+    notes = []
+    if r < D:
+        notes.append(f"the samples span a {r}-dimensional affine subspace of R^{D}: units restricted to it (exact)")
+    if p < D:
+        notes.append(f"outputs projected onto the clean points' {p}-dimensional affine hull (docs/theory.md F2; exact)")
+    return notes
