@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .closed_forms import Reference, reference_form
-from .errors import RunError, TrainingError
+from .errors import RunError, SolverError, TrainingError
 from .recipe import Recipe, TrainSpec, load_recipe
 from .runs import Run, ending, load_run
 from .problem import TrainingSet, training_set
@@ -297,7 +297,7 @@ def polish_fit(train: TrainSpec, points: np.ndarray, samples: np.ndarray | None,
 
     try:
         pol = polish(fit.net, points, samples, exact=True)
-    except TrainingError as exc:
+    except (SolverError, TrainingError) as exc:      # a cone program failed, or the units cannot interpolate
         return {"applied": False, "reason": str(exc)}
     allowed = train.tol * s["residual_unit"]                           # the fit itself is within it (above)
     info = {"applied": bool(pol.cost < s["cost"] and pol.max_residual <= allowed), "cost_before": s["cost"],
@@ -681,7 +681,7 @@ def _certify_into(run: Run, recipe: Recipe, data: TrainingSet, net, fit_result: 
     try:        # exact only: the residual-bounded program has a cone per sample (minutes at N M = 4000)
         polished = polish(net, data.points, data.samples, exact=True)
         pol.update(cost_after=polished.cost, max_residual_after=polished.max_residual)
-    except TrainingError as exc:
+    except (SolverError, TrainingError) as exc:
         pol["reason"] = str(exc)
     result = {**cert.to_dict(), "closed_form": ref.to_dict(), "fit": fit_result, "polish": pol}
     if ref.form is not None:

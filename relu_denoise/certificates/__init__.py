@@ -41,9 +41,9 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from ..checks import check_network, check_points, check_positive, check_rng
-from ..errors import DataError, TrainingError
+from ..errors import DataError, SolverError, TrainingError
 from ..network import ShallowDenoiser
-from .cone import _features, _interpolant, _restricted_dual, _reweighted_support, _solvable, _within_residual
+from .cone import EXACT_WEIGHTS, _features, _interpolant, _restricted_dual, _reweighted_support, _solvable, _within_residual
 from .generation import (_certify_lp_1d, _column_generation, _distinct_units, _network_units, _seed_units,
                          _trivial_certificate)
 from .reduced import _check_inputs, _problem, _reduction_notes
@@ -97,7 +97,8 @@ def polish(net: ShallowDenoiser, points, samples, *, exact: bool = False) -> Pol
     (fewer units than samples, say), the constraint becomes ||h(y_i) - t_i|| <= the network's own
     max residual, so the result never costs more nor fits worse than `net` (up to solver precision);
     with `exact=True` a TrainingError says so instead (that program has a cone per sample: more than
-    10 minutes for 256 units on 4,000 samples in d = 16).
+    10 minutes for 256 units on 4,000 samples in d = 16). SolverError where a cone program finds no
+    solution (its `program` says which).
     Compare `cost` and `max_residual` with `net.path_cost()` and net's residual to report the gain.
     """
     X, S = _check_inputs(points, samples)
@@ -112,11 +113,12 @@ def polish(net: ShallowDenoiser, points, samples, *, exact: bool = False) -> Pol
         keep = _reweighted_support(G, prob.R)
         if not _solvable(G[:, keep], prob.R):
             keep = np.ones(len(W), bool)
-        solution = _restricted_dual(G[:, keep], prob.R)
-        if solution is None:
-            raise TrainingError("polish: the cone program failed (Clarabel); the network's units are "
-                                "too ill-conditioned to solve for exact output weights")
-        return Polished(*_interpolant(prob, W[keep], b[keep], solution[1]))
+        try:
+            A = _restricted_dual(G[:, keep], prob.R, program=EXACT_WEIGHTS).A
+        except SolverError as exc:
+            raise SolverError("polish: Clarabel returned no exact output weights for the network's units (they "
+                              "may be too ill-conditioned)", program=exc.program, status=exc.status) from None
+        return Polished(*_interpolant(prob, W[keep], b[keep], A))
     if exact:
         raise TrainingError("polish: the units cannot interpolate every sample exactly")
     own = float(np.linalg.norm(net.predict(prob.Y) - prob.T, axis=1).max())

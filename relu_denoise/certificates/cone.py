@@ -6,11 +6,12 @@ the exact-interpolation repairs around them.
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
 
-from ..errors import TrainingError
+from ..errors import SolverError
 from ..network import ShallowDenoiser
 from .reduced import _Problem
 
@@ -22,6 +23,21 @@ RANK_TOL = 1e-7          # singular values of the projected features below this 
 # multipliers need no more accuracy than 1e-7: the bounds are evaluated exactly afterwards.
 _LOOSE = {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7}
 CLARABEL_RETRIES = (_LOOSE, {**_LOOSE, "equilibrate_enable": False}, {}, {"direct_solve_method": "qdldl"})
+SOLVED = ("optimal", "optimal_inaccurate")   # accepted: the bounds and residuals are evaluated exactly afterwards
+INACCURATE = "Solution may be inaccurate"    # cvxpy's UserWarning for the *_inaccurate statuses (judged by status)
+# the programs, as a SolverError names them
+RESTRICTED_DUAL = "restricted dual cone program"
+PROXIMAL_DUAL = "proximal dual"
+EXACT_WEIGHTS = "polish: exact output weights"
+WITHIN_RESIDUAL = "polish: residual-bounded output weights"
+
+
+class Dual(NamedTuple):
+    """The restricted dual's solution: multipliers, the cone duals (the output weights) and Clarabel's status."""
+
+    mu: np.ndarray       # (m, p)
+    A: np.ndarray        # (K, p)
+    status: str
 
 
 def _features(z: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -53,8 +69,8 @@ def _distinct_columns(G: np.ndarray) -> np.ndarray:
     return np.array(sorted(keep), dtype=int)
 
 
-def _restricted_dual(G: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Solve the cone program on fixed units in dual form; returns (mu (m, p), A (K, p)) or None.
+def _restricted_dual(G: np.ndarray, R: np.ndarray, *, program: str = RESTRICTED_DUAL) -> Dual:
+    """Solve the cone program on fixed units in dual form: mu (m, p) and A (K, p), or SolverError naming `program`.
 
         maximise <mu, R>  subject to  ||G_k^T mu|| <= 1 for every column k  (dual)
         minimise sum_k ||A_k||  subject to  G A = R                          (primal: the cone duals)
@@ -70,19 +86,19 @@ def _restricted_dual(G: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarr
     K, p = G.shape[1], R.shape[1]
     nu = cp.Variable((Q.shape[1], p))
     cone = cp.SOC(np.ones(K), (G.T @ Q) @ nu, axis=1)
-    if not _clarabel(cp.Problem(cp.Maximize(cp.sum(cp.multiply(nu, Q.T @ R))), [cone]), nu):
-        return None
+    status = _clarabel(cp.Problem(cp.Maximize(cp.sum(cp.multiply(nu, Q.T @ R))), [cone]), nu, program=program)
     Z = np.asarray(cone.dual_value[1]).reshape(K, p)
     # cvxpy's sign convention for the cone multipliers: take the sign that solves G A = R
     A = -Z if np.abs(G @ Z + R).max() < np.abs(G @ Z - R).max() else Z
-    return Q @ np.asarray(nu.value).reshape(-1, p), A
+    return Dual(Q @ np.asarray(nu.value).reshape(-1, p), A, status)
 
 
 def _proximal_dual(G: np.ndarray, R: np.ndarray, mu_c: np.ndarray) -> np.ndarray | None:
     """The restricted dual with a proximal term around the best multipliers mu_c (m, p), a proximal
     bundle step: maximise <mu, R> - rho/2 ||mu - mu_c||^2 subject to ||G_k^T mu|| <= 1, with
     rho = PROX <mu_c, R> / ||mu_c||^2 (scale-free). Unlike the plain restricted dual it cannot run
-    off along directions the current units barely constrain; returns mu (m, p) or None."""
+    off along directions the current units barely constrain; returns mu (m, p), or None where Clarabel finds
+    no solution (the step is optional: the round goes on with the other separation points)."""
     import cvxpy as cp
 
     K, (m, p) = G.shape[1], R.shape
@@ -90,23 +106,37 @@ def _proximal_dual(G: np.ndarray, R: np.ndarray, mu_c: np.ndarray) -> np.ndarray
     mu = cp.Variable((m, p))
     cone = cp.SOC(np.ones(K), G.T @ mu, axis=1)
     objective = cp.sum(cp.multiply(mu, R)) - rho / 2 * cp.sum_squares(mu - mu_c)
-    return np.asarray(mu.value).reshape(m, p) if _clarabel(cp.Problem(cp.Maximize(objective), [cone]), mu) else None
+    try:
+        _clarabel(cp.Problem(cp.Maximize(objective), [cone]), mu, program=PROXIMAL_DUAL)
+    except SolverError:
+        return None
+    return np.asarray(mu.value).reshape(m, p)
 
 
-def _clarabel(problem, var) -> bool:
-    """Solve with Clarabel, trying CLARABEL_RETRIES in turn; whether a solution came."""
+def _clarabel(problem, var, *, program: str) -> str:
+    """Solve with Clarabel, trying CLARABEL_RETRIES in turn: the status of the first run with a solution, or
+    SolverError naming `program` with the last run's status."""
+    for settings in CLARABEL_RETRIES:
+        status = _solve(problem, settings)
+        if status in SOLVED and var.value is not None:
+            return status
+    raise SolverError(f"Clarabel returned no solution with any of its {len(CLARABEL_RETRIES)} settings",
+                      program=program, status=status)
+
+
+def _solve(problem, settings: dict) -> str:
+    """One Clarabel run through cvxpy; its status ("solver_error" where cvxpy raised, as it does when Clarabel
+    stops on a numerical error). Only cvxpy's warning about inaccurate solutions is silenced, since the caller
+    judges the status; every other warning (a numpy overflow, say) reaches the caller's filters."""
     import cvxpy as cp
 
-    for settings in CLARABEL_RETRIES:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")                          # "optimal_inaccurate" is judged here
-            try:
-                problem.solve(solver=cp.CLARABEL, **settings)
-            except cp.error.SolverError:
-                continue
-        if problem.status in ("optimal", "optimal_inaccurate") and var.value is not None:
-            return True
-    return False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=INACCURATE, category=UserWarning)
+        try:
+            problem.solve(solver=cp.CLARABEL, **settings)
+        except cp.error.SolverError:
+            return cp.settings.SOLVER_ERROR
+    return str(problem.status)
 
 
 SUPPORT_ROUNDS = 300    # at most this many reweighted least-squares rounds before polish's cone program ...
@@ -198,14 +228,10 @@ def _within_residual(prob: _Problem, W: np.ndarray, b: np.ndarray, eps: float) -
     A, V, c = cp.Variable((K, p)), cp.Variable((p, r)), cp.Variable(p)
     fit = Phi @ A + prob.z @ V.T + np.ones((n, 1)) @ cp.reshape(c, (1, p), order="C") - prob.t
     problem = cp.Problem(cp.Minimize(cp.sum(cp.norm(A, 2, axis=1))), [cp.norm(fit, 2, axis=1) <= eps])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            problem.solve(solver=cp.CLARABEL)
-        except cp.SolverError:
-            raise TrainingError("polish: the cone program failed (Clarabel gave up: ill-conditioned)") from None
-    if problem.status not in ("optimal", "optimal_inaccurate"):
-        raise TrainingError(f"polish: the cone program failed (Clarabel status {problem.status})")
+    status = _solve(problem, {})
+    if status not in SOLVED or A.value is None:
+        raise SolverError("polish: Clarabel returned no output weights within the network's own residual (the "
+                          "units may be too ill-conditioned)", program=WITHIN_RESIDUAL, status=status)
     A = np.asarray(A.value)
     a, w = A @ prob.U_out.T, W @ prob.U_in.T                         # (K, D)
     V = prob.U_out @ np.asarray(V.value) @ prob.U_in.T               # (D, D)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError, NoClosedFormError, TrainingError
+from ..errors import DataError, NoClosedFormError, SolverError
 from ..network import ShallowDenoiser
-from .cone import _distinct_columns, _features, _interpolant, _proximal_dual, _restricted_dual
+from .cone import RESTRICTED_DUAL, _distinct_columns, _features, _interpolant, _proximal_dual, _restricted_dual
 from .reduced import _Problem
 from .results import UPPER_LP, UPPER_SOCP, Certificate, _gap
 from .supremum import _supremum, _sup_1d
@@ -23,6 +23,7 @@ SLACK = 0.9              # ... where idle means ||sum_i lam_i relu(w . y_i + b)|
 SEED_DIRECTIONS = 72     # seed grid: directions over a half circle (w and -w give the same column)
 INTERPOLATION_TOL = 1e-9  # an upper network's max residual must be below this x the smallest distance
 SUP_MARGIN = 1e-9        # the supremum is inflated by this (relative) to cover its rounding
+LP_1D = "1-D LP (HiGHS)"   # the program, as a SolverError names it
 
 
 # ---------------------------------------------------------------- units: seeds and bookkeeping
@@ -141,7 +142,8 @@ def _certify_lp_1d(prob: _Problem, start: float, tol: float, notes: list[str]) -
     K = G.shape[1]
     res = linprog(np.ones(2 * K), A_eq=np.hstack([G, -G]), b_eq=prob.R[:, 0], bounds=(0, None), method="highs")
     if res.status != 0:
-        raise TrainingError(f"certify: the 1-D linear program failed (HiGHS: {res.message})")
+        raise SolverError("certify: the linear program over knots at every sample found no solution",
+                          program=LP_1D, status=res.message)
     A = (res.x[:K] - res.x[K:])[:, None]                             # (K, 1)
     net, upper, residual = _interpolant(prob, W, b, A)
     lam = _project(prob, prob.Up @ res.eqlin.marginals[:, None])     # (n, 1) the LP's dual
@@ -169,7 +171,7 @@ def _column_generation(prob: _Problem, W, b, n_grid, *, start, deadline, tol, rn
     tol, the time is up or no unit is violated. Grid units idle for more than AGE_LIMIT rounds (no
     weight, dual constraint slack) leave the restricted problem; the others stay."""
     r = prob.z.shape[1]
-    best, history, stop, last = _Best(), [], "gap below tol", 0.0
+    best, history, stop, last, status = _Best(), [], "gap below tol", 0.0, None
     idle = np.where(np.arange(len(W)) >= len(W) - n_grid, 0, -1)    # rounds idle; -1: never leaves
     fresh = np.ones(len(W), bool)                                    # units not in the last restricted problem
     for rnd in range(1, 10_000):
@@ -180,11 +182,11 @@ def _column_generation(prob: _Problem, W, b, n_grid, *, start, deadline, tol, rn
             stop = "no new unit"                                     # every unit found was already there
             break
         W, b, idle, G = W[keep], b[keep], idle[keep], G[:, keep]
-        sol = _restricted_dual(G, prob.R)
-        if sol is None:
-            stop = "cone program failed"
+        try:
+            mu, A, status = _restricted_dual(G, prob.R)
+        except SolverError as exc:
+            stop, status = f"cone program failed: Clarabel status {exc.status}", exc.status
             break
-        mu, A = sol
         _keep_upper(prob, best, W, b, A)
         lam_new = _project(prob, prob.Up @ mu)                       # (n, p) restricted dual
         W_new, b_new = _separate(prob, best, lam_new, G, rng, W)
@@ -209,8 +211,8 @@ def _column_generation(prob: _Problem, W, b, n_grid, *, start, deadline, tol, rn
         idle = np.concatenate([idle[stay], np.full(len(W_new), -1)])
         fresh = np.arange(len(W)) >= stay.sum()
     if best.net is None:
-        raise TrainingError(f"certify: no exactly interpolating network found ({stop}); the samples may be "
-                            "too close to each other for the cone program")
+        raise SolverError(f"certify: no exactly interpolating network found ({stop}); the samples may be too "
+                          "close to each other for the cone program", program=RESTRICTED_DUAL, status=status)
     return _finish(prob, best, history, stop, start, tol, notes, r)
 
 
