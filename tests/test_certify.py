@@ -379,3 +379,36 @@ def test_a_fit_whose_polish_fails_keeps_its_trained_output_layer(tmp_path, faili
     net, _ = ShallowDenoiser.load(tmp_path / "fit" / "model.pt")
     for name, value in trained.state_dict().items():
         assert torch.equal(net.state_dict()[name], value), name
+
+
+def _warning_clarabel(monkeypatch, real, message, category):
+    """clarabel.DefaultSolver that warns `message` before each solve by `real`."""
+    import warnings
+
+    import clarabel
+
+    class Warning_:
+        def __init__(self, *args, **kwargs):
+            self.solver = real(*args, **kwargs)
+
+        def solve(self):
+            warnings.warn(message, category)
+            return self.solver.solve()
+
+    monkeypatch.setattr(clarabel, "DefaultSolver", Warning_)
+
+
+def test_warnings_inside_a_solve_reach_the_caller_except_the_judged_inaccuracy(monkeypatch, rng):
+    """Only cvxpy's 'Solution may be inaccurate' is silenced (certify judges the status itself); anything else
+    raised inside a solve, a numpy overflow say, reaches the caller's warning filters (here: errors)."""
+    import clarabel
+
+    S = _sphere_samples(TRIANGLE, 0.1, 4, rng)
+    form = closed_form(TRIANGLE, samples=S).network
+    real = clarabel.DefaultSolver
+    _warning_clarabel(monkeypatch, real, "overflow encountered in multiply", RuntimeWarning)
+    with pytest.warns(RuntimeWarning, match="overflow encountered"):
+        polish(form, TRIANGLE, S)
+    _warning_clarabel(monkeypatch, real, "Solution may be inaccurate. Try another solver, adjusting the solver settings, "
+                      "or solve with verbose=True for more information.", UserWarning)
+    assert polish(form, TRIANGLE, S).max_residual <= 1e-9                   # no warning: filterwarnings=error
