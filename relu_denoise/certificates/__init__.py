@@ -48,7 +48,7 @@ from .generation import (_certify_lp_1d, _column_generation, _distinct_units, _n
                          _trivial_certificate)
 from .reduced import _check_inputs, _problem, _reduction_notes
 from .results import LOWER_METHODS, UPPER_LP, UPPER_SOCP, Certificate, Polished, Supremum
-from .supremum import _supremum
+from .suprema import _supremum
 
 __all__ = ["Certificate", "Polished", "Supremum", "certify", "polish", "supremum", "LOWER_METHODS",
            "UPPER_LP", "UPPER_SOCP"]
