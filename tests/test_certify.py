@@ -412,3 +412,61 @@ def test_warnings_inside_a_solve_reach_the_caller_except_the_judged_inaccuracy(m
     _warning_clarabel(monkeypatch, real, "Solution may be inaccurate. Try another solver, adjusting the solver settings, "
                       "or solve with verbose=True for more information.", UserWarning)
     assert polish(form, TRIANGLE, S).max_residual <= 1e-9                   # no warning: filterwarnings=error
+
+
+# ---------------------------------------------------------------- sizes refused before allocation
+
+
+def test_certify_refuses_before_allocating_what_memory_cannot_hold(monkeypatch, rng):
+    import relu_denoise.certificates as package
+    from relu_denoise import checks
+    from relu_denoise.errors import RecipeError
+
+    def no_allocation(*args, **kwargs):
+        raise AssertionError("the reduced problem (an (n, n) QR) was built before the size check")
+
+    monkeypatch.setattr(checks, "available_memory", lambda: 16 * 2**20)       # less than certify_memory(3, 8, 2)
+    monkeypatch.setattr(package, "_problem", no_allocation)
+    S = _sphere_samples(TRIANGLE, 0.1, 8, rng)
+    with pytest.raises(RecipeError, match=r"^certify \(3 points x 8 samples = 24 samples\) needs about .* GiB, "
+                                          r"more than the 0.0156 GiB available; lower noise.samples"):
+        certify(TRIANGLE, S, rng=rng)
+    monkeypatch.undo()
+    monkeypatch.setattr(checks, "available_memory", lambda: 2**40)
+    assert certify(TRIANGLE, S, time_limit=10, tol=0.5, rng=rng).upper > 0
+
+
+def test_certify_memory_covers_the_square_matrix_and_grows_as_its_square():
+    from relu_denoise.certificates import certify_memory
+
+    n = 20_000                                                      # the complete QR alone is 8 n^2 bytes
+    for N, d in [(5, 1), (4, 2), (4, 16)]:
+        assert certify_memory(N, n // N, d) >= 8 * n**2
+    for N, d in [(5, 1), (3, 2)]:
+        ratio = certify_memory(N, 8000, d) / certify_memory(N, 4000, d)
+        assert 3.5 <= ratio <= 4.1
+    assert certify_memory(3, 100, 2, units=1000) > certify_memory(3, 100, 2)   # given networks' units count
+
+
+def test_certify_command_refuses_a_recipe_too_large_for_memory(tmp_path, monkeypatch):
+    from relu_denoise import checks
+
+    monkeypatch.setattr(checks, "available_memory", lambda: 16 * 2**20)       # enough for the fit, not certify
+    res = CliRunner().invoke(app, ["certify", str(_write_recipe(tmp_path, train={"steps": 100})),
+                                   "--out", str(tmp_path / "c")])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: certify (3 points x 20 samples = 60 samples) needs about")
+
+
+def test_every_module_of_the_package_is_its_attribute():
+    """No module is shadowed by a function of the same name (`import relu_denoise.certificates.x as m`)."""
+    import pkgutil
+    import types
+
+    import relu_denoise.certificates as package
+
+    names = [m.name for m in pkgutil.iter_modules(package.__path__)]
+    assert len(names) >= 5
+    for name in names:
+        assert isinstance(getattr(package, name), types.ModuleType), name

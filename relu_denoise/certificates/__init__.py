@@ -46,12 +46,13 @@ from ..network import ShallowDenoiser
 from .cone import EXACT_WEIGHTS, _features, _interpolant, _restricted_dual, _reweighted_support, _solvable, _within_residual
 from .generation import (_certify_lp_1d, _column_generation, _distinct_units, _network_units, _seed_units,
                          _trivial_certificate)
-from .reduced import _check_inputs, _problem, _reduction_notes
+from .memory import check_certify_memory, certify_memory
+from .reduced import _check_inputs, _hulls, _problem, _reduction_notes
 from .results import LOWER_METHODS, UPPER_LP, UPPER_SOCP, Certificate, Polished, Supremum
 from .suprema import _supremum
 
-__all__ = ["Certificate", "Polished", "Supremum", "certify", "polish", "supremum", "LOWER_METHODS",
-           "UPPER_LP", "UPPER_SOCP"]
+__all__ = ["Certificate", "Polished", "Supremum", "certify", "polish", "supremum", "certify_memory",
+           "check_certify_memory", "LOWER_METHODS", "UPPER_LP", "UPPER_SOCP"]
 
 
 def certify(points, samples, *, networks: Iterable[ShallowDenoiser] = (), time_limit: float = 120.0,
@@ -70,14 +71,19 @@ def certify(points, samples, *, networks: Iterable[ShallowDenoiser] = (), time_l
     rng : draws the searched directions (inputs of dimension > 2).
     on_round : called after each round with {round, lower, upper, gap, n_units, seconds}.
 
-    Returns a Certificate; its network interpolates every sample to solver precision.
+    Returns a Certificate; its network interpolates every sample to solver precision. RecipeError before
+    anything of size (N M)^2 is allocated where `certify_memory` exceeds the memory available; SolverError
+    where the convex programs give no interpolating network (`program` and `status` say which and why; a
+    cone program that fails after the first round only ends the rounds: stop_reason says so).
     """
     start = time.perf_counter()
     X, S = _check_inputs(points, samples)
     time_limit, tol = check_positive(time_limit, name="time_limit"), check_positive(tol, name="tol")
     check_rng(rng)
     nets = [check_network(net, d=X.shape[1], name=f"networks[{i}]") for i, net in enumerate(networks)]
-    prob = _problem(X, S)
+    hulls = _hulls(X, S)
+    check_certify_memory(*S.shape, r=hulls[1].shape[1], p=hulls[3].shape[1], units=sum(net.width for net in nets))
+    prob = _problem(X, S, hulls)
     notes = _reduction_notes(prob)
     if prob.trivial:
         return _trivial_certificate(prob, start, tol, notes)

@@ -38,12 +38,18 @@ class _Problem:
         return self.R.size == 0 or np.abs(self.R).max() <= 1e-12 * max(np.abs(self.t).max(), 1e-300)
 
 
-def _problem(X: np.ndarray, S: np.ndarray) -> _Problem:
+def _hulls(X: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """y_bar (D,), U_in (D, r), x_bar (D,), U_out (D, p): the samples' and the clean points' affine hulls.
+    O(n D min(n, D)), no (n, n) array: computed before the size check."""
+    return (*affine_hull(S.reshape(-1, S.shape[2])), *affine_hull(X))
+
+
+def _problem(X: np.ndarray, S: np.ndarray, hulls=None) -> _Problem:
+    """The reduced problem; `hulls` from `_hulls` where already computed. Holds an (n, n) array (Up's complete QR)."""
     N, M, D = S.shape
     Y = S.reshape(N * M, D)                                          # (n, D)
     T = np.repeat(X, M, axis=0)                                      # (n, D)
-    y_bar, U_in = affine_hull(Y)
-    x_bar, U_out = affine_hull(X)
+    y_bar, U_in, x_bar, U_out = _hulls(X, S) if hulls is None else hulls
     z, t = (Y - y_bar) @ U_in, (T - x_bar) @ U_out                   # (n, r), (n, p)
     Q, _ = np.linalg.qr(np.hstack([z, np.ones((len(z), 1))]), mode="complete")
     Up = Q[:, z.shape[1] + 1:]                                       # (n, m)

@@ -11,6 +11,7 @@ from .results import Supremum
 ADD_PER_POINT = 40       # units added per separation point and round
 SEARCH_DIRECTIONS = 2000  # random directions of the searched supremum (d > 2)
 SEARCH_REFINE = 16       # best directions refined by local ascent
+SEARCH_CHUNK = 256       # directions evaluated at once (the searched supremum holds (chunk, n, p) arrays)
 
 
 def _supremum(z: np.ndarray, lam: np.ndarray, *, rng=None, directions=None, top: int = ADD_PER_POINT) -> Supremum:
@@ -122,7 +123,7 @@ def _sup_searched(z, lam, rng, directions, top: int) -> Supremum:
     if directions is not None and len(directions):
         W = np.vstack([W, directions])
     W /= np.linalg.norm(W, axis=1, keepdims=True)
-    values = np.vstack([_breakpoint_values(z, lam, W[i:i + 256]) for i in range(0, len(W), 256)])
+    values = np.vstack([_breakpoint_values(z, lam, W[i:i + SEARCH_CHUNK]) for i in range(0, len(W), SEARCH_CHUNK)])
     best = np.argsort(-values.max(axis=1))[:SEARCH_REFINE]
     W = np.vstack([W, [_ascend(z, lam, w) for w in W[best]]])
     values = np.vstack([values, _breakpoint_values(z, lam, W[len(values):])])
