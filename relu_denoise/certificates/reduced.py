@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checks import check_points, check_samples
-from ..errors import DataError
+from ..checks import check_no_shared_samples, check_points, check_samples
 from ..geometry import affine_hull, min_distance
 
 
@@ -61,20 +60,8 @@ def _check_inputs(points, samples) -> tuple[np.ndarray, np.ndarray]:
     X = check_points(points, name="points")
     S = check_samples(samples, X)
     min_distance(X)                                                  # DataError if two points coincide
-    _check_no_conflicting_samples(S)
+    check_no_shared_samples(S)
     return X, S
-
-
-def _check_no_conflicting_samples(S: np.ndarray) -> None:
-    N, M, d = S.shape
-    _, first, inverse = np.unique(S.reshape(-1, d), axis=0, return_index=True, return_inverse=True)
-    owner = np.repeat(np.arange(N), M)
-    clash = np.flatnonzero(owner[first[inverse.ravel()]] != owner)
-    if len(clash):
-        i, j = first[inverse.ravel()[clash[0]]], clash[0]
-        raise DataError(f"samples: samples[{i // M}, {i % M}] and samples[{j // M}, {j % M}] coincide but "
-                        f"belong to different clean points ({i // M} and {j // M}); no function interpolates "
-                        "them: use less noise or more distant points")
 
 
 def _reduction_notes(prob: _Problem) -> list[str]:
