@@ -13,9 +13,9 @@ from scipy.optimize import linprog
 from typer.testing import CliRunner
 
 from relu_denoise import DataError, ShallowDenoiser, closed_form
+from relu_denoise.certificates import certify, polish, supremum
 from relu_denoise.cli import app
 from relu_denoise.errors import SolverError, TrainingError
-from relu_denoise.certificates import certify, polish, supremum
 
 
 def _sphere_samples(X, radius, M, rng):
@@ -409,8 +409,8 @@ def test_warnings_inside_a_solve_reach_the_caller_except_the_judged_inaccuracy(m
     _warning_clarabel(monkeypatch, real, "overflow encountered in multiply", RuntimeWarning)
     with pytest.warns(RuntimeWarning, match="overflow encountered"):
         polish(form, TRIANGLE, S)
-    _warning_clarabel(monkeypatch, real, "Solution may be inaccurate. Try another solver, adjusting the solver settings, "
-                      "or solve with verbose=True for more information.", UserWarning)
+    _warning_clarabel(monkeypatch, real, "Solution may be inaccurate. Try another solver, adjusting the solver "
+                      "settings, or solve with verbose=True for more information.", UserWarning)
     assert polish(form, TRIANGLE, S).max_residual <= 1e-9                   # no warning: filterwarnings=error
 
 

@@ -31,6 +31,10 @@ that interpolates every sample to solver precision:
 Two exact reductions come first: the units only see the samples' affine hull (restricting w to
 it never costs more), and the outputs are projected onto the clean points' affine hull
 (docs/theory.md F2), so a triangle in R^D has 2-D outputs.
+
+The package: `results` (what the entries return), `reduced` (the reduced problem and its gates),
+`cone` (the convex programs on fixed units), `suprema` (the dual constraint's supremum),
+`generation` (seeds, the 1-D LP, column generation, the certificate) and `memory` (the size check).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ import numpy as np
 from ..checks import check_network, check_points, check_positive, check_rng
 from ..errors import DataError, SolverError, TrainingError
 from ..network import ShallowDenoiser
-from .cone import EXACT_WEIGHTS, _features, _interpolant, _restricted_dual, _reweighted_support, _solvable, _within_residual
+from .cone import (EXACT_WEIGHTS, _features, _interpolant, _restricted_dual, _reweighted_support, _solvable,
+                   _within_residual)
 from .generation import (_certify_lp_1d, _column_generation, _distinct_units, _network_units, _seed_units,
                          _trivial_certificate)
 from .memory import check_certify_memory, certify_memory

@@ -15,7 +15,7 @@ from ..network import ShallowDenoiser
 from .cone import RESTRICTED_DUAL, _distinct_columns, _features, _interpolant, _proximal_dual, _restricted_dual
 from .reduced import _Problem
 from .results import UPPER_LP, UPPER_SOCP, Certificate, _gap
-from .suprema import _supremum, _sup_1d
+from .suprema import _sup_1d, _supremum
 
 WENTGES = 0.7            # weight of the best multipliers at the smoothed separation point (docs/theory.md 8)
 AGE_LIMIT = 1            # rounds a seed-grid unit may stay idle (no weight, slack) in the restricted problem
