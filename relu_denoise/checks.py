@@ -87,6 +87,20 @@ def check_samples(samples, points: np.ndarray, *, name: str = "samples") -> np.n
     return S
 
 
+def check_no_shared_samples(S: np.ndarray, *, name: str = "samples") -> None:
+    """DataError where two samples of (N, M, d) coincide but belong to different clean points: no function
+    maps one input to two outputs, so nothing interpolates them."""
+    N, M, d = S.shape
+    _, first, inverse = np.unique(S.reshape(-1, d), axis=0, return_index=True, return_inverse=True)
+    owner = np.repeat(np.arange(N), M)
+    clash = np.flatnonzero(owner[first[inverse.ravel()]] != owner)
+    if len(clash):
+        i, j = first[inverse.ravel()[clash[0]]], clash[0]
+        raise DataError(f"{name}: {name}[{i // M}, {i % M}] and {name}[{j // M}, {j % M}] coincide but belong to "
+                        f"different clean points ({i // M} and {j // M}); no function interpolates them: use less "
+                        "noise or more distant points")
+
+
 def check_rng(rng, *, name: str = "rng") -> np.random.Generator:
     """A numpy Generator, as given (style.md, habit 8: randomness is explicit)."""
     if not isinstance(rng, np.random.Generator):

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from .errors import NoClosedFormError, ReludenError, TrainingError
+from .errors import NoClosedFormError, ReludenError, SolverError, TrainingError
 
 
 # typer vendors its own click; its UsageError (no-such-option, missing argument, bad value) is BadParameter's base
@@ -109,6 +109,11 @@ def _guard(fn):
         except NoClosedFormError as exc:
             err.print(f"[red]error:[/] {exc}", soft_wrap=True)
             raise typer.Exit(3) from None
+        except SolverError as exc:                                  # the run failed, not the input
+            from .runs import ending
+
+            err.print(f"[red]error:[/] {ending(exc)[1]}", soft_wrap=True)
+            raise typer.Exit(1) from None
         except ReludenError as exc:
             err.print(f"[red]error:[/] {exc}", soft_wrap=True)
             raise typer.Exit(2) from None

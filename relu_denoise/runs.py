@@ -227,7 +227,7 @@ def _sha256(path) -> str:
 
 def ending(exc: BaseException) -> tuple[str, str]:
     """(status, reason) a run records when `exc` ends it."""
-    from .errors import NoClosedFormError, TrainingError
+    from .errors import NoClosedFormError, SolverError, TrainingError
 
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", "interrupted (SIGINT or SIGTERM) before the run finished"
@@ -235,6 +235,8 @@ def ending(exc: BaseException) -> tuple[str, str]:
         return ("interrupted" if exc.reason == "interrupted" else "failed"), str(exc)
     if isinstance(exc, NoClosedFormError):
         return "no-closed-form", str(exc)
+    if isinstance(exc, SolverError):
+        return "failed", f"solver failed: {exc.program} (status {exc.status}): {exc}"
     if isinstance(exc, MemoryError):
         return "failed", "out of memory"
     text = str(exc).splitlines()[0] if str(exc) else ""

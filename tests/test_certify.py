@@ -4,15 +4,18 @@ dense set of units, the closed form, the network evaluated with predict."""
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from scipy.optimize import linprog
+from typer.testing import CliRunner
 
 from relu_denoise import DataError, ShallowDenoiser, closed_form
-from relu_denoise.errors import TrainingError
 from relu_denoise.certificates import certify, polish, supremum
+from relu_denoise.cli import app
+from relu_denoise.errors import SolverError, TrainingError
 
 
 def _sphere_samples(X, radius, M, rng):
@@ -279,3 +282,196 @@ def test_samples_shared_by_two_points_cannot_be_interpolated(rng):
 def test_rng_must_be_a_generator(rng):
     with pytest.raises(TypeError, match="rng: expected a numpy.random.Generator"):
         certify(TRIANGLE, _sphere_samples(TRIANGLE, 0.1, 4, rng), rng=0)
+
+
+# ---------------------------------------------------------------- solver failures
+
+
+class _FailingClarabel:
+    """Stands in for clarabel.DefaultSolver: every solve ends with the Clarabel status `status` and no solution.
+    cvxpy maps NumericalError to "solver_error" (and raises), PrimalInfeasible to "infeasible"."""
+
+    status = "NumericalError"
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def solve(self):
+        return SimpleNamespace(status=self.status, x=None, z=None, s=None, obj_val=np.nan, solve_time=0.0,
+                               iterations=0)
+
+
+@pytest.fixture
+def failing_clarabel(monkeypatch):
+    import clarabel
+
+    def install(status="NumericalError"):
+        monkeypatch.setattr(clarabel, "DefaultSolver", type("Failing", (_FailingClarabel,), {"status": status}))
+    return install
+
+
+CLARABEL_STATUS = [("NumericalError", "solver_error"), ("PrimalInfeasible", "infeasible")]
+
+
+@pytest.mark.parametrize("clarabel_status,status", CLARABEL_STATUS)
+def test_a_failing_cone_program_is_a_solver_error_with_its_program_and_status(failing_clarabel, clarabel_status,
+                                                                             status, rng):
+    S = _sphere_samples(TRIANGLE, 0.1, 4, rng)
+    failing_clarabel(clarabel_status)
+    with pytest.raises(SolverError, match="no exactly interpolating network found") as info:
+        certify(TRIANGLE, S, time_limit=10, rng=rng)
+    assert (info.value.program, info.value.status) == ("restricted dual cone program", status)
+    assert not isinstance(info.value, TrainingError)
+    with pytest.raises(SolverError) as info:
+        polish(closed_form(TRIANGLE, samples=S).network, TRIANGLE, S)
+    assert (info.value.program, info.value.status) == ("polish: exact output weights", status)
+    with pytest.raises(SolverError) as info:                                 # 4 units cannot interpolate 12 samples
+        polish(ShallowDenoiser(4, 2, generator=torch.Generator().manual_seed(0)), TRIANGLE, S)
+    assert (info.value.program, info.value.status) == ("polish: residual-bounded output weights", status)
+
+
+def test_a_failing_linear_program_is_a_solver_error_with_highs_message(monkeypatch, rng):
+    import scipy.optimize
+
+    message = "Numerical difficulties encountered. (HiGHS Status 13: model_status is Solve error)"
+    monkeypatch.setattr(scipy.optimize, "linprog",
+                        lambda *args, **kwargs: scipy.optimize.OptimizeResult(status=4, message=message, x=None))
+    x = np.array([0.0, 1.0, 2.5])
+    with pytest.raises(SolverError) as info:
+        certify(x[:, None], x[:, None, None] + 0.05 * rng.standard_normal((3, 6, 1)), rng=rng)
+    assert (info.value.program, info.value.status) == ("1-D LP (HiGHS)", message)
+
+
+def _write_recipe(tmp_path, **changes):
+    raw = {"name": "tri", "data": {"kind": "points", "points": TRIANGLE.tolist()},
+           "noise": {"distribution": "gaussian", "sigma": 0.04, "samples": 20}, "model": {"width": 64},
+           "train": {"steps": 1500}, **changes}
+    path = tmp_path / "tri.yaml"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_certify_command_whose_cone_program_fails_exits_1_and_records_the_program(tmp_path, failing_clarabel):
+    failing_clarabel("NumericalError")
+    res = CliRunner().invoke(app, ["certify", str(_write_recipe(tmp_path, train={"steps": 200})),
+                                   "--out", str(tmp_path / "c"), "--time-limit", "10"])
+    assert res.exit_code == 1, res.output
+    reason = "solver failed: restricted dual cone program (status solver_error): certify: no exactly interpolating"
+    assert res.stderr.strip().startswith(f"error: {reason}") and len(res.stderr.strip().splitlines()) == 1
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["reason"].startswith(reason)
+
+
+def test_a_fit_whose_polish_fails_keeps_its_trained_output_layer(tmp_path, failing_clarabel):
+    """polish is a bonus: a cone program that fails leaves the fit as trained, and result.json says why."""
+    recipe = _write_recipe(tmp_path)
+    raw = CliRunner().invoke(app, ["fit", str(recipe), "--out", str(tmp_path / "raw"), "--set", "train.polish=false",
+                                   "--no-figures", "--json", "-q"])
+    assert raw.exit_code == 0, raw.output
+    failing_clarabel("NumericalError")
+    res = CliRunner().invoke(app, ["fit", str(recipe), "--out", str(tmp_path / "fit"), "--no-figures", "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    out, kept = json.loads(res.stdout), json.loads(raw.stdout)
+    assert out["polish"]["applied"] is False
+    assert out["polish"]["reason"].startswith("polish: Clarabel returned no exact output weights")
+    assert out["status"] == kept["status"] and out["cost"] == kept["cost"]
+    trained, _ = ShallowDenoiser.load(tmp_path / "raw" / "model.pt")
+    net, _ = ShallowDenoiser.load(tmp_path / "fit" / "model.pt")
+    for name, value in trained.state_dict().items():
+        assert torch.equal(net.state_dict()[name], value), name
+
+
+def _warning_clarabel(monkeypatch, real, message, category):
+    """clarabel.DefaultSolver that warns `message` before each solve by `real`."""
+    import warnings
+
+    import clarabel
+
+    class Warning_:
+        def __init__(self, *args, **kwargs):
+            self.solver = real(*args, **kwargs)
+
+        def solve(self):
+            warnings.warn(message, category)
+            return self.solver.solve()
+
+    monkeypatch.setattr(clarabel, "DefaultSolver", Warning_)
+
+
+def test_warnings_inside_a_solve_reach_the_caller_except_the_judged_inaccuracy(monkeypatch, rng):
+    """Only cvxpy's 'Solution may be inaccurate' is silenced (certify judges the status itself); anything else
+    raised inside a solve, a numpy overflow say, reaches the caller's warning filters (here: errors)."""
+    import clarabel
+
+    S = _sphere_samples(TRIANGLE, 0.1, 4, rng)
+    form = closed_form(TRIANGLE, samples=S).network
+    real = clarabel.DefaultSolver
+    _warning_clarabel(monkeypatch, real, "overflow encountered in multiply", RuntimeWarning)
+    with pytest.warns(RuntimeWarning, match="overflow encountered"):
+        polish(form, TRIANGLE, S)
+    _warning_clarabel(monkeypatch, real, "Solution may be inaccurate. Try another solver, adjusting the solver "
+                      "settings, or solve with verbose=True for more information.", UserWarning)
+    assert polish(form, TRIANGLE, S).max_residual <= 1e-9                   # no warning: filterwarnings=error
+
+
+# ---------------------------------------------------------------- sizes refused before allocation
+
+
+def test_certify_refuses_before_allocating_what_memory_cannot_hold(monkeypatch, rng):
+    import relu_denoise.certificates as package
+    from relu_denoise import checks
+    from relu_denoise.errors import RecipeError
+
+    def no_allocation(*args, **kwargs):
+        raise AssertionError("the reduced problem (an (n, n) QR) was built before the size check")
+
+    monkeypatch.setattr(checks, "available_memory", lambda: 16 * 2**20)       # less than certify_memory(3, 8, 2)
+    monkeypatch.setattr(package, "_problem", no_allocation)
+    S = _sphere_samples(TRIANGLE, 0.1, 8, rng)
+    with pytest.raises(RecipeError, match=r"^certify \(3 points x 8 samples = 24 samples\) needs about .* GiB, "
+                                          r"more than the 0.0156 GiB available; lower noise.samples"):
+        certify(TRIANGLE, S, rng=rng)
+    monkeypatch.undo()
+    monkeypatch.setattr(checks, "available_memory", lambda: 2**40)
+    assert certify(TRIANGLE, S, time_limit=10, tol=0.5, rng=rng).upper > 0
+
+
+def test_certify_memory_covers_the_square_matrix_and_grows_as_its_square():
+    from relu_denoise.certificates import certify_memory
+
+    n = 20_000                                                      # the complete QR alone is 8 n^2 bytes
+    for N, d in [(5, 1), (4, 2), (4, 16)]:
+        assert certify_memory(N, n // N, d) >= 8 * n**2
+    for N, d in [(5, 1), (3, 2)]:
+        ratio = certify_memory(N, 8000, d) / certify_memory(N, 4000, d)
+        assert 3.5 <= ratio <= 4.1
+    assert certify_memory(3, 100, 2, units=1000) > certify_memory(3, 100, 2)   # given networks' units count
+
+
+def test_certify_command_refuses_a_recipe_too_large_for_memory(tmp_path, monkeypatch):
+    from relu_denoise import checks
+
+    from relu_denoise import train
+
+    monkeypatch.setattr(checks, "available_memory", lambda: 16 * 2**20)       # enough for the fit, not certify
+    trained = []
+    monkeypatch.setattr(train, "fit_many", lambda jobs: trained.append(jobs))
+    res = CliRunner().invoke(app, ["certify", str(_write_recipe(tmp_path, train={"steps": 100})),
+                                   "--out", str(tmp_path / "c")])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: certify (3 points x 20 samples = 60 samples) needs about")
+    assert not trained and not (tmp_path / "c").exists()                       # refused before the fit
+
+
+def test_every_module_of_the_package_is_its_attribute():
+    """No module is shadowed by a function of the same name (`import relu_denoise.certificates.x as m`)."""
+    import pkgutil
+    import types
+
+    import relu_denoise.certificates as package
+
+    names = [m.name for m in pkgutil.iter_modules(package.__path__)]
+    assert len(names) >= 5
+    for name in names:
+        assert isinstance(getattr(package, name), types.ModuleType), name

@@ -227,8 +227,11 @@ def _align_figures(run: Run, recipe: Recipe, net, ref, points, report) -> list[s
 def certify_workflow(recipe: Recipe, base_dir, *, time_limit: float = 120.0, tol: float = 1e-3, device="auto",
                      out=None, force=False, figures: bool = True, events: Events = Events()) -> Outcome:
     """Fit the recipe (as `fit` would), then certify [lower, upper] on the minimum cost (docs/theory.md 8)."""
+    from ..certificates import check_certify_memory
+
     _check_certifiable(recipe)
-    run, problem, dev = open_training_run("certify", recipe, base_dir, device, out, force, figures)
+    run, problem, dev = open_training_run("certify", recipe, base_dir, device, out, force, figures,
+                                          checks=[lambda p: check_certify_memory(*p.samples.shape)])
     with run.recording():
         fitted = fit_into(run, recipe, problem, dev, events, close=False)
         return _certify_into(run, recipe, problem, fitted.extra["fit"].net, fitted.result, time_limit, tol, events)
@@ -237,9 +240,12 @@ def certify_workflow(recipe: Recipe, base_dir, *, time_limit: float = 120.0, tol
 def certify_run_dir(path, *, time_limit: float = 120.0, tol: float = 1e-3, out=None, force=False,
                     events: Events = Events()) -> Outcome:
     """Certify the recipe of a finished fit (or align) run, seeded with its network, into a new run."""
+    from ..certificates import check_certify_memory
+
     recipe, base, net, fit_result, path = trained_run(path, "certify")
     _check_certifiable(recipe)
     problem = make_problem(recipe, base)
+    check_certify_memory(*problem.samples.shape)
     run = Run.create("certify", recipe, out=out, force=force, source_run=str(path), recipe_dir=str(base.resolve()))
     with run.recording():
         return _certify_into(run, recipe, problem, net, fit_result, time_limit, tol, events)

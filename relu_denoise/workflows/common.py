@@ -61,10 +61,13 @@ def training_problem(recipe: Recipe, base_dir) -> Problem:
     return problem
 
 
-def open_training_run(command: str, recipe: Recipe, base_dir, device, out, force, figures=True, **facts):
+def open_training_run(command: str, recipe: Recipe, base_dir, device, out, force, figures=True, *, checks=(),
+                      **facts):
     """(run, problem, device) of a command that trains: data drawn and the regime and memory checked before
-    the run directory exists."""
+    the run directory exists; `checks` (functions of the problem) refuse what the command itself cannot do."""
     problem = training_problem(recipe, base_dir)          # before torch is imported: a refusal is quick
+    for check in checks:
+        check(problem)
     from ..train import resolve_device
 
     dev = resolve_device(device)
