@@ -248,9 +248,9 @@ def _separate(prob: _Problem, best: _Best, lam_new: np.ndarray, G: np.ndarray, r
 
 
 def _finish(prob, best: _Best, history, stop, start, tol, notes, r) -> Certificate:
-    method = {1: "exact-1d", 2: "exact-2d"}.get(r, "searched")
+    lower_by = {1: "exact-1d", 2: "exact-2d"}.get(r, "searched")
     notes = list(notes)
-    if method == "searched":
+    if r > 2:
         notes.append(f"NOT A PROOF: the inputs span {r} > 2 dimensions, so the supremum over units in the "
                      "dual constraint was searched (random directions and local ascent), not computed; "
                      "a unit the search missed would lower the bound")
@@ -260,6 +260,6 @@ def _finish(prob, best: _Best, history, stop, start, tol, notes, r) -> Certifica
     gap = _gap(best.lower, best.upper)
     if gap > tol:
         notes.append(f"not converged: stopped ({stop}) at gap {gap:.3g} > tol {tol:g}")
-    return Certificate(best.lower, best.upper, method, UPPER_SOCP, len(prob.Y), best.net.width, len(history),
+    return Certificate(best.lower, best.upper, lower_by, UPPER_SOCP, len(prob.Y), best.net.width, len(history),
                        time.perf_counter() - start, _solver_info("socp"), best.net, best.residual,
                        gap <= tol, stop if gap > tol else "gap below tol", tol, notes, history)
