@@ -63,7 +63,7 @@ class TrainingError(ReludenError):
     Attributes
     ----------
     reason : str
-        diverged | interrupted | bad-checkpoint | failed (anything else).
+        diverged | interrupted | failed (anything else).
     history : dict
         The training history so far, column -> list (relu_denoise.train.HISTORY_COLUMNS); {} if none.
     """

@@ -136,9 +136,18 @@ class ShallowDenoiser(nn.Module):
 
     @classmethod
     def load(cls, path, *, device="cpu") -> tuple["ShallowDenoiser", dict]:
-        """Read a file written by `save`; returns the network and its meta dictionary."""
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        s = blob["state"]
-        net = cls.from_weights(s["a"], s["w"], s["b"], s["V"] if blob["skip"] else None, s["c"],
-                               dtype=s["w"].dtype, device=device)
+        """Read a file written by `save`; returns the network and its meta dictionary. Read with
+        weights_only=True (tensors, numbers, strings, lists, dicts): a file from elsewhere cannot run code.
+        RunError naming the file when it is missing, truncated or not a network."""
+        from .errors import RunError
+
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            s = blob["state"]
+            net = cls.from_weights(s["a"], s["w"], s["b"], s["V"] if blob["skip"] else None, s["c"],
+                                   dtype=s["w"].dtype, device=device)
+        except Exception as exc:                 # torch raises RuntimeError, EOFError, UnpicklingError, ...
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            raise RunError(f"{path}: not a readable reluden network ({type(exc).__name__}{': ' if text else ''}"
+                           f"{text[:120]})") from None
         return net, blob.get("meta", {})

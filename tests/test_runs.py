@@ -211,3 +211,42 @@ def test_help_and_version_import_no_torch():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     version = subprocess.run([sys.executable, "-m", "relu_denoise", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("reluden ")
+
+
+@pytest.mark.parametrize("name, damage", [("result.json", '{"status": "ok", "cost":'), ("manifest.json", "not json"),
+                                          ("model.pt", b"PK\x03\x04 truncated"), ("checkpoint.pt", b"")])
+def test_a_corrupt_run_file_is_one_line_naming_it_and_exit_2(tmp_path, name, damage):
+    """align RUN_DIR, certify RUN_DIR and fit --resume on a hand-edited or truncated file: one line naming the
+    file, exit 2, nothing else changed; a .pt file is read with weights_only (no code runs)."""
+    out = tmp_path / "fit"
+    assert _cli("fit", _recipe(tmp_path, {**TRI, "train": {"steps": 300}}), "--out", out, "-q",
+                "--no-figures").exit_code == 0
+    path = out / name
+    path.write_bytes(damage) if isinstance(damage, bytes) else path.write_text(damage)
+    commands = [("align", out), ("certify", out, "--time-limit", 2)] if name != "checkpoint.pt" else []
+    if name != "model.pt":                                     # a resume reads no model.pt (it writes a new one)
+        commands.append(("fit", "--resume", out, "--set", "train.steps=400"))
+    for args in commands:
+        res = _cli(*args, "--out", tmp_path / f"new-{args[0]}") if args[0] != "fit" else _cli(*args)
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 2 and len(lines) == 1 and name in lines[0], (args, res.output)
+        assert "Traceback" not in res.output
+
+
+def test_a_pickled_payload_in_a_checkpoint_does_not_run(tmp_path):
+    import pickle
+
+    from relu_denoise.errors import RunError
+    from relu_denoise.train import load_checkpoint
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "ran"),))
+
+    path = tmp_path / "checkpoint.pt"
+    import torch
+
+    torch.save({"version": 2, "payload": Boom()}, path, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    with pytest.raises(RunError, match="not a readable reluden checkpoint"):
+        load_checkpoint(path)
+    assert not (tmp_path / "ran").exists()

@@ -172,3 +172,40 @@ def test_a_fit_that_does_not_interpolate_is_not_polished(tmp_path):
     res = _cli("certify", tmp_path / "r", "--out", tmp_path / "c", "--json", "-q", "--time-limit", "5")
     assert res.exit_code in (0, 1), res.output
     assert "cannot interpolate every sample exactly" in json.loads(res.stdout)["polish"]["reason"]
+
+
+def test_every_command_that_trains_goes_through_the_one_fit_entry(tmp_path, monkeypatch):
+    """fit, fit --resume, compare's nn, align, certify and a sweep's grouped fits all call train.fit_many, and
+    torch's thread count is what it was after each (the loop's thread rule is scoped to the fit)."""
+    import torch
+    import yaml
+
+    from relu_denoise import train
+
+    seen, original = [], train.fit_many
+
+    def spy(jobs):
+        seen.append(len(jobs))
+        return original(jobs)
+
+    monkeypatch.setattr(train, "fit_many", spy)
+    line = {"name": "line", "data": {"kind": "points", "points": [[0.0], [1.0], [2.5]]}, "model": {"width": 16},
+            "noise": {"distribution": "sphere", "radius": 0.1, "samples": 10}, "train": {"steps": 200},
+            "compare": {"test_points": "training"}}
+    recipe = tmp_path / "line.yaml"
+    recipe.write_text(yaml.safe_dump(line))
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(yaml.safe_dump({"name": "s", "command": "fit", "recipe": "line.yaml", "device": "cpu",
+                                     "grid": {"seed": "0:2"}}))
+    threads = torch.get_num_threads()
+    runs = [("fit", recipe, "--out", tmp_path / "f", "--threads", 2), ("fit", "--resume", tmp_path / "f", "--set",
+            "train.steps=300"), ("compare", recipe, "--noise", 0.1, "--n-test", 20, "--out", tmp_path / "c"),
+            ("align", recipe, "--out", tmp_path / "a"), ("certify", recipe, "--out", tmp_path / "z",
+            "--time-limit", 2), ("sweep", sweep, "--jobs", 1, "--out", tmp_path / "s")]
+    for args in runs:
+        before = len(seen)
+        res = _cli(*args, "-q", "--no-figures") if args[0] not in ("sweep",) else _cli(*args, "-q")
+        assert res.exit_code in (0, 1), (args, res.output)
+        assert len(seen) > before, args
+        assert torch.get_num_threads() == threads, args
+    assert seen[-1] == 2                                     # the sweep's two fits went in together

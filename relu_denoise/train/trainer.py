@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..checks import check_points
-from ..errors import RecipeError, TrainingError
+from ..errors import RecipeError, RunError, TrainingError
 from ..files import atomic_write
 from ..network import ShallowDenoiser
 from ..recipe import ModelSpec, TrainSpec
@@ -349,9 +349,8 @@ class Trainer:
         pr, st = self.problem, self.state
         expect = [pr.N, pr.d, self.K, pr.M]
         if state.get("version") != _CHECKPOINT_VERSION or state.get("shape") != expect:
-            raise TrainingError(f"checkpoint does not match this run (version {state.get('version')}, shape "
-                                f"{state.get('shape')}; expected version {_CHECKPOINT_VERSION}, shape {expect})",
-                                reason="bad-checkpoint")
+            raise RunError(f"checkpoint does not match this run (version {state.get('version')}, shape "
+                           f"{state.get('shape')}; expected version {_CHECKPOINT_VERSION}, shape {expect})")
         dev = lambda t: t.to(device=self.device, dtype=self.dtype)  # noqa: E731
         flat = lambda t: _Flat(dev(t), self.K, pr.d)  # noqa: E731
         st.p.flat.copy_(dev(state["theta"]))
@@ -383,17 +382,18 @@ def save_checkpoint(path, state: dict) -> None:
 def load_checkpoint(path) -> dict:
     """A training state written by save_checkpoint (tensors on the CPU). Read with weights_only=True: a
     checkpoint holds tensors, numbers, strings, lists and dicts only, so a file from elsewhere cannot run code.
-    TrainingError (bad-checkpoint) for a missing, truncated or foreign file."""
+    RunError naming the file when it is missing, truncated or not a checkpoint."""
     path = Path(path)
     if not path.is_file():
-        raise TrainingError(f"no checkpoint at {path}", reason="bad-checkpoint")
+        raise RunError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:                     # torch raises RuntimeError, EOFError, UnpicklingError, ...
-        raise TrainingError(f"{path}: not a readable reluden checkpoint ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''})", reason="bad-checkpoint") from None
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        raise RunError(f"{path}: not a readable reluden checkpoint ({type(exc).__name__}{': ' if text else ''}"
+                       f"{text[:120]})") from None
     if not isinstance(state, dict) or "version" not in state:
-        raise TrainingError(f"{path}: not a reluden checkpoint (no version)", reason="bad-checkpoint")
+        raise RunError(f"{path}: not a reluden checkpoint (no version)")
     return state
 
 

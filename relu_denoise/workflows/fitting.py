@@ -32,7 +32,7 @@ def resume_fit(run_dir, *, device=None, steps: int | None = None, figures: bool 
     the manifest records each resume.
     """
     from ..files import atomic_write_text, utc_now
-    from ..train import resolve_device
+    from ..train import load_checkpoint, resolve_device
 
     manifest, result, path = load_run(run_dir)
     if manifest.get("command") != "fit" or not (path / "checkpoint.pt").is_file():
@@ -45,6 +45,7 @@ def resume_fit(run_dir, *, device=None, steps: int | None = None, figures: bool 
     if steps is not None:
         recipe = Recipe.model_validate({**recipe.model_dump(), "train": {**recipe.train.model_dump(),
                                                                           "steps": steps}})
+    state = load_checkpoint(path / "checkpoint.pt")      # a corrupt file stops here (exit 2), the run untouched
     problem = make_problem(recipe, Path(manifest.get("recipe_dir", path)))
     dev = resolve_device(device or manifest.get("device", "auto"))
     run = Run.reopen(path, figures=figures)
@@ -54,15 +55,16 @@ def resume_fit(run_dir, *, device=None, steps: int | None = None, figures: bool 
     if steps is not None:
         atomic_write_text(path / "recipe.yaml", recipe_to_yaml(recipe))
     with run.recording():
-        return fit_into(run, recipe, problem, dev, events, resume=True)
+        return fit_into(run, recipe, problem, dev, events, resume=state)
 
 
-def fit_into(run: Run, recipe: Recipe, problem: Problem, device, events: Events, *, resume: bool = False,
+def fit_into(run: Run, recipe: Recipe, problem: Problem, device, events: Events, *, resume: dict | None = None,
              close: bool = True) -> Outcome:
-    """Train into `run`; `close` ends the run with the fit's status (align and certify keep it open)."""
+    """Train into `run` (from the checkpoint state `resume`); `close` ends the run with the fit's status (align
+    and certify keep it open)."""
     with events.training(recipe.train.steps) as on_check:
         job = problem.fit_job(recipe, device=device, checkpoint=run.file("checkpoint.pt"), callback=on_check,
-                              resume=run.file("checkpoint.pt") if resume else None)
+                              resume=resume)
         (fit,) = train([job])
     if isinstance(fit, TrainingError):
         raise training_ended(run, fit) from None
