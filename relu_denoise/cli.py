@@ -359,9 +359,9 @@ def _show_reference(summary) -> None:
         err.print(f"reference: {best.reason}", soft_wrap=True)
         return
     budget = "" if best.complete else " (stopped at train.reference_seconds)"
+    ratio = "" if summary.reference_ratio is None else f"; fit / reference = {summary.reference_ratio:.4g}"
     err.print(f"reference: ramps, an exact interpolant of the same samples, cost {best.cost:.6g} (lower bound "
-              f"{best.lower_bound:.6g} over its dictionary) in {best.seconds:.1f} s{budget}; fit / reference = "
-              f"{summary.reference_ratio:.4g}", soft_wrap=True)
+              f"{best.lower_bound:.6g} over its dictionary) in {best.seconds:.1f} s{budget}{ratio}", soft_wrap=True)
 
 
 def _rho_words(cf: dict) -> str:

@@ -102,7 +102,8 @@ class FitSummary:
 
     @property
     def reference_ratio(self) -> float | None:
-        if self.best is None or not self.best.cost:
+        """The fit's cost / the reference's, for a fit that interpolates (else the two are not comparable)."""
+        if self.best is None or not self.best.cost or not self.interpolates:
             return None
         return self.stats.cost / self.best.cost
 
@@ -111,8 +112,28 @@ class FitSummary:
         if self.interpolates:
             return None
         s = self.stats
-        return (f"did not converge: max residual {s.max_residual_rel:.3g} x min(ell, noise radius) > train.tol = "
+        head = (f"did not converge: max residual {s.max_residual_rel:.3g} x min(ell, noise radius) > train.tol = "
                 f"{self.tol:g} after {s.steps} steps{self.reason_detail}")
+        if s.stop_reason != "no-interpolant":
+            return head
+        return (f"{head}; training stopped there, far from an interpolant (the max residual above half of min(ell, "
+                f"noise radius) for two windows of checks; the affine map alone reaches {s.affine_residual_rel:.3g} x): "
+                f"{self._remedy()}")
+
+    def _remedy(self) -> str:
+        """What may help a fit that finds no interpolant, as far as the reference measured it."""
+        best, form = self.best, self.reference.form
+        if best is not None and best.kind == "closed-form":
+            units = 2 * len(form.ramps)
+            more = f"raise model.width (now {self.stats.width})" if self.stats.width < units else "try train.method: ramps"
+            return (f"an exact interpolant exists (the closed form interpolates these samples, {units} units, cost "
+                    f"{best.cost:.6g}): {more}")
+        if best is not None and best.kind == "ramps":
+            return (f"the ramps method interpolates these samples exactly (cost {best.cost:.6g}, measured): "
+                    "set train.method: ramps")
+        if best is not None and best.kind == "none" and best.reason:
+            return f"the ramps method finds none either ({best.reason})"
+        return "try train.method: ramps (a convex program over sums of ramps), less noise or a larger data.min_distance"
 
     @property
     def notes(self) -> list[str]:

@@ -13,6 +13,7 @@ from .methods import method
 
 _PENALTY_TARGET = 0.25  # without multipliers, mu grows while the max residual is above this fraction of tol
 _STALL = 10           # a stall needs the cost settled within _STALL * ftol (looser than convergence)
+_HOPELESS = 0.5      # a max residual above this x tol unit for two windows, not falling: no interpolant in reach
 _LR_PER_RADIUS = 0.1  # default lr of the exact methods <= this * rho (training units; docs/theory.md 9)
 
 
@@ -35,7 +36,7 @@ class _Schedule:
         return cls(lr, spec.penalty)
 
     def decide(self, spec: TrainSpec, cost: float, residual: float, unit: float, *,
-               continuation: bool, exact: bool = False) -> str | None:
+               continuation: bool, exact: bool = False, give_up: bool = False) -> str | None:
         """Record a check (cost, max residual, in the units of `unit`, the tolerance unit) and adapt;
         "converged" to stop, else None.
 
@@ -44,9 +45,13 @@ class _Schedule:
         above the lowest so far is the jitter of the boundaries, not a rise. It has settled when two windows
         bring no new low by more than ftol (the returned network is that lowest one), and it stalls when they
         bring none by more than 10 ftol.
+        `give_up`: stop ("no-interpolant") when the residual has stayed far from tol and stopped falling
+        (`hopeless`): the offline exact methods, where a fit that never comes near the samples will not.
         """
         self.costs.append(cost)
         self.residuals.append(residual)
+        if give_up and self.hopeless(spec, unit):
+            return "no-interpolant"
         interpolates = residual <= spec.tol * unit
         if continuation and residual > _PENALTY_TARGET * spec.tol * unit:
             self.mu = min(self.mu * spec.penalty_growth, spec.penalty_max)
@@ -86,6 +91,16 @@ class _Schedule:
         floor = 1e-2                                     # a cost near 0 settles too
         up = c[-1] - recent > _STALL * ftol * max(recent, floor)
         return abs(recent - before) <= ftol * max(before, floor) and not up
+
+    def hopeless(self, spec: TrainSpec, unit: float) -> bool:
+        """Three windows of `patience` checks since the start (or the last stall), the max residual above
+        _HOPELESS x the tolerance unit at every check of the last two, and its lowest in the last window not
+        10% below the one before: the fit is nowhere near an interpolant and not getting nearer
+        (docs/training.md 7; on image patches it stays at about the affine map's residual)."""
+        p, r = spec.patience, self.residuals
+        if len(r) < 3 * p:
+            return False
+        return min(r[-2 * p:]) > _HOPELESS * unit and not self._fell(r, p, 0.9)
 
     def residual_falling(self, spec: TrainSpec) -> bool:
         """Has the max residual fallen by a third or more between the last two windows?"""

@@ -13,7 +13,8 @@ class FitStats:
     of fresh samples), max_residual_rel: the same in units of tol_unit = min(ell, noise_radius), the unit
     of train.tol; ell: the smallest distance between clean points; noise_radius: the largest distance of a
     constrained sample from its clean point; affine_residual(_rel): the max residual of the best affine map
-    y -> x (what the free linear part alone achieves); stop_reason: converged | max-steps | callback;
+    y -> x (what the free linear part alone achieves); stop_reason: converged | max-steps | callback | no-interpolant
+    (the residual stayed far from tol and stopped falling, docs/training.md 7);
     threads: the count the thread rule chose last (None off the CPU); trained_with: the size of the group of
     fits stepped together (1 alone). The ramps method adds lower_bound (over its dictionary), directions and
     ramps (the dictionary's size).

@@ -201,7 +201,8 @@ class Trainer:
             return None
         return self.state.schedule.decide(self.spec, m["cost"], m["max_residual"], self.problem.tol_unit,
                                           continuation=self.method.continuation(self.problem.online),
-                                          exact=self.state.exact is not None)
+                                          exact=self.state.exact is not None,
+                                          give_up=self.method.exact and not self.problem.online)
 
     def _diverged(self, m: dict, checkpoint) -> TrainingError:
         bad = ", ".join(f"{k} = {v:.3g}" for k, v in m.items())
