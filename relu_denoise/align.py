@@ -110,6 +110,10 @@ class AlignReport:
     status: str | None           # paper | derived | numerical
     rho: float | None            # rho of that closed form (None for the empirical rule)
     cost_ratio: float | None     # the network's path cost / that closed form's cost (only for a given form)
+    nearest_fraction: float = 0.0  # share of the units whose nearest candidate is predicted, at any angle
+    nearest_max_deg: float | None = None  # the largest angle of those units to their candidate
+    discriminating_deg: float | None = None  # separation_deg / 2: the widest tolerance that still tells apart
+    aligned_at_discriminating: float | None = None  # aligned_fraction at that tolerance
     notes: list[str] = field(default_factory=list)
     neurons: dict = field(default_factory=dict)  # per kept unit: unit, cost_share, closest, angle_deg, assigned,
     #                                              aligned, in_plane (arrays of length n_units_kept)
@@ -421,6 +425,10 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
     st = _neuron_stats(units, C, target, cos_tol)
     base = _baseline(units, C, target, rivals, cos_tol, rng, int(baseline_draws))
     groups = _groups(units, x_bar, C, cands, cos_tol)
+    nearest = _nearest(units["cost"], st, target, separation)
+    if nearest["aligned_at_discriminating"] is not None and nearest["nearest_max_deg"] is not None \
+            and not ambiguous and nearest["aligned_at_discriminating"] > _share(units["cost"], st["aligned"]) + 0.05:
+        notes.append(_wider_note(nearest, tol))
     return AlignReport(
         aligned_fraction=_share(units["cost"], st["aligned"]), other_fraction=_share(units["cost"], st["other"]),
         baseline_fraction=float(base.mean()), baseline_sd=float(base.std()), baseline_draws=int(baseline_draws),
@@ -435,12 +443,34 @@ def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, pred
         in_plane_share=_weighted(units["cost"], units["in_plane"]) if hull is not None else None,
         affine_dim=r, dim=d, n_points=len(X), notes=notes,
         geometry=None if used is None else used.geometry, status=None if used is None else used.status,
-        rho=None if used is None or used.rho is None else float(used.rho), cost_ratio=cost_ratio,
+        rho=None if used is None or used.rho is None else float(used.rho), cost_ratio=cost_ratio, **nearest,
         neurons={"unit": units["idx"], "cost_share": _shares(units["cost"]),
                  "closest": [cands[j].name for j in st["closest"]], "angle_deg": st["angle_deg"],
                  "assigned": [cands[j].name if j >= 0 else UNALIGNED for j in st["assigned"]],
                  "aligned": st["aligned"], "in_plane": units["in_plane"]},
     )
+
+
+def _nearest(cost: np.ndarray, st: dict, target: list[int], separation: float | None) -> dict:
+    """How the units sit around the predicted directions whatever the tolerance: the share nearest to one, its
+    widest angle (units of at least 1% of the cost), and the aligned share at half the separation (the widest
+    tolerance whose cones of predicted and rival directions do not meet)."""
+    near = np.isin(st["closest"], target)
+    big = near & (_shares(cost) >= 0.01)
+    out = {"nearest_fraction": _share(cost, near),
+           "nearest_max_deg": float(st["angle_deg"][big].max()) if big.any() else None,
+           "discriminating_deg": None, "aligned_at_discriminating": None}
+    if separation is not None:
+        half = separation / 2
+        out.update(discriminating_deg=half, aligned_at_discriminating=_share(cost, near & (st["angle_deg"] <= half)))
+    return out
+
+
+def _wider_note(nearest: dict, tol: float) -> str:
+    return (f"{nearest['nearest_fraction']:.3g} of the cost is nearest to the predicted directions, up to "
+            f"{nearest['nearest_max_deg']:.3g} degrees from them, beyond the tolerance of {tol:g}; at a tolerance of "
+            f"{nearest['discriminating_deg']:.3g} degrees (half the separation, still telling predicted from rival "
+            f"directions) the aligned fraction is {nearest['aligned_at_discriminating']:.3g}")
 
 
 def _separation(cands: list[Candidate], target: list[int], rivals: list[int]):

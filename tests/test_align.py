@@ -1,6 +1,7 @@
 """Alignment analysis of docs/theory.md 6: candidates, the aligned cost fraction, its random baseline, groups."""
 
 import json
+from pathlib import Path
 from itertools import combinations
 
 import numpy as np
@@ -647,3 +648,25 @@ def test_align_on_a_closed_form_run_is_a_one_line_error(tmp_path):
     res = _cli("align", tmp_path / "cf")
     assert res.exit_code == 2 and "a `closed-form` run directory, not a finished fit run" in res.output
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("digit", [0, 8])
+def test_obtuse_digit_triangles_of_other_classes_align_with_the_predicted_edges(tmp_path, digit):
+    """recipes/digits-obtuse-110.yaml for classes other than the shipped one (1): the fit reaches the closed form's
+    cost, no cost goes to a rival direction, and every unit is nearest a predicted edge within half the
+    separation; where units spread past --tolerance (5 degrees: 6-7 degrees on these classes), a note says how
+    far and what the headline is at the widest tolerance that still discriminates."""
+    import json
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "digits-obtuse-110.yaml"
+    res = _cli("align", recipe, "--set", f"data.digit={digit}", "--out", tmp_path / "a", "--json", "-q",
+               "--no-figures")
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)
+    assert r["closed_form"]["geometry"] == "obtuse-simplex" and not r["ambiguous"]
+    assert r["fit"]["status"] == "ok" and r["fit"]["cost_ratio"] == pytest.approx(1, abs=0.01)
+    assert r["other_fraction"] <= 0.01 and r["nearest_fraction"] >= 0.95
+    assert r["discriminating_deg"] == pytest.approx(r["separation_deg"] / 2)
+    assert r["aligned_at_discriminating"] >= 0.95 >= r["baseline_fraction"] + 0.5
+    if r["aligned_at_discriminating"] > r["aligned_fraction"] + 0.05:
+        assert any(f"at a tolerance of {r['discriminating_deg']:.3g} degrees" in n for n in r["notes"])
