@@ -46,6 +46,7 @@ from .closed_forms import closed_form
 from .errors import DataError, NoClosedFormError
 from .files import to_jsonable
 from .geometry import affine_hull, diameter, line_angle_deg, min_distance, span_basis
+from .metrics import ACTIVE_SHARE
 from .network import ShallowDenoiser
 
 __all__ = ["Candidate", "AlignReport", "candidates", "align_report"]
@@ -328,7 +329,7 @@ def _resolve_names(cands: list[Candidate], predicted: list[str]) -> list[str]:
 
 
 def align_report(net: ShallowDenoiser, points, *, rho: float | None = None, predicted: list[str] | None = None,
-                 form=None, tolerance_deg: float = 5.0, prune_tol: float = 1e-3, rng: np.random.Generator,
+                 form=None, tolerance_deg: float = 5.0, prune_tol: float = ACTIVE_SHARE, rng: np.random.Generator,
                  baseline_draws: int = 200) -> AlignReport:
     """Alignment of the units of `net` with the candidate directions of the clean points (docs/theory.md 6).
 

@@ -100,6 +100,17 @@ def near_threshold(value: float, tol: float) -> bool:
     return tol / NEAR_FACTOR <= value <= tol * NEAR_FACTOR
 
 
+def unit_rows(V: np.ndarray) -> np.ndarray:
+    """The nonzero rows of V (n, d), each divided by its norm."""
+    norm = np.linalg.norm(V, axis=1)
+    return V[norm > 0] / norm[norm > 0, None]
+
+
+def unit_edges(X: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The unit directions (X_i - X_j) / ||X_i - X_j|| of the pairs (i, j), coinciding pairs left out (E, d)."""
+    return unit_rows(X[i] - X[j])
+
+
 def diameter(X: np.ndarray) -> float:
     """The largest distance between two clean points (0 for one point)."""
     return float(pdist(X).max()) if len(X) > 1 else 0.0

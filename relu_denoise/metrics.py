@@ -13,6 +13,8 @@ import numpy as np
 from .checks import check_points
 from .geometry import affine_hull, diameter, distance_to_hull_2d
 
+PRUNE_SHARE = 1e-6      # units with a smaller share of the path cost are dropped by ShallowDenoiser.prune
+ACTIVE_SHARE = 1e-3     # units with a smaller share are not counted active, drawn or analysed for alignment
 _PROBE_MARGIN = 0.1     # the probe set reaches this fraction of the data diameter beyond the convex hull
 
 
@@ -76,13 +78,11 @@ def plane_gap(net, form, points) -> float:
     return float(np.linalg.norm(net.predict(Y) - form.predict(Y), axis=1).max()) / diameter(X)
 
 
-ACTIVE_SHARE = 1e-3      # units with a smaller share of the path cost are not counted as active
-
-
-def active_units(net, *, share: float = ACTIVE_SHARE) -> int:
-    """The units of a ShallowDenoiser whose share of its path cost is at least `share`."""
+def active_units(net, *, share: float | None = None) -> int:
+    """The units of a ShallowDenoiser whose share of its path cost is at least `share` (network.ACTIVE_SHARE)."""
     import torch
 
+    share = ACTIVE_SHARE if share is None else share
     with torch.no_grad():
         shares = net.unit_costs() / max(float(net.path_cost()), 1e-300)
     return int((shares >= share).sum())

@@ -12,6 +12,7 @@ from torch import nn
 
 from .checks import check_points, output_dtype
 from .files import atomic_write
+from .metrics import PRUNE_SHARE
 from .geometry import RANK_TOL
 
 
@@ -109,7 +110,7 @@ class ShallowDenoiser(nn.Module):
         return self
 
     @torch.no_grad()
-    def prune(self, tol: float = 1e-6) -> tuple["ShallowDenoiser", float]:
+    def prune(self, tol: float = PRUNE_SHARE) -> tuple["ShallowDenoiser", float]:
         """Drop units whose share of the path cost is below `tol`.
 
         Returns the pruned copy and the share of path cost removed. Units with a = 0 or w = 0

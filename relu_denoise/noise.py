@@ -85,7 +85,6 @@ def offline_samples(points: np.ndarray, spec: NoiseSpec, *, rng: np.random.Gener
     return points[:, None, :] + draw_noise((N, spec.samples, d), spec, rng=rng)
 
 
-RHO_RULES = ("number", "auto", "radius", "empirical")
 
 
 def rho_rule(spec: NoiseSpec, override: float | str | None = None) -> tuple[float | None, str]:

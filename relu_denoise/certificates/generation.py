@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError, NoClosedFormError, SolverError
+from ..geometry import unit_edges
 from ..network import ShallowDenoiser
 from .cone import RESTRICTED_DUAL, _distinct_columns, _features, _interpolant, _proximal_dual, _restricted_dual
 from .reduced import _Problem
@@ -93,9 +94,7 @@ def _edge_directions(prob: _Problem) -> np.ndarray:
     """Unit directions (E, r) of the edges between clean points, seen in the samples' affine hull."""
     Xr = np.unique((prob.T - prob.y_bar) @ prob.U_in, axis=0)        # clean points in input coordinates
     i, j = np.triu_indices(len(Xr), 1)
-    E = Xr[j] - Xr[i]
-    norm = np.linalg.norm(E, axis=1)
-    return E[norm > 0] / norm[norm > 0, None]
+    return unit_edges(Xr, j, i)
 
 
 # ---------------------------------------------------------------- the certificate

@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..errors import DataError
 from ..files import atomic_write
+from ..metrics import ACTIVE_SHARE
 
 Map = Callable[[np.ndarray], np.ndarray]   # a denoiser's map (n, d) -> (n, d), as checks.check_denoisers gives it
 
@@ -22,7 +23,7 @@ Map = Callable[[np.ndarray], np.ndarray]   # a denoiser's map (n, d) -> (n, d), 
 _DPI = 150
 _GRID = 200              # grid points per axis of the contour plots
 _PAD = 0.4               # contour box: bounding box enlarged by this fraction of its diameter
-_MIN_SHARE = 1e-3        # units with a smaller share of the path cost draw no boundary
+_MIN_SHARE = ACTIVE_SHARE  # units with a smaller share of the path cost draw no boundary (network.ACTIVE_SHARE)
 _CHUNK = 2_000_000       # floats per denoiser call on the plane of a high-dimensional triangle
 _COORD_CMAP = "coolwarm"
 _NORM_CMAP = "YlOrRd"

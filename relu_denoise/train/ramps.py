@@ -25,6 +25,8 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from ..errors import RecipeError, TrainingError
+from ..geometry import affine_hull, unit_edges, unit_rows
+from ..metrics import PRUNE_SHARE
 from ..network import ShallowDenoiser
 from ..recipe import ModelSpec, TrainSpec
 
@@ -34,7 +36,7 @@ _BLOCK = 1024           # directions projected at once (memory: _BLOCK x N M flo
 _CHECK_EVERY = 10       # rounds between checks (history rows)
 _ETA_FLOOR = 1e-12      # E's floor relative to its largest entry: ramps that dropped out stay solvable
 _RIDGE = 1e-13          # relative ridge of the (N, N) system: rounding, not regularisation
-_SHARE = 1e-6           # ramps with a smaller share of the cost are dropped from the network
+_SHARE = PRUNE_SHARE    # ramps with a smaller share of the cost are dropped from the network
 _ACTIVE = 20000         # the IRLS's first columns: the widest ramps (column generation adds the others' best)
 _ADD = 2000             # ramps added at a check, at most
 _PRICE_TOL = 1e-3       # a dual constraint violated by more than this relative amount brings its ramp in
@@ -62,17 +64,14 @@ def directions(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Candidate unit directions (D, d): the clean points' differences (the edges, docs/theory.md 6; all pairs up
     to _EDGES_MAX, else a random choice) and _RANDOM random directions in their span (outside it no ramp helps:
     every cloud projects to the same place up to noise)."""
-    N, d = points.shape
+    N = len(points)
     i, j = np.triu_indices(N, 1)
     if len(i) > _EDGES_MAX:
         pick = np.sort(rng.choice(len(i), _EDGES_MAX, replace=False))
         i, j = i[pick], j[pick]
-    edges = points[i] - points[j]
-    basis = np.linalg.svd(points[1:] - points[:1], full_matrices=False)[2] if N > 1 else np.zeros((0, d))
+    basis = affine_hull(points)[1].T                                         # (r, d): the one rank rule
     random = rng.standard_normal((_RANDOM, len(basis))) @ basis
-    U = np.vstack([edges, random])
-    norm = np.linalg.norm(U, axis=1, keepdims=True)
-    return U[norm[:, 0] > 0] / norm[norm[:, 0] > 0]
+    return np.vstack([unit_edges(points, i, j), unit_rows(random)])
 
 
 def ramp_dictionary(samples: np.ndarray, U: np.ndarray) -> Ramps:

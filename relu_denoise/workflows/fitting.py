@@ -121,7 +121,7 @@ def _with_figures(summary: FitSummary, names: list[str]) -> FitSummary:
 def panels(net, ref) -> tuple[dict, dict]:
     """The denoisers a figure draws (trained, and the closed form where one exists) and their networks, whose
     ReLU boundaries it draws (the trained one pruned to its live units)."""
-    h, nets = {"trained": net}, {"trained": net.prune(1e-6)[0]}
+    h, nets = {"trained": net}, {"trained": net.prune()[0]}
     if ref.form is not None:
         name = f"closed form ({ref.form.status})"
         h[name], nets[name] = ref.form, ref.form.network
