@@ -132,8 +132,6 @@ class AlignReport:
         return [{c: to_jsonable(self.neurons[c][i]) for c in cols} for i in range(self.n_units_kept)]
 
 
-
-
 # ---------------------------------------------------------------- candidates
 
 

@@ -47,7 +47,6 @@ def probe_points(points, *, margin: float = _PROBE_MARGIN, scale: float = 0.0, s
     return np.vstack([stretched, around.reshape(-1, d)])
 
 
-
 def function_gap(net, form, points, *, scale: float = 0.0) -> float:
     """sup_y ||h(y) - h*(y)|| over `probe_points`, divided by the data diameter (docs/theory.md 1).
 

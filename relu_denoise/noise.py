@@ -85,8 +85,6 @@ def offline_samples(points: np.ndarray, spec: NoiseSpec, *, rng: np.random.Gener
     return points[:, None, :] + draw_noise((N, spec.samples, d), spec, rng=rng)
 
 
-
-
 def rho_rule(spec: NoiseSpec, override: float | str | None = None) -> tuple[float | None, str]:
     """The one rule for the reference closed form's flat zones (docs/theory.md 1.1): (rho, rule).
 
