@@ -50,7 +50,7 @@ the weak case: the exact methods constrain only samples within rho = sigma sqrt(
 clean point and the rare samples near that radius pull weakly under the penalty continuation; all
 four reach train.tol, two stop at train.steps, and their cost ratios spread from 0.94 to 1.03.
 Compare's recipe converges at the three low noise levels in under 3 s each. Before the engine's
-low-noise changes (docs/theory.md 9.5: penalty unit from the affine fit's residual,
+low-noise changes (docs/training.md 5: penalty unit from the affine fit's residual,
 exact output-layer solve, learning-rate cap, K / N boundaries per clean point) none of those three
 converged in 20,000 steps (cost ratio 0.24 / 1.37 / 1.19, max residual 3.8% / 21% / 5.7% of dmin,
 3.3 s each), and of the table above rays gaussian online stopped not-converged (0.9356, residual

@@ -33,7 +33,7 @@ The default method first meets the target after 700 steps against 51,100 for the
 (73x fewer steps; 230x less wall time, of which 4x is the lean step: the same algorithm in the
 engine, weight-decay, needs as many steps as the paper's code). Its steps cost a little more than
 weight-decay's: the running average, and at every check the exact solve of the output layer for the
-iterate and for the average (docs/theory.md 9.4). Left to its own stopping rule it ends
+iterate and for the average (docs/training.md 4). Left to its own stopping rule it ends
 at 2,700 steps, 0.75 s, 66x sooner than the paper's run reaches the target. Before the output-layer
 solve and the K / N boundaries per clean point it took 1,400 steps (0.32 s) to the target and 3,500
 (0.81 s) to its stop. The paper's run took 51,100 steps here against the issue's "about 45,000"

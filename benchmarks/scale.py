@@ -10,7 +10,7 @@ target of the default and of the paper-style weight-decay baseline in the same r
 Cases (library calls, as `reluden fit` makes them; default settings unless stated):
 - `2d-N`: a jittered 2-D grid (spacing 1, each point moved by up to 0.1 in each coordinate, the project's
   `jittered` convention), sphere noise of radius 0.1, M = 50 (seed 0; no closed form exists);
-- `2d-N-ramps`: the same points and samples fitted by train.method ramps (docs/theory.md 9.12);
+- `2d-N-ramps`: the same points and samples fitted by train.method ramps (docs/training.md 12);
 - `patches`: recipes/patches.yaml (200 grey 4x4 patches >= 0.5 apart, sphere radius 0.05, d = 16, M = 20;
   its method is ramps); `patches-training`: the same with the default training method (augmented-lagrangian);
 - `triangle`: recipes/mnist-size-triangle.yaml (d = 784, width 1024, sphere radius 0.5, M = 600) against its
@@ -27,7 +27,7 @@ at the first check past it) if it has not converged. Columns: `train s` training
 clock), `steps/s`, `mm frac` = the rate of the step's five matrix products achieved during training
 (10 K d B flops a step, B the columns of a step) over the rate of the same products timed alone in this run
 (same shapes, same threads: the best the step could do), `peak GF/s` that rate, `cost` of the returned
-network, `lower` the ramps method's lower bound over its dictionary (docs/theory.md 9.12), `ratio` to the
+network, `lower` the ramps method's lower bound over its dictionary (docs/training.md 12), `ratio` to the
 closed form, `res/tol` its max residual over train.tol x min(ell, rho) (<= 1 passes),
 `affine/tol` the same for the best affine map (the free linear part alone: far above 1 means "converged"
 needs the units), `units` the units' share of the fitted map's variation over the samples (near 1: the units
@@ -40,7 +40,7 @@ its seconds.
 
 Measured, triangle cases (this version; AMD EPYC VM, 2 cores, the other one running the test suite part
 of the time, torch 2.13 CPU, float64, OMP_NUM_THREADS=1, units started in the clean points' affine hull
-(docs/theory.md 9.3), the polish of docs/theory.md 9.4; `--cases triangle,triangle-wd --budget-scale 0.1
+(docs/training.md 3), the polish of docs/training.md 4; `--cases triangle,triangle-wd --budget-scale 0.1
 --baseline-cap 1700`, about 27 minutes):
 
     load: (1.7587890625, 1.63916015625, 1.38623046875)  torch 2.13.0+cpu  threads 1  device cpu  dtype float64
@@ -52,7 +52,7 @@ of the time, torch 2.13 CPU, float64, OMP_NUM_THREADS=1, units started in the cl
 
 Reading it. The default holds an exact interpolant (res/tol 1e-10) from its first check on, with the units
 doing the denoising (share 0.996; the affine map alone misses by 10.6 x tol); training does not lower its
-cost (1.309 x, the first check's network is returned: docs/theory.md 9.10), and the polish takes the same
+cost (1.309 x, the first check's network is returned: docs/training.md 10), and the polish takes the same
 units to 1.0000 x the closed form: on target 76.4 s after the start (60.1 s of training, 15.8 s of polish;
 the polish now takes 3.3 s, its rounds on the features' row space). The paper's weight decay, given 20 x
 that, is after 1,536 s and 3,400 steps at 4.33 x with its max residual 120 x the tolerance and the free
@@ -63,7 +63,7 @@ Measured with the previous version (before the polish was robust: 30 reweighted 
 `--budget-scale 0.4 --baseline-cap 150`): the default 1.309 x after 147 s (300 steps), polished 1.161 x;
 weight decay 106 x after 174 s (400 steps).
 
-Measured, the ramps method (docs/theory.md 9.12) beside the default training on the same 100 points
+Measured, the ramps method (docs/training.md 12) beside the default training on the same 100 points
 (`--cases 2d-100-ramps,2d-300-ramps,patches,2d-100`, one thread, `reluden compare` running on the other core;
 `mm frac` and `peak GF/s` are `-` for ramps, which runs no training step; `steps` are its rounds, `lower` its
 lower bound over its dictionary):
@@ -81,7 +81,7 @@ below), at 1.7 s and 13.6 s against 29-42 s and 214 s; the patches (recipes/patc
 where training finds no interpolant, converge in 14.4 s.
 
 Measured, 2-D cases (this version: the exact interpolant's multiplier rounds run until its residual is within
-0.1 x tol, docs/theory.md 9.4; `--cases 2d-10,2d-30,2d-100,2d-300`, one thread, the other core running the
+0.1 x tol, docs/training.md 4; `--cases 2d-10,2d-30,2d-100,2d-300`, one thread, the other core running the
 test suite at first; about 6 minutes):
 
     load: (1.50439453125, 1.646484375, 1.5390625)  torch 2.13.0+cpu  threads 1  device cpu  dtype float64
@@ -115,11 +115,11 @@ Measured before this version, all cases (the triangle with directions drawn in R
 
 Reading it. 10, 30 and 100 separated points converge (exact interpolants: res/tol ~1e-9) in 0.6, 28 and
 40 s; "converged" at 100 points means no new low by more than ftol over two windows of noisy exact costs
-(docs/theory.md 9.7): runs of 10,000+ steps reached 125-135 where this one stopped at 141. 300 points are
+(docs/training.md 7): runs of 10,000+ steps reached 125-135 where this one stopped at 141. 300 points are
 exact interpolants within tolerance at the budget but their cost still falls (not converged in 5 minutes:
 the exact interpolant's solve with K = 2400 and the (K, N M) forward passes make a check cost more than 100
 steps). Patches (d = 16) do not interpolate at all, with 256 or 1600 units (res/tol 120 and 51, the affine
-map's 117): docs/theory.md 9.3 says why. The start in the hull changes none of the 2-D or patches rows
+map's 117): docs/training.md 3 says why. The start in the hull changes none of the 2-D or patches rows
 (their hulls are full-dimensional: bit for bit the same fits).
 
 Measured on a GPU (one H200, torch 2.11.0+cu130, OMP_NUM_THREADS=1; the polish runs on the host's CPU;

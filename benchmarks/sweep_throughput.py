@@ -14,7 +14,7 @@ x 6 seeds, the default training method. Measured in one run:
 
 Prints wall times, seconds per fit and the ratio to the sequential baseline, the machine's load
 average before and after, and checks that every way found the same status and cost, bit for bit
-(a fit trained in a group ends exactly as alone: docs/theory.md 9.11).
+(a fit trained in a group ends exactly as alone: docs/training.md 11).
 
 Measured (2 cores, idle but for this; every fit also polishes its output layer, docs/theory.md
 9.4, about 0.04 s here; same status and cost at all 24 points, bit for bit):

@@ -92,7 +92,7 @@ class TrainSpec(_Section):
                                 "measured, one thread unless more are faster (the CLI's --threads)")
     polish: bool = Field(True, description="after an exact method's offline fit, replace the output layer by the "
                          "least-path-cost one for the trained units (an exact cone program) where that costs less "
-                         "and fits as well; skipped beyond 4096 samples (docs/theory.md 9.4)")
+                         "and fits as well; skipped beyond 4096 samples (docs/training.md 4)")
     reference: Literal["auto", "none"] = Field("auto", description="after an offline fit, measure the best exact "
                                                "interpolant of the same samples that is cheap to get: the closed form "
                                                "where it interpolates them, else the ramps method within "

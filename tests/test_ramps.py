@@ -1,4 +1,4 @@
-"""The ramps method (train/ramps.py, docs/theory.md 9.12): gaps free of samples, exact interpolation, the
+"""The ramps method (train/ramps.py, docs/training.md 12): gaps free of samples, exact interpolation, the
 closed forms, the lower bound, the cost of the explicit weights, and its refusals."""
 
 import json

@@ -324,7 +324,7 @@ def test_snapped_boundaries_cut_no_cloud_and_cloud_features_equal_the_samples():
 
 def test_fits_are_exact_interpolants_within_tol_of_the_noise_and_report_the_affine_map():
     """The tolerance is tol x min(ell, noise radius): here ell = 1 and the noise radius 0.1, so 10 times stricter than against ell.
-    The returned network interpolates every sample (docs/theory.md 9.1, 9.4); the stats carry the width used
+    The returned network interpolates every sample (docs/training.md 1, 9.4); the stats carry the width used
     (model.width unset: chosen from N) and the residual of the best affine map, which is far above tol."""
     fit = fit_denoiser(POINTS, _samples(), ModelSpec(), TrainSpec(polish=False), seed=0)   # the trainer's own net
     s = fit.stats

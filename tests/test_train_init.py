@@ -1,4 +1,4 @@
-"""The exact methods' start (docs/theory.md 9.3): input directions in the clean points' affine hull when it has
+"""The exact methods' start (docs/training.md 3): input directions in the clean points' affine hull when it has
 dimension r < d, unchanged when r = d; every boundary through a training sample."""
 
 import numpy as np

@@ -65,11 +65,11 @@ def threads_set(n: int | None):
 def single_thread():
     """One CPU thread for the block: LAPACK factorisations and full reductions round differently with
     different thread counts; on one thread the training results do not depend on the count
-    (docs/theory.md 9.9)."""
+    (docs/training.md 9)."""
     return threads_set(1)
 
 
-_SMALL_WORK = 1e6      # B K max(d, 8) (B a step's columns) below which one thread is used unmeasured (9.9)
+_SMALL_WORK = 1e6      # B K max(d, 8) (B a step's columns) below which one thread is used unmeasured (docs/training.md 9)
 _TRIAL_ROUNDS = 3      # rounds of (1 thread, n threads) per measurement
 _TRIAL_BLOCK = 3       # steps per block; the first of each block (after the switch) is not timed
 _RETRIAL_STEPS = 2000  # measure again after this many steps
@@ -85,7 +85,7 @@ class ThreadRule:
     count), and the faster wins (n only when 10% faster: one thread cannot stall on a busy machine). The
     measurement is repeated every 2000 steps and whenever the step time drifts by a factor 1.5 (the machine's
     load changed).
-    Training results do not depend on the choice (docs/theory.md 9.9), so measuring keeps runs reproducible.
+    Training results do not depend on the choice (docs/training.md 9), so measuring keeps runs reproducible.
     """
 
     def __init__(self, device: torch.device, forced: int | None, *, work: float):

@@ -145,7 +145,7 @@ class _OutputSystem:
     With features F = [relu(w y + b); y; 1] (K + d + 1, P; no y rows without skip) and h = Theta^T F it is
     quadratic in Theta: (k Fm F^T + diag(1 on the a rows)) Theta = k Fm X^T - lam_weight F Lam^T, Fm = F mask.
     Formed and factored once in float64 (the system is ill-conditioned, float32 loses it) with a 1e-12
-    relative ridge; `solve` then takes any Lam at the cost of two triangular solves. docs/theory.md 9.4.
+    relative ridge; `solve` then takes any Lam at the cost of two triangular solves. docs/training.md 4.
     """
 
     @torch.no_grad()
@@ -215,7 +215,7 @@ def _snap_boundaries(p: _Flat, Yt: torch.Tensor, N: int, M: int) -> _Flat:
     Yt (d, N M), point-major. Shifts in (-max_m z_knm, -min_m z_knm) leave cloud n cut (z = w y + b); the
     union of these open intervals around 0 is grown until no interval overlaps it, and the nearer end wins.
     An exact interpolant has no cut cloud (h is affine on each cloud), so this projects a fit whose
-    boundaries still cross clouds onto ones that the output layer can interpolate exactly (docs/theory.md 9.4).
+    boundaries still cross clouds onto ones that the output layer can interpolate exactly (docs/training.md 4).
     """
     q = _Flat(p.flat.clone(), p.K, p.d)
     Z = torch.addmm(q.b, q.w, Yt).view(p.K, N, M)                                  # (K, N, M)

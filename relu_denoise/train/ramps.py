@@ -1,5 +1,5 @@
 """The ramps method: the least-cost sum of ramps over a dictionary of directions, a convex program
-(docs/theory.md 9.12).
+(docs/training.md 12).
 
 A ramp along a unit direction u rises from 0 to a height D (a vector) between two levels lo < hi of u^T y:
 D ramp(u^T y; lo, hi, 1), two units, path cost 2 ||D|| / (hi - lo) (docs/theory.md 1). Where the gap (lo, hi)
@@ -13,8 +13,8 @@ solved by iteratively reweighted least squares (the eta-trick: D = E P~^T (P~ E 
 ||D_j|| / w_j from the round before, P~ and X~ centred so that c is free), which interpolates exactly at every
 round and lowers the cost monotonically; the solve's multipliers G give a lower bound on the least cost over the
 whole dictionary, <G, X~> / max_j (||P~_j^T G|| / w_j) (weak duality). Every closed form of docs/theory.md 4 is
-such a sum. On image patches, where training finds no interpolant (9.10), this program finds one wherever the
-gaps' patterns span the clouds (9.12). Runs on the CPU (numpy); the network is returned on the requested device.
+such a sum. On image patches, where training finds no interpolant (docs/training.md 10), this program finds one wherever the
+gaps' patterns span the clouds (docs/training.md 12). Runs on the CPU (numpy); the network is returned on the requested device.
 """
 
 from dataclasses import dataclass

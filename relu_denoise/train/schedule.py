@@ -3,7 +3,7 @@
 At each check (path cost, max residual, tolerance unit min(ell, rho)): stop when the residual is within
 tol and the cost has stopped falling; without multipliers grow the penalty mu while the residual is above
 tol / 4; decay lr when the residual is above tol, has stopped falling and the cost has nearly settled, or
-when the residual is within tol but the cost no longer falls (docs/theory.md 9.7).
+when the residual is within tol but the cost no longer falls (docs/training.md 7).
 """
 
 from dataclasses import dataclass, field
@@ -14,7 +14,7 @@ from .methods import method
 _PENALTY_TARGET = 0.25  # without multipliers, mu grows while the max residual is above this fraction of tol
 _STALL = 10           # a stall needs the cost settled within _STALL * ftol (looser than convergence)
 _HOPELESS = 0.5      # a max residual above this x tol unit for two windows, not falling: no interpolant in reach
-_LR_PER_RADIUS = 0.1  # default lr of the exact methods <= this * rho (training units; docs/theory.md 9)
+_LR_PER_RADIUS = 0.1  # default lr of the exact methods <= this * rho (training units; docs/training.md)
 
 
 @dataclass
@@ -32,7 +32,7 @@ class _Schedule:
         """lr = train.lr; by default for the exact methods 1e-2 capped at rho / 10 (rho in training units)."""
         lr = spec.learning_rate
         if spec.lr is None and method(spec.method).exact:
-            lr = min(lr, max(_LR_PER_RADIUS * rho, spec.lr_min))      # docs/theory.md 9: lr capped at rho / 10
+            lr = min(lr, max(_LR_PER_RADIUS * rho, spec.lr_min))      # docs/training.md: lr capped at rho / 10
         return cls(lr, spec.penalty)
 
     def decide(self, spec: TrainSpec, cost: float, residual: float, unit: float, *,
@@ -71,7 +71,7 @@ class _Schedule:
     def new_low(self, spec: TrainSpec) -> float | None:
         """How far (relative) the lowest cost of the last two windows lies below the lowest before them, once
         three windows of `patience` checks have passed since the last stall (None before). For exact
-        interpolants, whose cost jitters from check to check (docs/theory.md 9.7): two windows, not one,
+        interpolants, whose cost jitters from check to check (docs/training.md 7): two windows, not one,
         so that a lucky low in the window before does not pass for a plateau."""
         p, c = spec.patience, self.costs
         if len(c) < 3 * p:
