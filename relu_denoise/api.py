@@ -2,7 +2,7 @@
 
     import relu_denoise as rd
 
-    recipe = rd.read_recipe("recipes/obtuse-triangle.yaml", "noise.radius=0.1")
+    recipe = rd.read_recipe("recipes/obtuse-triangle.yaml", "noise.sigma=0.02")
     rd.make_problem(recipe).reference.form         # the closed form (a ShallowDenoiser-backed ClosedForm)
     run = rd.fit_recipe(recipe, out="runs/tri")    # = reluden fit ... --out runs/tri
     run.summary.stats.cost, run.result["cost_ratio"], run.extra["fit"].net
