@@ -7,7 +7,7 @@ The public names below load their module on first use, so `reluden --help` does 
 torch, scipy or matplotlib.
 """
 
-import importlib
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -26,12 +26,4 @@ _EXPORTS = {
     "noise": ["NoiseSpec", "offline_samples", "resolve_rho", "rho_rule"],
     "recipe": ["Recipe", "load_recipe", "parse_recipe"],
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str):
-    if name in _HOME:
-        return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
-    raise AttributeError(f"module 'relu_denoise' has no attribute {name!r}")
-
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

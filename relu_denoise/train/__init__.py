@@ -14,7 +14,7 @@
 Names load on first use, so importing this package (recipes read train.methods) does not import torch.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "devices": ["ThreadRule", "resolve_device", "resolve_dtype"],
@@ -26,11 +26,4 @@ _EXPORTS = {
     "stats": ["HISTORY_COLUMNS", "FitResult", "FitStats", "Polish"],
     "trainer": ["Trainer", "TrainingState", "load_checkpoint", "save_checkpoint", "training_data"],
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str):
-    if name in _HOME:
-        return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
