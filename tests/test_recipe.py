@@ -97,7 +97,8 @@ SWEEPS = sorted((RECIPES / "sweeps").glob("*.yaml"))
 def test_every_shipped_recipe_loads_the_same_through_fit_sweep_and_collect(path, tmp_path):
     """One YAML loader: the recipe `reluden fit` reads, the one a sweep point runs, and the one `collect` reads
     back from the run's recipe.yaml are the same."""
-    from relu_denoise.sweep import _read_recipe, load_sweep
+    from relu_denoise.sweep import load_sweep
+    from relu_denoise.sweep.table import _read_recipe
 
     recipe, _ = load_recipe(path)
     sweep_file = tmp_path / "s.yaml"
