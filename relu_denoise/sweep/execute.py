@@ -31,7 +31,8 @@ def _execute(point) -> None:
     run_dir = Path(point.run_dir)
     if point.action == "resume":
         try:
-            workflows.resume_fit(run_dir, device=point.options["device"], figures=point.options["figures"])
+            workflows.resume_fit(run_dir, device=point.options["device"], figures=point.options["figures"],
+                                 argv=point.argv or None)
             return
         except TrainingError as exc:
             if exc.reason == "interrupted":                           # recorded; the sweep stops
@@ -53,7 +54,7 @@ def _run_command(point, run_dir: Path) -> None:
 
     records.clear_stale(run_dir)
     recipe, base, o = point.recipe, point.base_dir, point.options
-    common = {"out": run_dir, "force": True, "figures": o["figures"]}
+    common = {"out": run_dir, "force": True, "figures": o["figures"], "facts": _facts(point)}
     if point.command == "closed-form":
         workflows.closed_form_workflow(recipe, base, **common)
     elif point.command == "fit":
@@ -63,6 +64,11 @@ def _run_command(point, run_dir: Path) -> None:
                                    n_test=recipe.compare.n_test, nn=o["nn"], device=o["device"], **common)
     else:
         workflows.align_workflow(recipe, base, tolerance=o["tolerance"], device=o["device"], **common)
+
+
+def _facts(point) -> dict:
+    """What the sweep adds to the point's manifest: the sweep's command line (a worker's own is not it)."""
+    return {"argv": list(point.argv)} if point.argv else {}
 
 
 # ---------------------------------------------------------------- tasks: a point, or fits trained together
@@ -143,7 +149,8 @@ def _execute_together(points: list) -> dict:
     o = points[0].options
     jobs = [(p.recipe, p.base_dir, p.run_dir) for p in points]
     try:
-        outcomes = workflows.fit_many_workflow(jobs, device=o["device"], figures=o["figures"])
+        outcomes = workflows.fit_many_workflow(jobs, device=o["device"], figures=o["figures"],
+                                               facts=_facts(points[0]))
     except KeyboardInterrupt:
         for p in points:
             records.record_interrupted(p)

@@ -9,7 +9,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
 
@@ -18,28 +17,24 @@ from . import records
 from .execute import run_task, task_rows
 
 
-def guarded_task(points: list) -> list[list[dict]]:
-    """run_task inside a worker process: the points' torch threads and argv; Ctrl-C ends only this task.
+def guarded_task(points: list, stop=None) -> list[list[dict]]:
+    """run_task inside a worker process, with the points' torch threads (restored after); Ctrl-C ends only
+    this task.
 
     Idle workers ignore SIGINT (the local pool's initializer); while a task runs the first SIGINT
     interrupts it (the trainer saves a checkpoint) and later ones are ignored. Returns [] for every point
-    without running when the sweep was stopped before the task started.
+    without running when `stop` (the local pool's event: the sweep is stopping) was set before it started.
     """
-    import torch
+    from ..train.devices import threads_set
 
-    if _STOP is not None and _STOP.is_set():
-        return [[] for _ in points]                # the sweep was stopped before this task started
-    first = points[0]
-    if first.threads and torch.get_num_threads() != first.threads:
-        torch.set_num_threads(first.threads)
-    argv, sys.argv = sys.argv, list(first.argv) or sys.argv
-    try:
-        with interrupt_on(signal.SIGINT, once=True):
-            return run_task(points)
-    except KeyboardInterrupt:
-        return task_rows(points)
-    finally:
-        sys.argv = argv
+    if stop is not None and stop.is_set():
+        return [[] for _ in points]
+    with threads_set(points[0].threads):
+        try:
+            with interrupt_on(signal.SIGINT, once=True):
+                return run_task(points)
+        except KeyboardInterrupt:
+            return task_rows(points)
 
 
 @contextlib.contextmanager
@@ -63,13 +58,9 @@ def interrupt_on(signum: int, *, once: bool = False):
         signal.signal(signum, previous)
 
 
-_STOP = None          # in a local pool worker: the pool's stop event (set on Ctrl-C: start no more points)
-
-
-def _worker_init(stop) -> None:
-    """Local pool workers: ignore SIGINT while idle (the sweep's process decides when to stop)."""
-    global _STOP
-    _STOP = stop
+def _ignore_sigint() -> None:
+    """Initializer of the local pool's processes (workers and the stop event's manager), which are the sweep's
+    own: they ignore the terminal's SIGINT while idle (the sweep's process decides when to stop)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -103,13 +94,23 @@ def run_local(todo: list[list], jobs: int, scheduler, finished) -> None:
     """`jobs` long-lived spawned worker processes; on Ctrl-C the pending tasks are dropped and the running
     ones interrupted (they save a checkpoint) and recorded before the table is written."""
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing.managers import SyncManager
 
     context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
-                               initargs=(stop,))
-    futures = {pool.submit(guarded_task, task): task for task in todo}
+    manager = SyncManager(ctx=context)          # its Event can be handed to every task (a plain one cannot)
+    manager.start(initializer=_ignore_sigint)
+    try:
+        _pool(todo, jobs, finished, context, manager.Event())
+    finally:
+        manager.shutdown()
+
+
+def _pool(todo: list[list], jobs: int, finished, context, stop) -> None:
+    """run_local's pool: `stop` is set on Ctrl-C, so that the workers start no more tasks."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_ignore_sigint)
+    futures = {pool.submit(guarded_task, task, stop): task for task in todo}
     handled = set()
     try:
         with interrupt_on(signal.SIGTERM):
