@@ -316,3 +316,82 @@ def test_a_task_in_this_process_leaves_argv_and_threads_as_they_were(tmp_path):
     run_task(points[1:2])
     assert sys.argv == argv and torch.get_num_threads() == threads
     assert json.loads((tmp_path / "out" / points[1].run_dir / "manifest.json").read_text())["argv"] == points[1].argv
+
+
+# ---------------------------------------------------------------- failures are recorded, never swallowed
+
+
+def _interrupted_copy(done, tmp_path):
+    """A copy of the finished sweep whose first point reads as interrupted with a checkpoint:
+    (sweep file, sweep directory, that point's run directory)."""
+    path, out = _copy(done, tmp_path)
+    run = out / done[1].rows[0]["run_dir"].rsplit("/", 1)[1]
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest.update(status="interrupted", reason="interrupted at step 2000")
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    (run / "result.json").unlink()
+    return path, out, run
+
+
+def test_a_resume_that_cannot_continue_is_recorded_and_the_point_runs_from_the_start(done, tmp_path):
+    path, out, run = _interrupted_copy(done, tmp_path)
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    sweep = load_sweep(path, out=out, grid=["noise.radius=0.05"])       # that point alone
+    assert [p.action for p in plan(sweep)] == ["resume"]
+    finished = run_sweep(sweep, jobs=1)
+    assert finished.ok and _numbers(finished.rows) == _numbers(done[1].rows[:1])     # from step 0: the same fit
+    (entry,) = json.loads((run / "manifest.json").read_text())["resumes"]
+    assert entry["from_status"] == "interrupted" and "not a readable reluden checkpoint" in entry["abandoned"]
+    assert "not a readable reluden checkpoint" in json.loads((run / POINT_FILE).read_text())["resume_abandoned"]
+
+
+def test_a_bug_in_a_resume_fails_the_point_with_its_traceback_and_no_restart(done, tmp_path, monkeypatch):
+    from relu_denoise import workflows
+
+    path, out, run = _interrupted_copy(done, tmp_path)
+
+    def broken(*args, **kwargs):
+        raise AttributeError("a bug in resume_fit")
+
+    monkeypatch.setattr(workflows, "resume_fit", broken)
+    (row,) = run_sweep(load_sweep(path, out=out, grid=["noise.radius=0.05"]), jobs=1).rows
+    assert row["status"] == "failed" and row["reason"].startswith("AttributeError: a bug in resume_fit")
+    assert f"(traceback in {run / 'error.txt'})" in row["reason"] and row["cost"] is None
+    assert "in broken" in (run / "error.txt").read_text()
+    assert json.loads((run / "manifest.json").read_text())["files"]                   # the run's own list kept
+
+
+def test_a_bug_in_a_point_is_recorded_with_its_traceback_and_the_others_run(tmp_path, monkeypatch):
+    from relu_denoise import workflows
+
+    path = _write(tmp_path, {**SWEEP, "command": "closed-form"})
+    real = workflows.closed_form_workflow
+
+    def sometimes(recipe, base, **options):
+        if recipe.noise.radius == 0.1:
+            raise KeyError("a bug")
+        return real(recipe, base, **options)
+
+    monkeypatch.setattr(workflows, "closed_form_workflow", sometimes)
+    result = run_sweep(load_sweep(path, out=tmp_path / "out"), jobs=1)
+    assert [r["status"] for r in result.rows] == ["ok", "failed", "ok"]
+    error = tmp_path / "out" / result.rows[1]["run_dir"] / "error.txt"
+    assert result.rows[1]["reason"] == f"KeyError: 'a bug' (traceback in {error})"
+    assert "in sometimes" in error.read_text() and "KeyError: 'a bug'" in error.read_text()
+
+
+def test_a_bug_in_fits_trained_together_is_recorded_in_every_run_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from relu_denoise.workflows import fitting
+
+    path = _write(tmp_path, {**SWEEP, "grid": {"seed": "0:2"}, "set": {"train.steps": 300}})
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug after training")
+
+    monkeypatch.setattr(fitting, "fitted", broken)
+    result = run_sweep(load_sweep(path, out=tmp_path / "out"), jobs=1)
+    assert [r["status"] for r in result.rows] == ["failed", "failed"]
+    for row in result.rows:
+        error = tmp_path / "out" / row["run_dir"] / "error.txt"
+        assert row["reason"] == f"ZeroDivisionError: a bug after training (traceback in {error})"
+        assert "in broken" in error.read_text()

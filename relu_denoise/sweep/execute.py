@@ -7,7 +7,8 @@ import json
 import time
 from pathlib import Path
 
-from ..errors import RecipeError, TrainingError
+from ..errors import RecipeError, ReludenError, TrainingError
+from ..files import utc_now
 from . import records
 from .table import run_rows
 
@@ -15,46 +16,71 @@ from .table import run_rows
 def run_point(point) -> list[dict]:
     """Run (or resume) one point into its run directory unless cached, and return its table rows.
 
-    Any failure is recorded in the run directory (status failed and the reason) and returned as rows:
-    it never raises, except KeyboardInterrupt, which a workflow has recorded as interrupted.
+    Any failure is recorded in the run directory (status failed and the reason; for an error that is not the
+    library's own, its traceback in error.txt) and returned as rows: it never raises, except
+    KeyboardInterrupt, which the point's records show as interrupted.
     """
     if point.action != "cached":
         start = time.perf_counter()
-        _execute(point)
-        records.write_point_file(point, time.perf_counter() - start)
+        abandoned = _execute(point)
+        records.write_point_file(point, time.perf_counter() - start, resume_abandoned=abandoned)
     return run_rows(point.run_dir, point.keys)
 
 
-def _execute(point) -> None:
-    from .. import workflows
-
-    run_dir = Path(point.run_dir)
-    if point.action == "resume":
-        try:
-            workflows.resume_fit(run_dir, device=point.options["device"], figures=point.options["figures"],
-                                 argv=point.argv or None)
-            return
-        except TrainingError as exc:
-            if exc.reason == "interrupted":                           # recorded; the sweep stops
-                return
-        except Exception:                                             # noqa: S110 (started again below)
-            pass
-        # no usable checkpoint, or the resumed fit failed: the point runs again from the start
+def _execute(point) -> str | None:
+    """The point's command into its run directory, every ending recorded there; returns why a resume was
+    abandoned for a run from the start (None: no resume, or it ended the point)."""
+    abandoned, facts, run_dir = None, _facts(point), Path(point.run_dir)
     try:
-        _run_command(point, run_dir)
+        if point.action == "resume":
+            before = records.manifest_of(run_dir)
+            abandoned = _resume(point, before)
+            if abandoned is None:
+                return None
+            facts["resumes"] = [*before.get("resumes", []), {
+                "start": utc_now(), "from_status": before.get("status"), "argv": point.argv,
+                "abandoned": abandoned, "then": "the point ran again from step 0"}]
+        _run_command(point, run_dir, facts)
     except KeyboardInterrupt:
         records.record_interrupted(point)
         raise
-    except Exception as exc:                                          # keep going: recorded, reported in the row
+    except Exception as exc:                     # noqa: BLE001 (recorded: a failing point never stops the others)
         records.record_failure(point, exc)
+    return abandoned
 
 
-def _run_command(point, run_dir: Path) -> None:
+def _resume(point, before: dict) -> str | None:
+    """Continue the point's fit from its checkpoint; None when that ended the point, else why it could not.
+
+    A resumed fit that is interrupted or diverges has ended (its run recorded it; from step 0 the fit would
+    take the same steps again). Only the library's own errors abandon the resume (a checkpoint or run file that
+    cannot be used, TrainingError bad-checkpoint, RunError ...); anything else (a bug) propagates, to be
+    recorded as the point's failure with its traceback.
+    """
+    from .. import workflows
+
+    try:
+        workflows.resume_fit(point.run_dir, device=point.options["device"], figures=point.options["figures"],
+                             argv=point.argv or None)
+    except TrainingError as exc:
+        if exc.reason in ("interrupted", "diverged"):
+            return None
+        return f"resume failed ({exc.reason}): {exc}"
+    except ReludenError as exc:
+        return f"resume failed: {exc}"
+    except Exception:
+        if records.manifest_of(Path(point.run_dir)) == before:    # it failed before the run was reopened
+            records.mark_running(Path(point.run_dir), "resumed by the sweep")
+        raise
+    return None
+
+
+def _run_command(point, run_dir: Path, facts: dict) -> None:
     from .. import workflows
 
     records.clear_stale(run_dir)
     recipe, base, o = point.recipe, point.base_dir, point.options
-    common = {"out": run_dir, "force": True, "figures": o["figures"], "facts": _facts(point)}
+    common = {"out": run_dir, "force": True, "figures": o["figures"], "facts": facts}
     if point.command == "closed-form":
         workflows.closed_form_workflow(recipe, base, **common)
     elif point.command == "fit":
@@ -155,6 +181,10 @@ def _execute_together(points: list) -> dict:
         for p in points:
             records.record_interrupted(p)
         raise
+    except Exception as exc:                     # noqa: BLE001 (a bug: recorded with its traceback, the sweep goes on)
+        for p in points:
+            records.record_failure(p, exc)
+        return {}
     trained_with = {}
     for p, outcome in zip(points, outcomes):
         if isinstance(outcome, Exception):

@@ -25,12 +25,17 @@ def read_record(path: Path) -> dict:
     return read_json(path)
 
 
+def manifest_of(run_dir: Path) -> dict:
+    """The run's manifest; {} when there is none or it cannot be read (plan.py reports that one)."""
+    try:
+        return read_record(run_dir / "manifest.json")
+    except RunError:
+        return {}
+
+
 def status_of(run_dir: Path) -> str | None:
     """The status the run's manifest records (None: no manifest, or one that cannot be read)."""
-    try:
-        return read_record(run_dir / "manifest.json").get("status")
-    except RunError:
-        return None
+    return manifest_of(run_dir).get("status")
 
 
 def recorded(run_dir: Path) -> bool:
@@ -44,12 +49,14 @@ def clear_stale(run_dir: Path) -> None:
     new run may replace them (files.claim_dir)."""
     for name in ("result.json", POINT_FILE, ERROR_FILE):
         (run_dir / name).unlink(missing_ok=True)
-    try:
-        manifest = read_record(run_dir / "manifest.json")
-    except RunError:
-        return
+    mark_running(run_dir, "rerun by the sweep")
+
+
+def mark_running(run_dir: Path, reason: str) -> None:
+    """Mark the run's manifest unfinished (if it has one), so that how this attempt ends is recorded."""
+    manifest = manifest_of(run_dir)
     if manifest:
-        write_json(run_dir / "manifest.json", {**manifest, "status": "running", "reason": "rerun by the sweep"})
+        write_json(run_dir / "manifest.json", {**manifest, "status": "running", "reason": reason})
 
 
 def record_interrupted(point) -> None:
@@ -58,29 +65,56 @@ def record_interrupted(point) -> None:
 
 
 def record_failure(point, exc: BaseException) -> None:
-    """Record how a point ended when its workflow could not (no run directory yet, or it never closed)."""
-    if recorded(Path(point.run_dir)):
+    """Record how a point ended where its workflow could not (no run directory yet, or it never closed).
+
+    An error that is not the library's own leaves its traceback in error.txt, and the reason says where,
+    also when the run was closed without it (a group of fits closes every open run with the error's first
+    line)."""
+    run_dir = Path(point.run_dir)
+    if not unexpected(exc):
+        if not recorded(run_dir):
+            record(point, *ending(exc))
         return
-    record(point, *ending(exc))
+    error = run_dir / ERROR_FILE
+    if error.exists():                           # the run recorded it (runs.Run.recording), pointer and all
+        return
+    status, reason = ending(exc)
+    # a run that is closed was closed by this error only if it records the ending this error gives
+    # (workflows.fit_many_workflow closes the open runs of a group with it); else it ended its own way before
+    closed_by_it = recorded(run_dir) and manifest_of(run_dir).get("reason") == reason
+    if recorded(run_dir) and not closed_by_it:
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(error, _traceback(exc))
+    reason = f"{reason} (traceback in {error})"
+    if closed_by_it:
+        write_json(run_dir / "manifest.json", {**manifest_of(run_dir), "reason": reason})
+    else:
+        record(point, status, reason)
 
 
 def record(point, status: str, reason: str) -> None:
-    """The run directory of a point that ended before its workflow made one: recipe, manifest, no result."""
+    """The run directory of a point that ended before its workflow made one (or closed it): recipe, manifest
+    (what an earlier attempt's manifest holds beside, such as its files), no result."""
     run_dir = Path(point.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "result.json").unlink(missing_ok=True)
     atomic_write_text(run_dir / "recipe.yaml", recipe_to_yaml(point.recipe))
     now = utc_now()
-    manifest = {"command": point.command, "argv": list(point.argv or sys.argv), "seed": point.recipe.seed, "start": now, "end": now,
-                "status": status, "reason": reason}
+    manifest = {"start": now, **manifest_of(run_dir), "command": point.command, "argv": list(point.argv or sys.argv),
+                "seed": point.recipe.seed, "end": now, "status": status, "reason": reason}
     write_json(run_dir / "manifest.json", manifest)
 
 
-def write_point_file(point, seconds: float, trained_with: int = 1) -> None:
+def write_point_file(point, seconds: float, trained_with: int = 1, resume_abandoned: str | None = None) -> None:
+    """sweep_point.json: the swept values, the wall seconds, the action and, where a resume was abandoned for a
+    run from the start, why."""
     run_dir = Path(point.run_dir)
     if run_dir.is_dir():
         info = {"sweep": point.sweep, "index": point.index, "keys": point.keys, "values": point.values,
                 "seconds": seconds, "action": point.action, "trained_with": trained_with}
+        if resume_abandoned is not None:
+            info["resume_abandoned"] = resume_abandoned
         write_json(run_dir / POINT_FILE, info)
 
 
