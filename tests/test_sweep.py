@@ -395,3 +395,30 @@ def test_a_bug_in_fits_trained_together_is_recorded_in_every_run_and_the_sweep_g
         error = tmp_path / "out" / row["run_dir"] / "error.txt"
         assert row["reason"] == f"ZeroDivisionError: a bug after training (traceback in {error})"
         assert "in broken" in error.read_text()
+
+
+# ---------------------------------------------------------------- unreadable run files
+
+
+@pytest.mark.parametrize("name, text", [("result.json", '{"cost": 1.0,'), ("manifest.json", ""),
+                                        (POINT_FILE, "[1, 2]"), ("recipe.yaml", "noise: [")])
+def test_a_hand_edited_run_file_gives_an_unreadable_row_and_the_rest_is_collected(done, tmp_path, name, text):
+    _, result = done
+    path, out = _copy(done, tmp_path)
+    broken = out / result.rows[1]["run_dir"].rsplit("/", 1)[1]
+    (broken / name).write_text(text)
+    rows = collect([out])
+    assert sorted(r["status"] for r in rows) == ["ok", "ok", "unreadable"]
+    (bad,) = [r for r in rows if r["status"] == "unreadable"]
+    assert bad["reason"].startswith(f"{broken / name}: ") and f"delete {broken.name}/" in bad["reason"]
+    good = [r for r in rows if r["status"] == "ok"]
+    assert _numbers(good) == _numbers([result.rows[0], result.rows[2]])
+    res = _cli("collect", out, "--json")
+    assert res.exit_code == 0, res.output
+    assert sorted(r["status"] for r in json.loads(res.stdout)) == ["ok", "ok", "unreadable"]
+    # a sweep leaves the point alone, even with --force, and says so
+    assert [p.action for p in plan(load_sweep(path, out=out, force=True))] == ["run", "unreadable", "run"]
+    again = run_sweep(load_sweep(path, out=out), jobs=1)
+    assert again.counts.unreadable == 1 and again.counts.cached == 2 and not again.ok
+    assert [r["status"] for r in again.rows] == ["ok", "unreadable", "ok"]
+    assert (broken / name).read_text() == text

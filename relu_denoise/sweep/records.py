@@ -10,9 +10,11 @@ import sys
 import traceback
 from pathlib import Path
 
+import yaml
+
 from ..errors import ReludenError, RunError
 from ..files import atomic_write_text, read_json, utc_now, write_json
-from ..recipe import recipe_to_yaml
+from ..recipe import read_yaml, recipe_to_yaml
 from ..runs import ERROR_FILE, ending
 
 POINT_FILE = "sweep_point.json"
@@ -23,6 +25,20 @@ def read_record(path: Path) -> dict:
     if not path.exists():
         return {}
     return read_json(path)
+
+
+def read_recipe(run_dir: Path) -> dict:
+    """The run's recipe.yaml as a mapping ({} when missing); RunError naming it when it cannot be read."""
+    path = run_dir / "recipe.yaml"
+    if not path.exists():
+        return {}
+    try:
+        data = read_yaml(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise RunError(f"{path}: recipe.yaml is unreadable ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: recipe.yaml is not a mapping of sections (got {type(data).__name__})")
+    return data
 
 
 def manifest_of(run_dir: Path) -> dict:

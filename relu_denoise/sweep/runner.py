@@ -27,6 +27,7 @@ class Counts:
     failed: int = 0        # of those, ended failed
     interrupted: int = 0
     running: int = 0
+    unreadable: int = 0    # not run: a run file cannot be read (plan.py)
 
 
 class SweepEvents:
@@ -119,12 +120,13 @@ def _drive(sweep: Sweep, points: list[Point], jobs: int, executor: str, schedule
     spec = sweep.spec
     meta = {"name": spec.name, "command": spec.command, "recipe": str((sweep.source.parent / spec.recipe).resolve()),
             "sweep_file": str(sweep.source.resolve()), "keys": sweep.keys, "points": len(points)}
-    todo = [p for p in points if p.action != "cached"]
+    todo = [p for p in points if p.action not in ("cached", "unreadable")]
     table = _Table(sweep.directory, meta, Counts(total=len(todo), running=min(jobs, len(todo))), jobs)
     for p in points:
-        if p.action == "cached":
+        if p.action in ("cached", "unreadable"):
             table.by_index[p.index] = run_rows(p.run_dir, p.keys)
-            table.counts.cached += 1
+            table.counts.cached += p.action == "cached"
+            table.counts.unreadable += p.action == "unreadable"
     table.write()
     with events.progress(table.counts, sweep) as update:
         table.update = update

@@ -10,46 +10,47 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
 from ..errors import RecipeError, RunError
 from ..files import atomic_write_text, to_jsonable
-from ..recipe import read_yaml
 from ..results import FIT_IN_ALIGN, ROW_KEYS
-from .records import POINT_FILE, read_record
+from .records import POINT_FILE, read_recipe, read_record
 from .spec import flatten
 
 
 def run_rows(run_dir, keys: list[str]) -> list[dict]:
     """The table rows of one run directory: the keys' values (from its recipe.yaml), status, reason,
     run_dir, seconds and the command's scalar results; compare gives one row per noise level and estimator.
+
+    A run file that cannot be read (hand-edited, truncated) gives status "unreadable" and a reason naming it.
     """
     run_dir = Path(run_dir)
-    manifest = _read_or_empty(run_dir / "manifest.json")
-    result = _read_or_empty(run_dir / "result.json")
-    recipe = _read_recipe(run_dir)
+    unreadable = []
+    manifest, result, point = (_read(run_dir / name, unreadable) for name in ("manifest.json", "result.json",
+                                                                             POINT_FILE))
+    try:
+        recipe = read_recipe(run_dir)
+    except RunError as exc:
+        recipe = {}
+        unreadable.append(exc)
     command = manifest.get("command", result.get("command"))
     row = {k: _lookup(recipe, k) for k in keys}
     row.update(command=command, status=manifest.get("status", "running"), reason=manifest.get("reason"),
-               run_dir=str(run_dir.resolve()), seconds=_seconds(run_dir, manifest))
+               run_dir=str(run_dir.resolve()), seconds=_seconds(point, manifest))
+    if unreadable:
+        row.update(status="unreadable", reason=f"{unreadable[0]}; repair the file, or delete {run_dir.name}/ "
+                                               "(a sweep then runs its point again)")
     if command == "compare":
         return _compare_rows(row, result)
     return [{**row, **_scalars(command, result)}]
 
 
-def _read_or_empty(path: Path) -> dict:
+def _read(path: Path, unreadable: list) -> dict:
+    """A run file as a mapping ({} when missing); one that cannot be read is added to `unreadable`."""
     try:
         return read_record(path)
-    except RunError:
+    except RunError as exc:
+        unreadable.append(exc)
         return {}
-
-
-def _read_recipe(run_dir: Path) -> dict:
-    try:
-        data = read_yaml((run_dir / "recipe.yaml").read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _lookup(mapping: dict, key: str):
@@ -61,9 +62,9 @@ def _lookup(mapping: dict, key: str):
     return node
 
 
-def _seconds(run_dir: Path, manifest: dict) -> float | None:
+def _seconds(point: dict, manifest: dict) -> float | None:
     """Wall seconds of the point (sweep_point.json), else the manifest's end - start (1 s resolution)."""
-    seconds = _read_or_empty(run_dir / POINT_FILE).get("seconds")
+    seconds = point.get("seconds")
     if seconds is not None:
         return round(float(seconds), 3)
     try:
@@ -136,15 +137,23 @@ def collect(paths) -> list[dict]:
     """The rows of every run directory under `paths` (run directories, sweep directories, any folders).
 
     Columns are the swept keys recorded by sweeps (sweep_point.json); runs made by hand add the recipe
-    keys whose values differ between the runs found. Sweep points come first, in grid order.
+    keys whose values differ between the runs found. Sweep points come first, in grid order. A run with a
+    file that cannot be read gives a row with status "unreadable" (run_rows); the others are collected.
     """
     runs = find_runs(paths)
-    infos = {r: _read_or_empty(r / POINT_FILE) for r in runs}
+    infos = {r: _read(r / POINT_FILE, []) for r in runs}            # an unreadable one: its row says so
     keys = list(dict.fromkeys(k for info in infos.values() for k in info.get("keys", [])))
     if not all(infos.values()):
-        keys += [k for k in varying_keys([_read_recipe(r) for r in runs]) if k not in keys]
+        keys += [k for k in varying_keys([_recipe_or_empty(r) for r in runs]) if k not in keys]
     order = sorted(runs, key=lambda r: (not infos[r], infos[r].get("sweep", ""), infos[r].get("index", 0), str(r)))
     return [row for r in order for row in run_rows(r, keys)]
+
+
+def _recipe_or_empty(run_dir: Path) -> dict:
+    try:
+        return read_recipe(run_dir)
+    except RunError:                              # its row says so
+        return {}
 
 
 def collect_frame(paths):
