@@ -239,6 +239,8 @@ def test_sweep_cli_help_describes_every_option():
     ({"set": {"model.widht": 3}}, "set: model.widht: unknown key"),
     ({"set": {"noise.radius": 0.1}}, "noise.radius is both fixed (set) and swept (grid)"),
     ({"noise": [0.1]}, "noise: only for command compare"),
+    ({"tol": 0.01}, "tol: only for command certify (this sweep's command is fit)"),
+    ({"command": "certify", "time_limit": 0.5}, "time_limit: must be >= 1"),
 ], ids=lambda v: str(v)[:30])
 def test_bad_sweep_files_give_one_line_and_exit_2(tmp_path, change, message):
     path = _write(tmp_path, {**SWEEP, **change})
@@ -422,3 +424,31 @@ def test_a_hand_edited_run_file_gives_an_unreadable_row_and_the_rest_is_collecte
     assert again.counts.unreadable == 1 and again.counts.cached == 2 and not again.ok
     assert [r["status"] for r in again.rows] == ["ok", "unreadable", "ok"]
     assert (broken / name).read_text() == text
+
+
+# ---------------------------------------------------------------- certify
+
+
+def test_a_certify_sweep_gives_the_bounds_of_each_point(tmp_path):
+    """1-D (the lower bound's LP is exact): each point's row holds its certificate and the fit it started from."""
+    line = {"name": "line", "data": {"kind": "points", "points": [[0.0], [1.0], [2.5]]},
+            "noise": {"distribution": "gaussian", "sigma": 0.03, "samples": 6}, "model": {"width": 16},
+            "train": {"steps": 1500}}
+    (tmp_path / "line.yaml").write_text(yaml.safe_dump(line))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"name": "c", "command": "certify", "recipe": "line.yaml",
+                                                     "device": "cpu", "grid": {"seed": "0:2"}, "time_limit": 5}))
+    sweep = load_sweep(tmp_path / "s.yaml", out=tmp_path / "out")
+    assert [p.options["time_limit"] for p in sweep.points] == [5, 5] and sweep.points[0].options["tol"] == 1e-3
+    result = run_sweep(sweep, jobs=1)
+    assert result.ok and [r["seed"] for r in result.rows] == [0, 1]
+    for row in result.rows:
+        certified = json.loads((tmp_path / "out" / row["run_dir"] / "result.json").read_text())
+        assert row["command"] == "certify" and row["lower_method"] == certified["lower_method"] == "lp-1d"
+        assert row["lower"] == certified["lower"] and row["upper"] == certified["upper"] and row["gap"] <= 1e-3
+        assert row["rounds"] >= 1 and row["cost"] == certified["fit"]["cost"] and row["steps"] > 0
+    assert (tmp_path / "out" / "sweep.png").stat().st_size > 0
+    other = load_sweep(tmp_path / "s.yaml", out=tmp_path / "out", grid=["seed=0"])
+    assert other.points[0].run_dir == sweep.points[0].run_dir             # the same options, the same point
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"name": "c", "command": "certify", "recipe": "line.yaml",
+                                                     "grid": {"seed": [0]}, "time_limit": 6}))
+    assert load_sweep(tmp_path / "t.yaml", out=tmp_path / "out").points[0].run_dir != sweep.points[0].run_dir

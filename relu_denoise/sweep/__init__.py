@@ -1,12 +1,14 @@
 """Sweeps: a grid of runs of one command, cached by content, resumable, on local processes or Dask.
 
     name: rays-noise
-    command: fit                  # closed-form | fit | compare | align
+    command: fit                  # closed-form | fit | compare | align | certify
     recipe: ../rays.yaml          # relative to the sweep file
     grid:                         # cartesian product of recipe keys (last key varies fastest)
       noise.sigma: [0.01, 0.02, 0.05]
       seed: "0:3"                 # a range: 0, 1, 2
     set: {train.steps: 5000}      # fixed overrides (nested mappings are merged key by key)
+    device: cpu                   # and the command's options: compare noise, repeats, n_test, nn;
+                                  # align tolerance; certify time_limit, tol (as on its command line)
 
 Each point is an ordinary run directory `<sweep dir>/<command>-<hash>/`, the hash taken over the
 command, its options and the resolved recipe, so a point's directory (like its random streams,

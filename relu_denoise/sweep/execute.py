@@ -88,8 +88,11 @@ def _run_command(point, run_dir: Path, facts: dict) -> None:
     elif point.command == "compare":
         workflows.compare_workflow(recipe, base, noise=recipe.compare.noise, repeats=recipe.compare.repeats,
                                    n_test=recipe.compare.n_test, nn=o["nn"], device=o["device"], **common)
-    else:
+    elif point.command == "align":
         workflows.align_workflow(recipe, base, tolerance=o["tolerance"], device=o["device"], **common)
+    else:
+        workflows.certify_workflow(recipe, base, time_limit=o["time_limit"], tol=o["tol"], device=o["device"],
+                                   **common)
 
 
 def _facts(point) -> dict:

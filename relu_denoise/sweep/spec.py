@@ -21,12 +21,12 @@ from ..files import to_jsonable
 from ..recipe import (Recipe, format_validation_error, load_recipe, parse_recipe, read_raw_recipe, read_yaml,
                       read_yaml_file, recipe_to_yaml)
 
-COMMANDS = ("closed-form", "fit", "compare", "align")
+COMMANDS = ("closed-form", "fit", "compare", "align", "certify")
 _RANGE = re.compile(r"\s*(-?\d+)\s*:\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?")
 # command options -> the command they belong to; those that change a point's result are hashed into its name
 _OPTION_OF = {"noise": "compare", "repeats": "compare", "n_test": "compare", "nn": "compare",
-              "tolerance": "align"}
-_HASHED = ("nn", "tolerance")
+              "tolerance": "align", "time_limit": "certify", "tol": "certify"}
+_HASHED = ("nn", "tolerance", "time_limit", "tol")
 
 
 class SweepFile(BaseModel):
@@ -35,12 +35,13 @@ class SweepFile(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: str = Field(min_length=1, description="the sweep's name; default: the file's stem")
-    command: Literal["closed-form", "fit", "compare", "align"]
+    command: Literal["closed-form", "fit", "compare", "align", "certify"]
     recipe: str = Field(min_length=1, description="the recipe, relative to the sweep file")
     grid: dict[str, list[Any] | str] = Field(default_factory=dict, description="recipe key -> values, or "
                                              "'START:STOP[:STEP]' for integers")
     set_: dict[str, Any] = Field(default_factory=dict, alias="set", description="fixed recipe overrides")
-    device: str = Field("auto", description="device of fit, compare and align: auto, cpu, cuda, cuda:N, mps")
+    device: str = Field("auto", description="device of the fits (fit, compare, align, certify): auto, cpu, cuda, "
+                        "cuda:N, mps")
     figures: bool = Field(False, description="each point's own figures (fit.png, ...); off for speed")
     batch: bool = Field(True, description="fit: train the fits of one data shape together as one network with "
                         "stacked weights (the same results, bit for bit; docs/training.md 11)")
@@ -49,6 +50,8 @@ class SweepFile(BaseModel):
     n_test: int | None = Field(None, ge=1, description="compare: test points per level (compare.n_test)")
     nn: bool | None = Field(None, description="compare: train the nn estimator (default true)")
     tolerance: float | None = Field(None, gt=0, lt=90, description="align: aligned within this angle (degrees)")
+    time_limit: float | None = Field(None, ge=1, description="certify: seconds for the bounds (--time-limit)")
+    tol: float | None = Field(None, gt=0, description="certify: stop when upper / lower - 1 is below this (--tol)")
 
     @field_validator("grid", mode="before")
     @classmethod
@@ -76,6 +79,9 @@ class SweepFile(BaseModel):
             out["nn"] = True if self.nn is None else self.nn
         if self.command == "align":
             out["tolerance"] = 5.0 if self.tolerance is None else self.tolerance
+        if self.command == "certify":                 # the defaults of reluden certify
+            out["time_limit"] = 120.0 if self.time_limit is None else self.time_limit
+            out["tol"] = 1e-3 if self.tol is None else self.tol
         return out
 
 
@@ -93,7 +99,7 @@ class Point:
     sweep: str
     recipe: Recipe                  # resolved and validated once, by load_sweep
     digest: str                     # point_hash of the command, hashed options and resolved recipe
-    options: dict = field(default_factory=dict)   # device, figures, batch, nn, tolerance
+    options: dict = field(default_factory=dict)   # device, figures, batch and the command's own (nn, tolerance ...)
     action: str = "run"             # run | resume | cached (plan.py)
     threads: int | None = None      # torch threads while the point runs
     argv: list[str] = field(default_factory=list)  # the sweep's command line, recorded in the point's manifest

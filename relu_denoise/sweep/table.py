@@ -80,7 +80,7 @@ def _scalars(command: str, result: dict) -> dict:
         out["geometry"] = cf.get("geometry")
     elif command == "closed-form":
         out["geometry"] = result.get("geometry")
-    if command == "align":
+    if command in ("align", "certify"):             # the fit they ran first
         fit = result.get("fit") or {}
         out.update({k: fit.get(k) for k in FIT_IN_ALIGN})
     out.update({k: result.get(k) for k in ROW_KEYS.get(command, ())})
