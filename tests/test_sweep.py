@@ -294,23 +294,24 @@ def test_command_line_grid_replaces_the_files_key_and_product_order(tmp_path):
 
 def test_a_task_in_this_process_leaves_argv_and_threads_as_they_were(tmp_path):
     """A worker's task sets torch threads for itself only, and records the sweep's command line in the point's
-    manifest without rewriting sys.argv; a stop event handed in skips the task."""
+    manifest without rewriting sys.argv; a stop flag handed in skips the task."""
     import sys
-    import threading
 
     import torch
 
     from relu_denoise.sweep import guarded_task, run_task
+    from relu_denoise.sweep.executors import StopFlag
 
     path = _write(tmp_path, {**SWEEP, "command": "closed-form"})
     points = plan(load_sweep(path, out=tmp_path / "out"))
     threads, argv = torch.get_num_threads(), list(sys.argv)
-    stop = threading.Event()
+    stop = StopFlag(tmp_path / "stop")
     stop.set()
     assert guarded_task(points[:1], stop) == [[]] and not (tmp_path / "out").exists()
+    stop.clear()
     for p in points:
         p.threads, p.argv = (1 if threads != 1 else 2), ["reluden", "sweep", str(path), "--jobs", "3"]
-    (rows,) = guarded_task(points[:1], threading.Event())
+    (rows,) = guarded_task(points[:1], stop)
     assert sys.argv == argv and torch.get_num_threads() == threads
     manifest = json.loads((tmp_path / "out" / rows[0]["run_dir"] / "manifest.json").read_text())
     assert rows[0]["status"] == "ok" and manifest["argv"] == points[0].argv

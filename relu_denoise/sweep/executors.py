@@ -1,8 +1,9 @@
 """Executors: the same `run_task` in this process, in a pool of local worker processes, or on a Dask cluster.
 
-Each takes the tasks, the job count, the scheduler address and `finished(point, rows) -> stop?`, called once
-per point as its task ends. Ctrl-C (and SIGTERM) stops a sweep: running points record their state (a fit
-saves a checkpoint), pending ones are dropped, and KeyboardInterrupt reaches the caller.
+Each takes the tasks, the job count, the scheduler address, `finished(point, rows) -> stop?`, called once
+per point as its task ends, and the sweep's StopFlag. Ctrl-C (and SIGTERM) stops a sweep: running points
+record their state (a fit saves a checkpoint), pending ones are dropped, and KeyboardInterrupt reaches the
+caller.
 """
 
 import contextlib
@@ -10,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RecipeError, RunError
@@ -17,13 +19,34 @@ from . import records
 from .execute import run_task, task_rows
 
 
-def guarded_task(points: list, stop=None) -> list[list[dict]]:
+STOP_FILE = ".reluden.stop"
+
+
+@dataclass(frozen=True)
+class StopFlag:
+    """"The sweep is stopping: start no more tasks", as a file in the sweep directory: a plain value handed to
+    every task, that reaches spawned workers and Dask workers (which share the sweep directory) alike. The
+    sweep clears it when it starts and when it ends."""
+
+    path: Path
+
+    def set(self) -> None:
+        self.path.touch()
+
+    def is_set(self) -> bool:
+        return self.path.exists()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def guarded_task(points: list, stop: StopFlag | None = None) -> list[list[dict]]:
     """run_task inside a worker process, with the points' torch threads (restored after); Ctrl-C ends only
     this task.
 
     Idle workers ignore SIGINT (the local pool's initializer); while a task runs the first SIGINT
     interrupts it (the trainer saves a checkpoint) and later ones are ignored. Returns [] for every point
-    without running when `stop` (the local pool's event: the sweep is stopping) was set before it started.
+    without running when `stop` was set before it started (the sweep is stopping).
     """
     from ..train.devices import threads_set
 
@@ -59,8 +82,8 @@ def interrupt_on(signum: int, *, once: bool = False):
 
 
 def _ignore_sigint() -> None:
-    """Initializer of the local pool's processes (workers and the stop event's manager), which are the sweep's
-    own: they ignore the terminal's SIGINT while idle (the sweep's process decides when to stop)."""
+    """Initializer of the local pool's worker processes, which are the sweep's own: they ignore the terminal's
+    SIGINT while idle (the sweep's process decides when to stop)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -75,7 +98,7 @@ def _report(task: list, rows: list[list[dict]], finished) -> bool:
 # ---------------------------------------------------------------- in this process
 
 
-def run_here(todo: list[list], jobs, scheduler, finished) -> None:
+def run_here(todo: list[list], jobs, scheduler, finished, stop: StopFlag) -> None:
     """One job: the tasks run one after another in this process."""
     for task in todo:
         try:
@@ -90,26 +113,14 @@ def run_here(todo: list[list], jobs, scheduler, finished) -> None:
 # ---------------------------------------------------------------- local worker processes
 
 
-def run_local(todo: list[list], jobs: int, scheduler, finished) -> None:
+def run_local(todo: list[list], jobs: int, scheduler, finished, stop: StopFlag) -> None:
     """`jobs` long-lived spawned worker processes; on Ctrl-C the pending tasks are dropped and the running
     ones interrupted (they save a checkpoint) and recorded before the table is written."""
     import multiprocessing
-    from multiprocessing.managers import SyncManager
-
-    context = multiprocessing.get_context("spawn")
-    manager = SyncManager(ctx=context)          # its Event can be handed to every task (a plain one cannot)
-    manager.start(initializer=_ignore_sigint)
-    try:
-        _pool(todo, jobs, finished, context, manager.Event())
-    finally:
-        manager.shutdown()
-
-
-def _pool(todo: list[list], jobs: int, finished, context, stop) -> None:
-    """run_local's pool: `stop` is set on Ctrl-C, so that the workers start no more tasks."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_sigint)
     futures = {pool.submit(guarded_task, task, stop): task for task in todo}
     handled = set()
     try:
@@ -159,7 +170,7 @@ def _stop_local(pool, futures: dict, finished) -> None:
 # ---------------------------------------------------------------- Dask
 
 
-def run_dask(todo: list[list], jobs: int, scheduler: str | None, finished) -> None:
+def run_dask(todo: list[list], jobs: int, scheduler: str | None, finished, stop: StopFlag) -> None:
     """Tasks (points, or fits trained together) as tasks of a Dask cluster: `scheduler`'s, or a LocalCluster of
     `jobs` single-thread processes."""
     try:
@@ -169,7 +180,7 @@ def run_dask(todo: list[list], jobs: int, scheduler: str | None, finished) -> No
                           "pip install 'relu-denoise[dask]'") from None
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(_dask_client(scheduler, jobs, stack))
-        futures = {client.submit(guarded_task, task, pure=False,
+        futures = {client.submit(guarded_task, task, stop, pure=False,
                                  key=f"point-{task[0].index}-{Path(task[0].run_dir).name}"): task for task in todo}
         try:
             with interrupt_on(signal.SIGTERM):
@@ -177,6 +188,7 @@ def run_dask(todo: list[list], jobs: int, scheduler: str | None, finished) -> No
                     if _report(futures[f], _rows_of(f, futures[f]), finished):
                         break
         finally:
+            stop.set()                             # what a worker has not started yet, it skips
             client.cancel(list(futures))
 
 

@@ -131,11 +131,15 @@ def _drive(sweep: Sweep, points: list[Point], jobs: int, executor: str, schedule
     with events.progress(table.counts, sweep) as update:
         table.update = update
         run = {"local": executors.run_local if jobs > 1 else executors.run_here, "dask": executors.run_dask}[executor]
+        stop = executors.StopFlag(sweep.directory / executors.STOP_FILE)
+        stop.clear()                                  # left by a sweep that was killed while stopping
         try:
             if todo:
-                run(tasks(todo, jobs), jobs, scheduler, table.add)
+                run(tasks(todo, jobs), jobs, scheduler, table.add, stop)
         except KeyboardInterrupt:
             table.stopped = True
+        finally:
+            stop.clear()
     rows = table.rows()
     if rows and (table.counts.done or not (sweep.directory / "sweep.png").exists()):
         from ..plots import summary_figure
