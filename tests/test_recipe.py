@@ -97,7 +97,8 @@ SWEEPS = sorted((RECIPES / "sweeps").glob("*.yaml"))
 def test_every_shipped_recipe_loads_the_same_through_fit_sweep_and_collect(path, tmp_path):
     """One YAML loader: the recipe `reluden fit` reads, the one a sweep point runs, and the one `collect` reads
     back from the run's recipe.yaml are the same."""
-    from relu_denoise.sweep import _read_recipe, load_sweep
+    from relu_denoise.sweep import load_sweep
+    from relu_denoise.sweep.records import read_recipe
 
     recipe, _ = load_recipe(path)
     sweep_file = tmp_path / "s.yaml"
@@ -106,7 +107,7 @@ def test_every_shipped_recipe_loads_the_same_through_fit_sweep_and_collect(path,
     assert load_recipe(point.recipe_path, point.overrides)[0] == recipe
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "recipe.yaml").write_text(recipe_to_yaml(recipe))
-    assert _read_recipe(tmp_path / "run") == recipe.model_dump(mode="json")
+    assert read_recipe(tmp_path / "run") == recipe.model_dump(mode="json")
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)

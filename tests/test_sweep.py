@@ -239,6 +239,8 @@ def test_sweep_cli_help_describes_every_option():
     ({"set": {"model.widht": 3}}, "set: model.widht: unknown key"),
     ({"set": {"noise.radius": 0.1}}, "noise.radius is both fixed (set) and swept (grid)"),
     ({"noise": [0.1]}, "noise: only for command compare"),
+    ({"tol": 0.01}, "tol: only for command certify (this sweep's command is fit)"),
+    ({"command": "certify", "time_limit": 0.5}, "time_limit: must be >= 1"),
 ], ids=lambda v: str(v)[:30])
 def test_bad_sweep_files_give_one_line_and_exit_2(tmp_path, change, message):
     path = _write(tmp_path, {**SWEEP, **change})
@@ -285,3 +287,169 @@ def test_command_line_grid_replaces_the_files_key_and_product_order(tmp_path):
     assert sweep.keys == ["noise.radius", "seed"]
     assert [p.values for p in sweep.points] == [{"noise.radius": r, "seed": s} for r in (0.2, 0.3) for s in (0, 1)]
     assert len({p.run_dir for p in sweep.points}) == 4
+
+
+# ---------------------------------------------------------------- no side effects on the process
+
+
+def test_a_task_in_this_process_leaves_argv_and_threads_as_they_were(tmp_path):
+    """A worker's task sets torch threads for itself only, and records the sweep's command line in the point's
+    manifest without rewriting sys.argv; a stop flag handed in skips the task."""
+    import sys
+
+    import torch
+
+    from relu_denoise.sweep import guarded_task, run_task
+    from relu_denoise.sweep.executors import StopFlag
+
+    path = _write(tmp_path, {**SWEEP, "command": "closed-form"})
+    points = plan(load_sweep(path, out=tmp_path / "out"))
+    threads, argv = torch.get_num_threads(), list(sys.argv)
+    stop = StopFlag(tmp_path / "stop")
+    stop.set()
+    assert guarded_task(points[:1], stop) == [[]] and not (tmp_path / "out").exists()
+    stop.clear()
+    for p in points:
+        p.threads, p.argv = (1 if threads != 1 else 2), ["reluden", "sweep", str(path), "--jobs", "3"]
+    (rows,) = guarded_task(points[:1], stop)
+    assert sys.argv == argv and torch.get_num_threads() == threads
+    manifest = json.loads((tmp_path / "out" / rows[0]["run_dir"] / "manifest.json").read_text())
+    assert rows[0]["status"] == "ok" and manifest["argv"] == points[0].argv
+    assert manifest["torch_threads"] == points[0].threads             # set while the task ran
+    run_task(points[1:2])
+    assert sys.argv == argv and torch.get_num_threads() == threads
+    assert json.loads((tmp_path / "out" / points[1].run_dir / "manifest.json").read_text())["argv"] == points[1].argv
+
+
+# ---------------------------------------------------------------- failures are recorded, never swallowed
+
+
+def _interrupted_copy(done, tmp_path):
+    """A copy of the finished sweep whose first point reads as interrupted with a checkpoint:
+    (sweep file, sweep directory, that point's run directory)."""
+    path, out = _copy(done, tmp_path)
+    run = out / done[1].rows[0]["run_dir"].rsplit("/", 1)[1]
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest.update(status="interrupted", reason="interrupted at step 2000")
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    (run / "result.json").unlink()
+    return path, out, run
+
+
+def test_a_resume_that_cannot_continue_is_recorded_and_the_point_runs_from_the_start(done, tmp_path):
+    path, out, run = _interrupted_copy(done, tmp_path)
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    sweep = load_sweep(path, out=out, grid=["noise.radius=0.05"])       # that point alone
+    assert [p.action for p in plan(sweep)] == ["resume"]
+    finished = run_sweep(sweep, jobs=1)
+    assert finished.ok and _numbers(finished.rows) == _numbers(done[1].rows[:1])     # from step 0: the same fit
+    (entry,) = json.loads((run / "manifest.json").read_text())["resumes"]
+    assert entry["from_status"] == "interrupted" and "not a readable reluden checkpoint" in entry["abandoned"]
+    assert "not a readable reluden checkpoint" in json.loads((run / POINT_FILE).read_text())["resume_abandoned"]
+
+
+def test_a_bug_in_a_resume_fails_the_point_with_its_traceback_and_no_restart(done, tmp_path, monkeypatch):
+    from relu_denoise import workflows
+
+    path, out, run = _interrupted_copy(done, tmp_path)
+
+    def broken(*args, **kwargs):
+        raise AttributeError("a bug in resume_fit")
+
+    monkeypatch.setattr(workflows, "resume_fit", broken)
+    (row,) = run_sweep(load_sweep(path, out=out, grid=["noise.radius=0.05"]), jobs=1).rows
+    assert row["status"] == "failed" and row["reason"].startswith("AttributeError: a bug in resume_fit")
+    assert f"(traceback in {run / 'error.txt'})" in row["reason"] and row["cost"] is None
+    assert "in broken" in (run / "error.txt").read_text()
+    assert json.loads((run / "manifest.json").read_text())["files"]                   # the run's own list kept
+
+
+def test_a_bug_in_a_point_is_recorded_with_its_traceback_and_the_others_run(tmp_path, monkeypatch):
+    from relu_denoise import workflows
+
+    path = _write(tmp_path, {**SWEEP, "command": "closed-form"})
+    real = workflows.closed_form_workflow
+
+    def sometimes(recipe, base, **options):
+        if recipe.noise.radius == 0.1:
+            raise KeyError("a bug")
+        return real(recipe, base, **options)
+
+    monkeypatch.setattr(workflows, "closed_form_workflow", sometimes)
+    result = run_sweep(load_sweep(path, out=tmp_path / "out"), jobs=1)
+    assert [r["status"] for r in result.rows] == ["ok", "failed", "ok"]
+    error = tmp_path / "out" / result.rows[1]["run_dir"] / "error.txt"
+    assert result.rows[1]["reason"] == f"KeyError: 'a bug' (traceback in {error})"
+    assert "in sometimes" in error.read_text() and "KeyError: 'a bug'" in error.read_text()
+
+
+def test_a_bug_in_fits_trained_together_is_recorded_in_every_run_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from relu_denoise.workflows import fitting
+
+    path = _write(tmp_path, {**SWEEP, "grid": {"seed": "0:2"}, "set": {"train.steps": 300}})
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug after training")
+
+    monkeypatch.setattr(fitting, "fitted", broken)
+    result = run_sweep(load_sweep(path, out=tmp_path / "out"), jobs=1)
+    assert [r["status"] for r in result.rows] == ["failed", "failed"]
+    for row in result.rows:
+        error = tmp_path / "out" / row["run_dir"] / "error.txt"
+        assert row["reason"] == f"ZeroDivisionError: a bug after training (traceback in {error})"
+        assert "in broken" in error.read_text()
+
+
+# ---------------------------------------------------------------- unreadable run files
+
+
+@pytest.mark.parametrize("name, text", [("result.json", '{"cost": 1.0,'), ("manifest.json", ""),
+                                        (POINT_FILE, "[1, 2]"), ("recipe.yaml", "noise: [")])
+def test_a_hand_edited_run_file_gives_an_unreadable_row_and_the_rest_is_collected(done, tmp_path, name, text):
+    _, result = done
+    path, out = _copy(done, tmp_path)
+    broken = out / result.rows[1]["run_dir"].rsplit("/", 1)[1]
+    (broken / name).write_text(text)
+    rows = collect([out])
+    assert sorted(r["status"] for r in rows) == ["ok", "ok", "unreadable"]
+    (bad,) = [r for r in rows if r["status"] == "unreadable"]
+    assert bad["reason"].startswith(f"{broken / name}: ") and f"delete {broken.name}/" in bad["reason"]
+    good = [r for r in rows if r["status"] == "ok"]
+    assert _numbers(good) == _numbers([result.rows[0], result.rows[2]])
+    res = _cli("collect", out, "--json")
+    assert res.exit_code == 0, res.output
+    assert sorted(r["status"] for r in json.loads(res.stdout)) == ["ok", "ok", "unreadable"]
+    # a sweep leaves the point alone, even with --force, and says so
+    assert [p.action for p in plan(load_sweep(path, out=out, force=True))] == ["run", "unreadable", "run"]
+    again = run_sweep(load_sweep(path, out=out), jobs=1)
+    assert again.counts.unreadable == 1 and again.counts.cached == 2 and not again.ok
+    assert [r["status"] for r in again.rows] == ["ok", "unreadable", "ok"]
+    assert (broken / name).read_text() == text
+
+
+# ---------------------------------------------------------------- certify
+
+
+def test_a_certify_sweep_gives_the_bounds_of_each_point(tmp_path):
+    """1-D (the lower bound's LP is exact): each point's row holds its certificate and the fit it started from."""
+    line = {"name": "line", "data": {"kind": "points", "points": [[0.0], [1.0], [2.5]]},
+            "noise": {"distribution": "gaussian", "sigma": 0.03, "samples": 6}, "model": {"width": 16},
+            "train": {"steps": 1500}}
+    (tmp_path / "line.yaml").write_text(yaml.safe_dump(line))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"name": "c", "command": "certify", "recipe": "line.yaml",
+                                                     "device": "cpu", "grid": {"seed": "0:2"}, "time_limit": 5}))
+    sweep = load_sweep(tmp_path / "s.yaml", out=tmp_path / "out")
+    assert [p.options["time_limit"] for p in sweep.points] == [5, 5] and sweep.points[0].options["tol"] == 1e-3
+    result = run_sweep(sweep, jobs=1)
+    assert result.ok and [r["seed"] for r in result.rows] == [0, 1]
+    for row in result.rows:
+        certified = json.loads((tmp_path / "out" / row["run_dir"] / "result.json").read_text())
+        assert row["command"] == "certify" and row["lower_method"] == certified["lower_method"] == "lp-1d"
+        assert row["lower"] == certified["lower"] and row["upper"] == certified["upper"] and row["gap"] <= 1e-3
+        assert row["rounds"] >= 1 and row["cost"] == certified["fit"]["cost"] and row["steps"] > 0
+    assert (tmp_path / "out" / "sweep.png").stat().st_size > 0
+    other = load_sweep(tmp_path / "s.yaml", out=tmp_path / "out", grid=["seed=0"])
+    assert other.points[0].run_dir == sweep.points[0].run_dir             # the same options, the same point
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"name": "c", "command": "certify", "recipe": "line.yaml",
+                                                     "grid": {"seed": [0]}, "time_limit": 6}))
+    assert load_sweep(tmp_path / "t.yaml", out=tmp_path / "out").points[0].run_dir != sweep.points[0].run_dir

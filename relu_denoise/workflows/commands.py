@@ -21,11 +21,12 @@ from .fitting import fit_into, panels
 
 
 def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=None, force=False,
-                         figures: bool = True) -> Outcome:
+                         figures: bool = True, facts: dict | None = None) -> Outcome:
     """The reference closed form of the recipe (docs/theory.md 1.1; `rho` overrides the rule), as a run.
 
     Writes ramps.csv, closed_form.png and, with `query` ((n, d) points), predictions.csv. Where no
     closed form applies the run ends with status "no-closed-form" and the failed condition (a result).
+    `facts` (here and in every workflow): more manifest entries (a sweep records its command line as `argv`).
     """
     from ..checks import read_points_file
 
@@ -34,7 +35,7 @@ def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=
     ref = problem.reference_at(rho)
     files = data_files(recipe, base_dir) + ([Path(query)] if query else [])
     run = Run.create("closed-form", recipe, out=out, force=force, device="cpu", dtype="float64", data_files=files,
-                     figures=figures, **({"query": str(Path(query).resolve())} if query else {}))
+                     figures=figures, **({"query": str(Path(query).resolve())} if query else {}), **(facts or {}))
     N, d = problem.points.shape
     summary = ClosedFormSummary(ref, N, d, problem.source.info)
     if ref.form is None:
@@ -70,7 +71,8 @@ _COMPARE_COLUMNS = ["noise", "estimator", "mse", "ci_low", "ci_high", "n_test"]
 
 
 def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: int, n_test: int, nn: bool = True,
-                     device="auto", out=None, force=False, figures: bool = True, events: Events = Events()) -> Outcome:
+                     device="auto", out=None, force=False, figures: bool = True, events: Events = Events(),
+                     facts: dict | None = None) -> Outcome:
     """Test MSE of the six denoisers at each noise level (docs/theory.md 3), as a run.
 
     Writes compare.csv, result.json (with `nn_fits`: each fit's cost, residual, steps) and compare.png.
@@ -91,7 +93,7 @@ def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: i
         N, d = problem.points.shape
         check_fit_memory(N, recipe.noise.samples, d, recipe.model, recipe.train)
     run = Run.create("compare", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
-                     data_files=data_files(recipe, base_dir), figures=figures)
+                     data_files=data_files(recipe, base_dir), figures=figures, **(facts or {}))
     done = []
 
     def on_level(partial) -> None:                       # every finished level is on disk at once
@@ -143,9 +145,9 @@ def _nn_fitter(recipe: Recipe, device, fits: list):
 
 
 def align_workflow(recipe: Recipe, base_dir, *, tolerance: float = 5.0, device="auto", out=None, force=False,
-                   figures: bool = True, events: Events = Events()) -> Outcome:
+                   figures: bool = True, events: Events = Events(), facts: dict | None = None) -> Outcome:
     """Fit the recipe (as `fit` would), then measure how its units align with the data (docs/theory.md 6)."""
-    run, problem, dev = open_training_run("align", recipe, base_dir, device, out, force, figures)
+    run, problem, dev = open_training_run("align", recipe, base_dir, device, out, force, figures, **(facts or {}))
     with run.recording():
         fitted = fit_into(run, recipe, problem, dev, events, close=False)
         return _align_into(run, recipe, problem, fitted.extra["fit"].net, fitted.result, tolerance,
@@ -225,13 +227,14 @@ def _align_figures(run: Run, recipe: Recipe, net, ref, points, report) -> list[s
 
 
 def certify_workflow(recipe: Recipe, base_dir, *, time_limit: float = 120.0, tol: float = 1e-3, device="auto",
-                     out=None, force=False, figures: bool = True, events: Events = Events()) -> Outcome:
+                     out=None, force=False, figures: bool = True, events: Events = Events(),
+                     facts: dict | None = None) -> Outcome:
     """Fit the recipe (as `fit` would), then certify [lower, upper] on the minimum cost (docs/theory.md 8)."""
     from ..certificates import check_certify_memory
 
     _check_certifiable(recipe)
     run, problem, dev = open_training_run("certify", recipe, base_dir, device, out, force, figures,
-                                          checks=[lambda p: check_certify_memory(*p.samples.shape)])
+                                          checks=[lambda p: check_certify_memory(*p.samples.shape)], **(facts or {}))
     with run.recording():
         fitted = fit_into(run, recipe, problem, dev, events, close=False)
         return _certify_into(run, recipe, problem, fitted.extra["fit"].net, fitted.result, time_limit, tol, events)

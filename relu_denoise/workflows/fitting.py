@@ -17,19 +17,21 @@ from .common import Events, Outcome, open_training_run, train, training_ended, w
 
 
 def fit_workflow(recipe: Recipe, base_dir, *, out=None, force=False, device="auto", figures: bool = True,
-                 events: Events = Events()) -> Outcome:
-    """Train the recipe's denoiser to min-cost interpolation (docs/training.md) into a new run directory."""
-    run, problem, dev = open_training_run("fit", recipe, base_dir, device, out, force, figures)
+                 events: Events = Events(), facts: dict | None = None) -> Outcome:
+    """Train the recipe's denoiser to min-cost interpolation (docs/training.md) into a new run directory.
+
+    `facts`: more manifest entries (a sweep records its own command line as `argv`)."""
+    run, problem, dev = open_training_run("fit", recipe, base_dir, device, out, force, figures, **(facts or {}))
     with run.recording():
         return fit_into(run, recipe, problem, dev, events)
 
 
 def resume_fit(run_dir, *, device=None, steps: int | None = None, figures: bool = True,
-               events: Events = Events()) -> Outcome:
+               events: Events = Events(), argv: list[str] | None = None) -> Outcome:
     """Continue a fit from RUN_DIR/checkpoint.pt with the run's own recipe (interrupted, failed or killed).
 
     A finished run (ok, not-converged) is refused unless `steps` extends it beyond the steps it ran;
-    the manifest records each resume.
+    the manifest records each resume (with `argv`, default this process's command line).
     """
     from ..files import atomic_write_text, utc_now
     from ..train import load_checkpoint, resolve_device
@@ -50,7 +52,8 @@ def resume_fit(run_dir, *, device=None, steps: int | None = None, figures: bool 
     dev = resolve_device(device or manifest.get("device", "auto"))
     run = Run.reopen(path, figures=figures)
     resumes = [*manifest.get("resumes", []), {"start": utc_now(), "from_status": manifest.get("status"),
-                                              "steps": recipe.train.steps, "argv": sys.argv}]
+                                              "steps": recipe.train.steps,
+                                              "argv": list(sys.argv if argv is None else argv)}]
     run.update(status="running", end=None, reason=None, resumes=resumes, device=str(dev))
     if steps is not None:
         atomic_write_text(path / "recipe.yaml", recipe_to_yaml(recipe))
@@ -148,21 +151,22 @@ def fit_figures(run: Run, recipe: Recipe, fit, problem: Problem) -> list[str]:
 # ---------------------------------------------------------------- many fits (sweeps)
 
 
-def fit_many_workflow(jobs: list, *, device="auto", figures: bool = True) -> list:
+def fit_many_workflow(jobs: list, *, device="auto", figures: bool = True, facts: dict | None = None) -> list:
     """`fit_workflow` for several recipes at once, for sweeps: the fits go through train together, so those that
     share one data shape (seeds and noise levels of one geometry) train as one network with stacked weights
     (docs/training.md 11). Each ends in its own run directory exactly as `fit_workflow` leaves it, with the
     same weights bit for bit.
 
-    jobs: (recipe, base_dir, out) each. Returns, per job, its Outcome or the library error that ended it
-    (recorded in its run when the run was created). Ctrl-C interrupts every fit still training (each saves
-    its checkpoint and records "interrupted"); a second one ends at once, every open run recording it.
+    jobs: (recipe, base_dir, out) each; `facts`: more manifest entries of every run. Returns, per job, its
+    Outcome or the library error that ended it (recorded in its run when the run was created). Ctrl-C
+    interrupts every fit still training (each saves its checkpoint and records "interrupted"); a second one
+    ends at once, every open run recording it.
     """
     outcomes: list = [None] * len(jobs)
     started = []                                             # (job index, run, recipe, problem, device)
     for i, (recipe, base, out) in enumerate(jobs):
         try:
-            run, problem, dev = open_training_run("fit", recipe, base, device, out, True, figures)
+            run, problem, dev = open_training_run("fit", recipe, base, device, out, True, figures, **(facts or {}))
             started.append((i, run, recipe, problem, dev))
         except ReludenError as exc:
             outcomes[i] = exc
