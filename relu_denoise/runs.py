@@ -170,7 +170,7 @@ class Run:
         except BaseException as exc:
             if self.manifest.get("status") == "running":
                 status, reason = ending(exc)
-                if _unexpected(exc):
+                if unexpected(exc):
                     atomic_write_text(self.path / ERROR_FILE, "".join(traceback.format_exception(exc)))
                     reason += f" (traceback in {self.path / ERROR_FILE})"
                 self.finish(status, reason=reason)
@@ -210,7 +210,7 @@ def owned_files(folder: Path) -> list[str]:
     return [*_ALWAYS, *map(str, listed)]
 
 
-def _unexpected(exc: BaseException) -> bool:
+def unexpected(exc: BaseException) -> bool:
     """An exception the library does not raise on purpose (a bug, or an error from below it)."""
     from .errors import ReludenError
 

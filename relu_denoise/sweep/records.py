@@ -12,10 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ReludenError, RunError
+from ..errors import RunError
 from ..files import atomic_write_text, read_json, utc_now, write_json
 from ..recipe import read_yaml, recipe_to_yaml
-from ..runs import ERROR_FILE, ending
+from ..runs import ERROR_FILE, ending, unexpected
 
 POINT_FILE = "sweep_point.json"
 
@@ -132,11 +132,6 @@ def write_point_file(point, seconds: float, trained_with: int = 1, resume_abando
         if resume_abandoned is not None:
             info["resume_abandoned"] = resume_abandoned
         write_json(run_dir / POINT_FILE, info)
-
-
-def unexpected(exc: BaseException) -> bool:
-    """An error the library does not raise on purpose (a bug, or one from below it)."""
-    return isinstance(exc, Exception) and not isinstance(exc, (ReludenError, MemoryError))
 
 
 def _traceback(exc: BaseException) -> str:
