@@ -129,13 +129,14 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 # ---------------------------------------------------------------- options every command shares
 
-RecipeArg = Annotated[Path, typer.Argument(help="YAML recipe file (see recipes/ for examples).", show_default=False)]
+RecipeArg = Annotated[Path, typer.Argument(metavar="RECIPE", help="YAML recipe file (see recipes/ for examples).", show_default=False)]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run directory to write. Default: "
                    "results/COMMAND/RECIPE-NAME/UTC-TIME-HASH/ (a new one each time). A non-empty DIR is "
                    "refused unless --force.", show_default=False)]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe key "
                    "for this run, e.g. --set noise.sigma=0.1 (value parsed as YAML and checked with the recipe's "
-                   "types; repeatable). The run's recipe.yaml records the result.", show_default=False)]
+                   "types; repeatable). The run directory's recipe.yaml holds the recipe as overridden.",
+                   show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly result.json to stdout, for scripts "
                     "(reluden ... --json | jq .cost); the summary still goes to stderr unless --quiet.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary on stderr; the run "

@@ -59,7 +59,7 @@ def _parse_rho(text: Optional[str]):
 
 # ---------------------------------------------------------------- fit
 
-FitRecipeArg = Annotated[Optional[Path], typer.Argument(help="YAML recipe file (see recipes/). Omit it with "
+FitRecipeArg = Annotated[Optional[Path], typer.Argument(metavar="RECIPE", help="YAML recipe file (see recipes/). Omit it with "
                          "--resume.", show_default=False)]
 DeviceOpt = Annotated[Optional[str], typer.Option(help="Where to train: auto (cuda, then mps, then cpu), cpu, cuda, "
                       "cuda:N or mps. Default: auto; with --resume, the device the run started on. A GPU pays off "
@@ -141,10 +141,10 @@ def _positive(levels: Optional[list[float]]):
     return levels
 
 
-CompareRecipeArg = Annotated[Optional[Path], typer.Argument(help="YAML recipe. Default: the built-in recipe of "
+CompareRecipeArg = Annotated[Optional[Path], typer.Argument(metavar="RECIPE", help="YAML recipe. Default: the built-in recipe of "
                              "docs/theory.md 3 (10 nearly evenly spread points on [0, 1], M = 100).",
                              show_default=False)]
-NoiseOpt = Annotated[Optional[list[float]], typer.Option("--noise", callback=_positive, help="Noise level "
+NoiseOpt = Annotated[Optional[list[float]], typer.Option("--noise", metavar="LEVEL", callback=_positive, help="Noise level "
                      "(repeatable): sigma for the recipe's Gaussian noise, the radius for sphere/ball noise. "
                      "Default: the recipe's compare.noise grid. A level gives the same numbers alone or in a grid, "
                      "so a level can be added later.", show_default=False)]
