@@ -178,7 +178,12 @@ def read_raw_recipe(path) -> dict:
 
 
 def load_recipe(path, overrides: list[str] = ()) -> tuple[Recipe, Path]:
-    """Read, override and validate a YAML recipe. Returns the recipe and its folder (for relative paths)."""
+    """Read, override and validate a YAML recipe. Returns the recipe and its folder (for relative paths).
+
+    `path` None: the built-in DEFAULT_RECIPE (docs/theory.md 3), relative to the working directory.
+    """
+    if path is None:
+        return parse_recipe(DEFAULT_RECIPE, overrides), Path(".")
     path = Path(path)
     return parse_recipe(read_raw_recipe(path), overrides), path.parent
 
@@ -190,6 +195,15 @@ def parse_recipe(raw: dict, overrides: list[str] = ()) -> Recipe:
         return Recipe.model_validate(raw)
     except ValidationError as exc:
         raise RecipeError(format_validation_error(exc)) from None
+
+
+def parse_section(name: str, raw: dict):
+    """One section of a recipe (train, model, compare, ...) validated alone, its defaults filled in; a
+    RecipeError names the key as `name.key`."""
+    try:
+        return Recipe.model_fields[name].annotation.model_validate(raw)
+    except ValidationError as exc:
+        raise RecipeError(f"{name}.{format_validation_error(exc)}") from None
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:

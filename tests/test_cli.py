@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from relu_denoise.cli import app
+from relu_denoise.errors import DataError, NoClosedFormError, RecipeError, RunError, SolverError, TrainingError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 runner = CliRunner()
@@ -117,3 +118,55 @@ def test_closed_form_collinear_in_r3_draws_the_curve_along_the_line(tmp_path):
     result = json.loads(res.stdout)
     assert (result["geometry"], result["dim"], result["affine_dim"]) == ("univariate", 3, 1)
     assert result["figure"] == "closed_form.png" and (tmp_path / "closed_form.png").stat().st_size > 0
+
+
+ENDINGS = [
+    (TrainingError("diverged at step 7: lower train.lr", reason="diverged"), 1, "error: diverged at step 7"),
+    (KeyboardInterrupt(), 1, "interrupted"),
+    (NoClosedFormError("rays: two rays make an angle under 90 degrees", kind="geometry"), 3,
+     "error: no closed form: rays"),
+    (SolverError("no optimal point", program="restricted dual", status="infeasible"), 1,
+     "error: solver failed: restricted dual (status infeasible): no optimal point"),
+    (RecipeError("noise.sigma: must be > 0, got -1"), 2, "error: noise.sigma: must be > 0, got -1"),
+    (RunError("run directory not found: nope"), 2, "error: run directory not found: nope"),
+    (MemoryError(), 1, "error: out of memory (the run directory records it)"),
+]
+
+
+@pytest.mark.parametrize("exc, code, line", ENDINGS, ids=[type(e).__name__ for e, _, _ in ENDINGS])
+@pytest.mark.parametrize("command", ["closed-form", "sweep"])
+def test_every_command_ends_by_the_one_table_of_exceptions(monkeypatch, tmp_path, command, exc, code, line):
+    """The same exception ends closed-form (a run) and sweep (a batch) with the same status and one line."""
+    def raising(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr("relu_denoise.workflows.closed_form_workflow", raising)
+    monkeypatch.setattr("relu_denoise.sweep.load_sweep", raising)
+    res = run(command, RECIPES / "rays.yaml", "--out", tmp_path / "r")
+    assert res.exit_code == code, res.output
+    assert res.stderr.startswith(line) and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert res.stdout == "" and "Traceback" not in res.output
+
+
+def test_library_words_are_printed_as_they_are(monkeypatch, tmp_path):
+    """A message holding square brackets (a file name, a list) is printed literally, never read as rich markup."""
+    def raising(*args, **kwargs):
+        raise DataError("data.path: cannot read [bold]results[/bold].csv")
+
+    monkeypatch.setattr("relu_denoise.workflows.closed_form_workflow", raising)
+    res = run("closed-form", RECIPES / "rays.yaml", "--out", tmp_path / "r")
+    assert res.exit_code == 2 and res.stderr == "error: data.path: cannot read [bold]results[/bold].csv\n"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["train.steps=0"], "train.steps: must be >= 1, got 0"),
+    (["train.steps=many"], "train.steps: must be a valid integer, got 'many'"),
+    (["train.lr=0.1"], "--resume continues a run as it was"),
+    (["train.steps=500", "seed=2"], "--resume continues a run as it was"),
+    (["train=5"], "--resume continues a run as it was"),
+])
+def test_resume_takes_only_train_steps_checked_as_the_recipe_checks_it(tmp_path, overrides, message):
+    args = [a for o in overrides for a in ("--set", o)]
+    res = run("fit", "--resume", tmp_path, *args)
+    assert res.exit_code == 2 and message in res.stderr, res.output
+    assert len(res.stderr.strip().splitlines()) == 1

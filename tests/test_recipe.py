@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from relu_denoise import RecipeError, load_recipe, parse_recipe
-from relu_denoise.recipe import recipe_to_yaml
+from relu_denoise.recipe import DEFAULT_RECIPE, parse_section, recipe_to_yaml
 
 BASE = {"name": "t", "data": {"kind": "points", "points": [[0, 0], [2, 0], [-1, 1]]},
         "noise": {"distribution": "gaussian", "sigma": 0.05}}
@@ -45,6 +45,19 @@ def test_resolved_recipe_round_trips(tmp_path):
     path.write_text(recipe_to_yaml(r))
     again, base = load_recipe(path)
     assert again == r and base == tmp_path
+
+
+def test_no_path_is_the_built_in_default_recipe_read_from_the_working_directory():
+    r, base = load_recipe(None, ["seed=3"])
+    assert r == parse_recipe(DEFAULT_RECIPE, ["seed=3"]) and r.seed == 3 and base == Path(".")
+
+
+def test_a_section_alone_fills_its_defaults_and_names_its_keys():
+    assert parse_section("train", {"steps": 600}) == parse_recipe(BASE, ["train.steps=600"]).train
+    with pytest.raises(RecipeError, match=r"^train\.steps: must be >= 1, got 0$"):
+        parse_section("train", {"steps": 0})
+    with pytest.raises(RecipeError, match=r"^model\.widht: unknown key"):
+        parse_section("model", {"widht": 3})
 
 
 def test_file_errors(tmp_path):

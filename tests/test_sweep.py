@@ -5,15 +5,13 @@ import shutil
 
 import numpy as np
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
-from relu_denoise.cli import _guard
+from relu_denoise.cli import app
 from relu_denoise.errors import RecipeError
 from relu_denoise.sweep import (POINT_FILE, collect, collect_frame, load_sweep, parse_grid_option, plan,
                                 point_action, run_sweep)
-from relu_denoise.sweep_cli import collect_command, sweep_command
 
 TRIANGLE = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])   # obtuse: a closed form exists
 RECIPE = {"name": "tri", "seed": 0, "data": {"kind": "file", "path": "tri.npy"},
@@ -37,15 +35,8 @@ def _numbers(rows):
     return [{k: v for k, v in r.items() if k not in ("run_dir", "seconds")} for r in rows]
 
 
-def _app():
-    app = typer.Typer(rich_markup_mode="markdown", pretty_exceptions_enable=False)
-    app.command("sweep")(_guard(sweep_command))
-    app.command("collect")(_guard(collect_command))
-    return app
-
-
 def _cli(*args):
-    return CliRunner().invoke(_app(), [str(a) for a in args])
+    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

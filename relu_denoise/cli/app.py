@@ -1,0 +1,252 @@
+"""The Typer app, the exit-status tables, the options every command shares and the progress display.
+
+Exit status (design.md): 0 ok; 1 the run failed, did not converge or was interrupted (the reason is
+written); 2 bad usage or bad input, nothing run; 3 no closed form for this geometry (a result, recorded
+in the run directory). Two tables decide it, for every command alike: `ENDINGS` (an exception that ends
+a command -> its status and its one line on stderr) and `RUN_STATUSES` (a run's recorded status -> its
+exit status). Start-up imports neither torch, scipy nor matplotlib: `--help` and usage errors stay fast.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from ..errors import NoClosedFormError, ReludenError, SolverError, TrainingError
+
+err = Console(stderr=True, highlight=False)
+
+
+# ---------------------------------------------------------------- how a command ends
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How an exception ends a command: the exit status, the red label and the words after it (None: none)."""
+
+    code: int
+    label: str = "error:"
+    words: Optional[Callable[[BaseException], str]] = str
+
+    def line(self, exc: BaseException) -> str:
+        """The one line printed on stderr (rich markup; the exception's own text escaped)."""
+        words = "" if self.words is None else escape(self.words(exc))
+        return f"[red]{self.label}[/]" + (f" {words}" if words else "")
+
+
+def _solver_words(exc: SolverError) -> str:
+    from ..runs import ending
+
+    return ending(exc)[1]                   # "solver failed: <program> (status ...): ...", as the run records it
+
+
+_OUT_OF_MEMORY = ("out of memory (the run directory records it); lower model.width, noise.samples or the data "
+                  "size")
+
+# The most specific class of an exception decides (SolverError before ReludenError), whatever the order here.
+ENDINGS: dict[type, Ending] = {
+    TrainingError: Ending(1),               # the run failed; its reason (and any checkpoint) is written
+    KeyboardInterrupt: Ending(1, "interrupted", None),
+    NoClosedFormError: Ending(3),           # a result: the message says "no closed form:" and why
+    SolverError: Ending(1, words=_solver_words),   # the run failed, not the input
+    ReludenError: Ending(2),                # bad input (recipe, data, run directory): nothing ran
+    MemoryError: Ending(1, words=lambda exc: _OUT_OF_MEMORY),
+}
+
+# A run's recorded status (runs.STATUSES) -> exit status; any other status ends with 1.
+RUN_STATUSES = {"ok": 0, "no-closed-form": 3}
+
+
+def ending_of(exc: BaseException) -> Ending | None:
+    """The row of ENDINGS for `exc` (its most specific class listed), or None (a bug: the traceback shows)."""
+    return next((ENDINGS[c] for c in type(exc).__mro__ if c in ENDINGS), None)
+
+
+# typer vendors its own click; its UsageError (no-such-option, missing argument, bad value) is BadParameter's base
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _OneLineErrors(TyperGroup):
+    """Every command's errors as one line on stderr: usage errors (typer's and click's) with exit status 2,
+    never a box; the library's exceptions as ENDINGS says."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _UsageError as exc:
+            hint = f" ({exc.param_hint})" if isinstance(exc, typer.BadParameter) and exc.param_hint else ""
+            message = " ".join(exc.format_message().split())
+            sys.stderr.write(f"error: {message}{hint if hint.strip(' ()') not in message else ''}\n")
+            code = 2
+        except typer.Abort:
+            sys.stderr.write("interrupted\n")
+            code = 1
+        if standalone_mode:
+            sys.exit(code or 0)
+        return code
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except tuple(ENDINGS) as exc:
+            end = ending_of(exc)
+            err.print(end.line(exc), soft_wrap=True)
+            raise typer.Exit(end.code) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"reluden {version('relu-denoise')}\n")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    cls=_OneLineErrors,
+    help="Minimum-norm shallow ReLU denoisers: closed forms, training, comparisons, alignment.\n\n"
+         "Each command reads a YAML recipe (see recipes/), writes a run directory with recipe.yaml, "
+         "manifest.json, result.json, CSV tables and PNG figures, and prints a summary. The mathematics "
+         "is docs/theory.md. Exit status: 0 ok; 1 failed, not converged or interrupted; 2 bad input; "
+         "3 no closed form.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="markdown")
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Minimum-norm shallow ReLU denoisers."""
+
+
+# ---------------------------------------------------------------- options every command shares
+
+RecipeArg = Annotated[Path, typer.Argument(metavar="RECIPE", help="YAML recipe file (see recipes/ for examples).", show_default=False)]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run directory to write. Default: "
+                   "results/COMMAND/RECIPE-NAME/UTC-TIME-HASH/ (a new one each time). A non-empty DIR is "
+                   "refused unless --force.", show_default=False)]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe key "
+                   "for this run, e.g. --set noise.sigma=0.1 (value parsed as YAML and checked with the recipe's "
+                   "types; repeatable). The run directory's recipe.yaml holds the recipe as overridden.",
+                   show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly result.json to stdout, for scripts "
+                    "(reluden ... --json | jq .cost); the summary still goes to stderr unless --quiet.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary on stderr; the run "
+                     "directory is then the only line printed there (for scripts and batch jobs).")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Recipe seed (same as --set seed=N). Every random "
+                    "stream derives from it and from what it draws for, never from positions. Default: the "
+                    "recipe's seed; change it to repeat an experiment on new draws.", show_default=False)]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads of training (sets "
+                       "train.threads). Default: measured, one thread unless more are faster; results do not "
+                       "depend on it. Set it to share a machine.", show_default=False)]
+FitDeviceOpt = Annotated[str, typer.Option("--device", help="Device for the fit (RECIPE only; a run directory "
+                         "is not refitted): auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")]
+FiguresOpt = Annotated[bool, typer.Option("--figures/--no-figures", help="Draw the PNG figures (about a second "
+                       "each); --no-figures for batches of small runs.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace the earlier run in a non-empty --out (the files it "
+                     "wrote are deleted first). Without it a non-empty --out is refused; with it too when the folder "
+                     "holds anything reluden did not write.")]
+
+
+def load(recipe: Path | None, overrides, seed: int | None = None, threads: int | None = None):
+    """(recipe, its folder): RECIPE (None: the built-in default) with --set, --seed and --threads applied."""
+    from ..recipe import load_recipe
+
+    return load_recipe(recipe, [*(overrides or []), *([f"seed={seed}"] if seed is not None else []),
+                                *([f"train.threads={threads}"] if threads is not None else [])])
+
+
+def finish(outcome, as_json: bool, quiet: bool) -> None:
+    """Print result.json (--json, stdout) and the run directory (stderr), then exit as the run's status says
+    (RUN_STATUSES), its reason printed when it is not ok."""
+    from ..files import to_jsonable
+
+    if as_json:
+        sys.stdout.write(json.dumps(to_jsonable(outcome.result), indent=2) + "\n")
+    if quiet:
+        sys.stderr.write(f"{outcome.run.path.resolve()}\n")       # the one line a script reads
+    else:
+        err.print(f"run directory: [bold]{escape(str(outcome.run.path.resolve()))}[/]", soft_wrap=True)
+    if outcome.status == "ok":
+        return
+    label = "" if outcome.status == "no-closed-form" else "[red]error:[/] "      # the reason says "no closed form:"
+    err.print(f"{label}{escape(str(outcome.result.get('reason')))}", soft_wrap=True)
+    raise typer.Exit(RUN_STATUSES.get(outcome.status, 1))
+
+
+# ---------------------------------------------------------------- progress
+
+
+class RichEvents:
+    """Progress on stderr, drawn with rich, for every command: a fit's bar (workflows.Events.training: step,
+    loss, cost, residual, ETA), a bar of tasks (Events.tasks) and a sweep's points (sweep.SweepEvents.progress).
+    With `quiet` nothing is drawn."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def _bar(self, *columns, transient: bool = True):
+        from rich.progress import Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        clock = (TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+        return Progress(*columns, *clock, console=err, disable=self.quiet, transient=transient)
+
+    @contextlib.contextmanager
+    def training(self, steps: int):
+        from rich.progress import BarColumn, TextColumn
+
+        with self._bar(BarColumn(bar_width=10), TextColumn("{task.completed}/{task.total}"),
+                       TextColumn("loss {task.fields[loss]} cost {task.fields[cost]} max res {task.fields[res]}")) as bar:
+            task = bar.add_task("fit", total=steps, loss="-", cost="-", res="-")
+
+            def on_check(rec: dict) -> None:
+                bar.update(task, completed=rec["step"], loss=f"{rec['loss']:.3g}", cost=f"{rec['cost']:.4g}",
+                           res=f"{rec['max_residual']:.1e}")
+
+            yield on_check
+
+    @contextlib.contextmanager
+    def tasks(self, total: int | None):
+        from rich.progress import BarColumn, TextColumn
+
+        with self._bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}")) as bar:
+            task = bar.add_task("", total=total)
+            yield lambda message: bar.update(task, advance=1, description=message)
+
+    @contextlib.contextmanager
+    def progress(self, counts, sweep):
+        from rich.progress import BarColumn, TextColumn
+
+        with self._bar(TextColumn("[bold]{task.description}[/]"), BarColumn(bar_width=20),
+                       TextColumn("{task.completed}/{task.total} done"),
+                       TextColumn("{task.fields[running]} running  {task.fields[failed]} failed  "
+                                  "{task.fields[cached]} cached"), transient=False) as bar:
+            task = bar.add_task(f"sweep {escape(sweep.spec.name)}", total=counts.total, running=counts.running,
+                                failed=0, cached=counts.cached)
+
+            def update(counts, point, rows) -> None:
+                bar.update(task, completed=counts.done, running=counts.running, failed=counts.failed,
+                           cached=counts.cached)
+
+            yield update
+
+
+# ---------------------------------------------------------------- the console script
+
+
+def _sigterm_as_sigint(signum, frame) -> None:
+    """SIGTERM (a job scheduler's stop) takes the SIGINT path: a fit checkpoints, every run records its end."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _sigterm_as_sigint)
+    app()
