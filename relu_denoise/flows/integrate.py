@@ -15,6 +15,7 @@ import numpy as np
 
 from ..checks import check_points, check_positive
 from ..errors import DataError, RecipeError
+from .levels import RampField
 from .schedule import _level
 
 SCORE_TOL = 1e-10          # score flow: stop once no start moved more than this (L-infinity) in one step
@@ -53,6 +54,12 @@ class Flow:
 
 
 def _as_map(h, name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """h's map (n, d) -> (n, d); a ClosedForm is evaluated as its RampField (the same map in numpy, without
+    the torch network's per-call overhead, which dominates a flow's many small steps)."""
+    from ..closed_forms import ClosedForm
+
+    if isinstance(h, ClosedForm):
+        return RampField.from_form(h).predict
     f = h.predict if callable(getattr(h, "predict", None)) else h
     if not callable(f):
         raise DataError(f"{name}: expected a denoiser (an object with predict mapping (n, d) to (n, d)), "
