@@ -3,7 +3,7 @@ subset sum of m clean points (or a seeded sample of them) and count those that s
 
 A subset sum is stable for a denoiser h when the score flow started there ends within `threshold` of it in the
 L-infinity norm. The closed form of an orthogonal simplex keeps every subset sum (each is a flat fixed point,
-docs/theory.md 10.3); trained denoisers lose some (the paper: 98.6% of pairs, 83.5% of triplets, 25.4% of
+docs/theory.md 10.4); trained denoisers lose some (the paper: 98.6% of pairs, 83.5% of triplets, 25.4% of
 quadruplets of 30 orthogonal points in R^30).
 """
 

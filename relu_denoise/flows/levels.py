@@ -62,7 +62,7 @@ def closed_form_family(points, rho: Callable[[float], float], *, sigma_max: floa
 
     The form is built once, at rho(sigma_max) (the widest flat zones: every smaller rho is then valid), and
     moved to rho(sigma) at each call (RampField.widened). rho: sigma -> the flat-zone radius, e.g. the ball
-    model's alpha sigma (docs/theory.md 10) or `lambda s: schedule.rho_at(noise, s)[0]`. NoClosedFormError
+    model's alpha sigma (docs/theory.md 10.2) or `lambda s: schedule.rho_at(noise, s)[0]`. NoClosedFormError
     where the points have no closed form or the balls at sigma_max overlap.
     """
     from ..closed_forms import closed_form
@@ -84,7 +84,7 @@ class Levels:
 
     rule "nearest" (default): the level nearest sigma in ln sigma (ties to the higher level), so on a
     geometric schedule each level serves half a spacing either side and every level is used; its piecewise
-    constant rho is a midpoint rule for the continuous rho(r) (docs/theory.md 10.4). rule "above": the
+    constant rho is a midpoint rule for the continuous rho(r) (docs/theory.md 10.5). rule "above": the
     nearest level at or above sigma, a denoiser trained at at least the current noise (its flat zones cover
     the current noise clouds); the flow never reaches sigma_min itself, so the last level then serves only
     sigma_min. Calling returns the stored object: nothing is rebuilt.
