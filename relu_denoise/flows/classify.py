@@ -85,8 +85,8 @@ def find_box(points, apex="auto") -> tuple[Box | None, str | None]:
         if apex is None:
             return None, f"no apex found: {reason}"
         if any(len(members) > 1 for _, members in rays):
-            return None, (f"no box: the rays from apex x{apex} hold several points each, so subset sums of "
-                          "their edges are not the closed form's fixed points (docs/theory.md 10.3); give an apex to force one")
+            return None, (f"no box: a ray from apex x{apex} holds several points, so subset sums of the edges "
+                          "are not the closed form's fixed points (docs/theory.md 10.3); give an apex to force one")
     elif isinstance(apex, bool) or not isinstance(apex, (int, np.integer)) or not 0 <= apex < len(X):
         raise DataError(f"apex: expected the index of a clean point (0..{len(X) - 1}), got {apex!r}")
     apex = int(apex)
