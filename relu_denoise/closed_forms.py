@@ -302,6 +302,18 @@ def _find_rays(X: np.ndarray):
                   "from a common apex at angles >= 90 degrees, not a simplex (docs/theory.md 4.5)")
 
 
+def find_rays(points) -> tuple[int | None, list, str | None]:
+    """(apex, rays, None) where the clean points (N, d) are rays from a common clean point x_apex at pairwise
+    angles >= 90 degrees (docs/theory.md 4.2, the test the closed form uses), rays = [(u, [(t, j), ...]), ...]
+    (unit direction, positions t along it and point indices); (None, [], reason) otherwise."""
+    X = check_points(points, name="points")
+    if len(X) < 2:
+        return None, [], "a single clean point: no rays"
+    min_distance(X)                                  # DataError for coinciding points (the cosines divide by gaps)
+    rays, failure = _find_rays(X)
+    return (None, [], failure) if rays is None else (rays[0], rays[1], None)
+
+
 def _acute_hint(angle: float) -> str:
     """For a refused acute angle (radians) within NEAR_FACTOR x of the angle tolerance of 0 or of 90 degrees."""
     if near_threshold(angle, ANGLE_TOL):
