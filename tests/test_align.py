@@ -346,7 +346,7 @@ def test_cost_ratio_flags_a_network_far_above_the_closed_form(rng):
 
 
 def test_given_form_is_the_only_source_of_the_predicted_set(rng, monkeypatch):
-    import relu_denoise.align as al
+    import relu_denoise.align.directions as al
 
     samples = OBTUSE[:, None, :] + 0.05 * rng.standard_normal((3, 40, 2))              # the empirical rule: no rho
     empirical = closed_form(OBTUSE, samples=samples)
