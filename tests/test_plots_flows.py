@@ -1,4 +1,4 @@
-"""The flow command's figures (relu_denoise.plots.flows): each writes a 150 dpi PNG of the size it
+"""The flow command's figures (relu_denoise.plots.flows and .audit): each writes a 150 dpi PNG of the size it
 drew, not blank, or returns None where there is nothing to draw; one colour per class in every figure; bad input
 is one DataError line naming the argument, and nothing is written. (That drawing them leaves the caller's backend
 and garbage collector as they were is checked in test_plots, in the one fresh interpreter for every figure.)"""
@@ -13,9 +13,11 @@ from relu_denoise import flows, plots
 from relu_denoise.closed_forms import closed_form
 from relu_denoise.errors import DataError
 from relu_denoise.flows import CLASSES
+from relu_denoise.plots import audit as plot_audit
 from relu_denoise.plots import flows as plot_flows
 
 TRIANGLE = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])     # orthogonal at x0: the subset sum (1, 1)
+PAPER = {2: (429, 435), 3: (3390, 4060), 4: (6965, 27405)}
 
 
 def _png(path, size=None):
@@ -205,6 +207,57 @@ def test_distances_with_nothing_to_draw_or_bad_input(tmp_path):
         plots.flow_distances(tmp_path / "d.png", [0.1], 0)
     with pytest.raises(DataError, match=r"^distances: expected shape \(K,\)"):
         plots.flow_distances(tmp_path / "d.png", [[0.1, 0.2]], 0.2)
+    assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- 4. audit
+
+
+def _cells(fig) -> dict[tuple[int, int], str]:
+    (table,) = fig.axes[0].tables
+    return {rc: cell.get_text().get_text() for rc, cell in table.get_celld().items()}
+
+
+def test_audit_table_beside_the_paper(tmp_path, monkeypatch):
+    drawn = _drawn(monkeypatch, plot_audit)
+    form = closed_form(TRIANGLE, rho=0.1)
+    exact = flows.stability_audit(flows.RampField.from_form(form), TRIANGLE, sizes=(1, 2))
+    trained = {"2": {"stable": 3, "total": 4}, "4": {"stable": 512, "total": 2000, "population": 27405,
+                                                     "sampled": True}}
+    out = plots.flow_audit(tmp_path / "a.png", {"closed form": exact, "trained": trained}, reference=PAPER,
+                           threshold=0.2, title="audit")
+    img = _png(out)
+    assert img.shape[1] > img.shape[0] and img.shape[1] >= 630
+    cells = _cells(drawn[0])
+    assert [cells[0, c] for c in range(4)] == ["subset size", "closed form", "trained", "paper"]
+    assert [cells[r, 0] for r in range(1, 5)] == ["m = 1 (clean points)", "m = 2 (pairs)", "m = 3 (triplets)",
+                                                 "m = 4 (quadruplets)"]
+    assert [cells[r, 1] for r in range(1, 5)] == ["2 of 2 (100.0%)", "1 of 1 (100.0%)", "-", "-"]
+    assert cells[2, 2] == "3 of 4 (75.0%)" and cells[4, 2] == "512 of 2000 (25.6%)\nsample of 27405"
+    assert [cells[r, 3] for r in range(1, 5)] == ["-", "429 of 435 (98.6%)", "3390 of 4060 (83.5%)",
+                                                 "6965 of 27405 (25.4%)"]
+
+
+def test_audit_with_nothing_to_draw(tmp_path):
+    assert plots.flow_audit(tmp_path / "a.png", {}) is None
+    assert plots.flow_audit(tmp_path / "a.png", {"closed form": {}}) is None
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("audits, extra, message", [
+    ([1], {}, r"^audits: expected a dict label -> "),
+    ({"nn": {2: {"stable": 5, "total": 4}}}, {}, r"^audits\['nn'\]\[2\]: expected stable <= total <= population, "
+                                                 r"got 5, 4, 4$"),
+    ({"nn": {2: {"stable": 1}}}, {}, r"^audits\['nn'\]\[2\]: expected a dict with stable and total"),
+    ({"nn": {"two": {"stable": 1, "total": 2}}}, {}, r"^audits\['nn'\]: keys are subset sizes"),
+    ({"paper": {2: {"stable": 1, "total": 2}}}, {"reference": PAPER}, r"^reference_label: 'paper' is also"),
+    ({}, {"reference": {2: (436, 435)}}, r"^reference\[2\]: stable \(436\) exceeds total \(435\)$"),
+    ({}, {"reference": {2: 429}}, r"^reference\[2\]: expected a pair \(stable, total\)"),
+])
+def test_audit_refuses_bad_input(tmp_path, audits, extra, message):
+    with pytest.raises(DataError, match=message) as err:
+        plots.flow_audit(tmp_path / "a.png", audits, **extra)
+    assert "\n" not in str(err.value)
     assert not list(tmp_path.iterdir())
 
 

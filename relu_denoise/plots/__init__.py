@@ -13,8 +13,10 @@ accepted as the map itself.
     runs        training_curves, mse_vs_noise, summary_figure (a sweep's sweep.png) and its main_metric
     directions  direction_histogram and the angles it draws (neuron_angles_2d, candidate_angles_2d, ..._plane)
     flows       the flow command's figures: flow_trajectories_2d, flow_classes, flow_distances (CLASS_STYLE)
+    audit       flow_audit, the virtual-point stability audit as a table
 """
 
+from .audit import flow_audit
 from .base import relu_boundaries
 from .denoisers import contours_2d, curve_1d, curve_on_line, denoiser_figure, plane_contours
 from .directions import (candidate_angles_2d, candidate_angles_plane, direction_histogram, neuron_angles_2d,
@@ -25,4 +27,4 @@ from .runs import main_metric, mse_vs_noise, summary_figure, training_curves
 __all__ = ["curve_1d", "curve_on_line", "contours_2d", "plane_contours", "denoiser_figure", "training_curves",
            "mse_vs_noise", "direction_histogram", "relu_boundaries", "summary_figure", "main_metric",
            "neuron_angles_2d", "candidate_angles_2d", "neuron_angles_plane", "candidate_angles_plane",
-           "flow_trajectories_2d", "flow_classes", "flow_distances", "CLASS_STYLE"]
+           "flow_trajectories_2d", "flow_classes", "flow_distances", "flow_audit", "CLASS_STYLE"]
