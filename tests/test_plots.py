@@ -82,8 +82,8 @@ def test_figures_are_drawn_by_agg():
 
 def test_import_and_drawing_keep_the_callers_backend_and_collector(tmp_path):
     """A fresh interpreter whose backend is svg (MPLBACKEND, as a notebook or a user's rc would set it):
-    neither importing plots nor drawing a figure (a denoiser's, a sweep's summary) touches the garbage
-    collector, switches the backend or loads pyplot."""
+    neither importing plots nor drawing a figure (a denoiser's, a sweep's summary, the flow command's four)
+    touches the garbage collector, switches the backend or loads pyplot."""
     script = textwrap.dedent(f"""
         import gc, sys
         import matplotlib
@@ -97,13 +97,19 @@ def test_import_and_drawing_keep_the_callers_backend_and_collector(tmp_path):
         assert pauses == [] and gc.isenabled()
         rows = [{{"width": 8, "cost": 2.0}}, {{"width": 16, "cost": 1.5}}]
         assert plots.summary_figure({str(tmp_path / "sweep.png")!r}, rows, ["width"], "fit") is not None
+        out, X = {str(tmp_path)!r}, [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]              # the flow command's figures
+        plots.flow_trajectories_2d(out + "/t.png", lambda y: 0.5 * y, X, None, X, ["training"] * 3)
+        plots.flow_classes(out + "/c.png", {{"training": 3}}, virtual_by_size={{}})
+        plots.flow_distances(out + "/d.png", [0.0, 0.1, 0.5], 0.2)
+        plots.flow_audit(out + "/a.png", {{"cf": {{2: {{"stable": 1, "total": 1}}}}}})
+        assert pauses == [] and gc.isenabled()
         assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
         assert "matplotlib.pyplot" not in sys.modules
     """)
     env = {**os.environ, "MPLBACKEND": "svg"}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "sweep.png").stat().st_size > 0
+    assert all((tmp_path / f).stat().st_size > 0 for f in ("f.png", "sweep.png", "t.png", "c.png", "d.png", "a.png"))
 
 
 @pytest.mark.parametrize("enabled", [True, False])
