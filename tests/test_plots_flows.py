@@ -63,7 +63,10 @@ def test_trajectories_draw_every_endpoint_in_its_class_colour(tmp_path, monkeypa
     out = plots.flow_trajectories_2d(tmp_path / "t", field, TRIANGLE, run.trajectories, run.end, c.cls,
                                      subset_sums=sums, title="orthogonal triangle")
     assert out == tmp_path / "t.png"
-    (ax,) = drawn[0].axes
+    ax, below = drawn[0].axes                                          # the flow, and the legends' panel
+    assert not below.axison
+    legend = [t.get_text() for t in below.get_legend().get_texts()]
+    assert legend == [f"{k}: {c.counts[k]} ({100 * c.counts[k] / len(run.end):.1f}%)" for k in CLASSES]
     width, height = (drawn[0].get_size_inches() * 150).astype(int)     # Agg truncates to whole pixels
     assert width == 720 and 450 <= height <= 1100                     # 4.8 in at 150 dpi, the box's aspect
     _png(out, (width, height))
@@ -177,7 +180,7 @@ def test_distances_on_a_log_axis_keep_exact_hits_in_a_bar_of_their_own(tmp_path,
     drawn = _drawn(monkeypatch, plot_flows)
     d = np.r_[np.zeros(7), [1e-15], np.geomspace(1e-4, 0.15, 30), np.linspace(0.3, 0.9, 12)]
     out = plots.flow_distances(tmp_path / "d.png", d, 0.2)
-    _png(out, (720, 600))                                              # 4.8 x 4 in
+    _png(out, (720, 555))                                              # 4.8 x 3.7 in
     (ax,) = drawn[0].axes
     assert ax.get_xscale() == "log"
     bars = {b.get_label().split(":")[0]: b for b in ax.containers}

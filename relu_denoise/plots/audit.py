@@ -48,10 +48,10 @@ def flow_audit(path, audits, *, reference=None, reference_label: str = "paper", 
         return None
     fig, width = _table(cols, sizes)
     what = f"within τ = {tau:g} (L∞)" if tau else "within the threshold"
-    note = f"stable: the score flow from a subset sum ends {what} of it; shading: the stable share"
+    note = f"stable: the score flow from a subset sum ends {what} of it; shading: stable share"
     ax = fig.axes[0]
     ax.set_title(title or "virtual-point stability audit", fontsize="medium")
-    ax.text(0.5, -0.04, textwrap.fill(note, int(0.85 * width / _SMALL_CHAR_IN)), transform=ax.transAxes,
+    ax.text(0.5, -0.04, textwrap.fill(note, int(0.9 * width / _SMALL_CHAR_IN)), transform=ax.transAxes,
             ha="center", va="top", fontsize="small", color="0.3")
     return _save(fig, path)
 

@@ -35,6 +35,7 @@ assert tuple(CLASS_STYLE) == CLASSES
 
 _FIELD_GRID = 21          # arrows per axis of the field
 _PAD = 0.08               # trajectory box: bounding box enlarged by this fraction of its span on every side
+_ASPECT = (0.5, 1.3)      # and widened to a height-to-width ratio in this range
 _FLOOR = 1e-6             # log distance axis: distances under this times the threshold share its first bin
 _LOG_SPREAD = 100.0       # a log distance axis where the 10%-90% quantiles of the distances span two decades
 
@@ -176,8 +177,9 @@ def flow_trajectories_2d(path, denoiser, points, trajectories, ends, classes, *,
     paths = _check_trajectories(trajectories, len(Y))
     V = _check_subset_sums(subset_sums)                                       # (m, 2)
     xlim, ylim = _flow_box([X, Y, V] + ([paths[1].reshape(-1, 2)] if paths else []))
-    fig = _figure(_flow_figsize(xlim, ylim))
-    ax = fig.subplots()
+    aspect = (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
+    fig = _figure((4.8, 4.0 * aspect + 2.1))
+    ax, below = fig.subplots(2, 1, height_ratios=[4.0 * aspect, 1.1])
     layers = [_draw_field(ax, f, xlim, ylim)]
     if paths is not None:
         layers += _draw_paths(ax, paths, cls)
@@ -193,27 +195,24 @@ def flow_trajectories_2d(path, denoiser, points, trajectories, ends, classes, *,
     ax.set_xlabel("$y_0$ (data units)")
     ax.set_ylabel("$y_1$ (data units)")
     ax.set_title(title or "flow endpoints over the field $h(y) - y$", fontsize="medium")
-    kw = {"fontsize": "small", "frameon": False}                          # two legends side by side, below
-    ax.add_artist(ax.legend(handles=layers, loc="upper right", bbox_to_anchor=(0.48, -0.13), **kw))
-    ax.legend(handles=ends_, loc="upper left", bbox_to_anchor=(0.52, -0.13), title=f"endpoints ({len(Y)})",
-              title_fontsize="small", **kw)
+    below.axis("off")                                  # the legends' own panel: they never cover the flow
+    kw = {"fontsize": "small", "frameon": False}
+    below.add_artist(below.legend(handles=layers, loc="upper right", bbox_to_anchor=(0.48, 1.0), **kw))
+    below.legend(handles=ends_, loc="upper left", bbox_to_anchor=(0.52, 1.0), title=f"endpoints ({len(Y)})",
+                 title_fontsize="small", **kw)
     return _save(fig, path)
 
 
 def _flow_box(arrays):
-    """Limits of the bounding box of every point drawn, enlarged by _PAD of its span (at least of its diameter
-    / 20, so that a box of collinear points is not flat)."""
+    """Limits of the bounding box of every point drawn, enlarged by _PAD of its span on every side, then widened
+    about its centre to a height-to-width ratio in [_ASPECT[0], _ASPECT[1]] (so collinear points get a box too)."""
     Z = np.concatenate([a for a in arrays if len(a)])                          # (n, 2)
     lo, hi = Z.min(axis=0), Z.max(axis=0)
-    span = np.maximum(hi - lo, max(float(np.linalg.norm(hi - lo)) / 4, 1e-9))
-    pad = _PAD * span
-    return (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
-
-
-def _flow_figsize(xlim, ylim) -> tuple[float, float]:
-    """An equal-aspect panel about 4 in wide (taller boxes: 5.2 in high at most), the legends below it."""
-    aspect = min(max((ylim[1] - ylim[0]) / (xlim[1] - xlim[0]), 0.5), 1.3)
-    return 4.8, 4.0 * aspect + 1.9
+    span = np.maximum((1 + 2 * _PAD) * (hi - lo), 1e-9)                       # (2,)
+    w, h = span
+    w, h = max(w, h / _ASPECT[1]), max(h, w * _ASPECT[0])
+    c = (lo + hi) / 2
+    return (c[0] - w / 2, c[0] + w / 2), (c[1] - h / 2, c[1] + h / 2)
 
 
 def _draw_field(ax, f, xlim, ylim):
@@ -333,7 +332,7 @@ def flow_distances(path, distances, threshold, *, title: str = "") -> Path | Non
               (d[~pooled & (d <= tau)], CLASS_STYLE["training"]["color"], "",
                f"$\\leq \\tau$, training: {_tally(d <= tau)}"),
               (d[d > tau], "0.7", "", f"$> \\tau$: {_tally(d > tau)}")]
-    fig = _figure((4.8, 4.0))
+    fig = _figure((4.8, 3.7))
     ax = fig.subplots()
     bottom = np.zeros(len(edges) - 1)
     handles = []
@@ -342,7 +341,7 @@ def flow_distances(path, distances, threshold, *, title: str = "") -> Path | Non
         handles.append(ax.bar(edges[:-1], k, np.diff(edges), bottom=bottom, align="edge", color=color,
                               hatch=hatch, edgecolor="black", lw=0.4, label=label))
         bottom = bottom + k
-    handles.insert(0, ax.axvline(tau, color="black", ls="--", lw=1.2, label=f"threshold $\\tau$ = {tau:g}"))
+    handles.append(ax.axvline(tau, color="black", ls="--", lw=1.2, label=f"threshold $\\tau$ = {tau:g}"))
     if log:
         ax.set_xscale("log")
     _count_axis(ax, bottom)
