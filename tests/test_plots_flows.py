@@ -98,6 +98,14 @@ def test_trajectories_take_a_callable_and_no_recorded_paths(tmp_path):
     _png(out)
 
 
+def test_trajectories_of_a_single_point_get_a_box(tmp_path, monkeypatch):
+    drawn = _drawn(monkeypatch, plot_flows)
+    _png(plots.flow_trajectories_2d(tmp_path / "t.png", lambda y: 0 * y + 2.0, [[2.0, 2.0]], None, [[2.0, 2.0]],
+                                    ["training"]))
+    ax = drawn[0].axes[0]
+    assert ax.get_xlim() == (1.5, 2.5) and ax.get_ylim() == (1.5, 2.5)
+
+
 def test_trajectories_only_in_two_dimensions(tmp_path, flow):
     X = np.eye(3)
     assert plots.flow_trajectories_2d(tmp_path / "t.png", lambda y: y, X, None, X, ["training"] * 3) is None

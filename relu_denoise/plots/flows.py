@@ -24,14 +24,13 @@ from ..errors import DataError
 from ..flows import CLASSES
 from .base import _apply, _figure, _save
 
-# one colour (Okabe-Ito) and marker per endpoint class, the same in every figure
+# one colour (Okabe-Ito), marker and hatch per endpoint class, keys flows.CLASSES in order; the same in every figure
 CLASS_STYLE = {
     "training": {"color": "#0072B2", "marker": "o", "hatch": ""},       # blue
     "virtual": {"color": "#E69F00", "marker": "s", "hatch": "//"},      # orange
     "boundary": {"color": "#009E73", "marker": "^", "hatch": ".."},     # bluish green
     "other": {"color": "#CC79A7", "marker": "X", "hatch": "xx"},        # reddish purple
 }
-assert tuple(CLASS_STYLE) == CLASSES
 
 _FIELD_GRID = 21          # arrows per axis of the field
 _PAD = 0.08               # trajectory box: bounding box enlarged by this fraction of its span on every side
@@ -208,8 +207,8 @@ def _flow_box(arrays):
     about its centre to a height-to-width ratio in [_ASPECT[0], _ASPECT[1]] (so collinear points get a box too)."""
     Z = np.concatenate([a for a in arrays if len(a)])                          # (n, 2)
     lo, hi = Z.min(axis=0), Z.max(axis=0)
-    span = np.maximum((1 + 2 * _PAD) * (hi - lo), 1e-9)                       # (2,)
-    w, h = span
+    span = (1 + 2 * _PAD) * (hi - lo)                                          # (2,)
+    w, h = span if span.max() > 0 else (1.0, 1.0)                              # one point: a unit box around it
     w, h = max(w, h / _ASPECT[1]), max(h, w * _ASPECT[0])
     c = (lo + hi) / 2
     return (c[0] - w / 2, c[0] + w / 2), (c[1] - h / 2, c[1] + h / 2)
