@@ -121,6 +121,37 @@ class CompareSpec(_Section):
         "with fresh noise (says so in the table, result.json and the figure)")
 
 
+class FlowSpec(_Section):
+    """The recipe's `flow:` section: run the denoisers as a generative model (docs/theory.md 10, `reluden flow`)."""
+
+    kind: Literal["probability", "score"] = Field("probability", description="probability: dy/dr = h_sigma(r)(y) - y "
+                                                 "with sigma(r) = sigma_max e^-r down to sigma_min; score: dy/dr = "
+                                                 "h(y) - y at sigma_max (step 1 is the fixed-point iteration y <- h(y))")
+    denoiser: Literal["auto", "closed-form", "nn", "ramps"] = Field(
+        "auto", description="auto: the closed form where one exists (exact at any level), else trained networks; "
+                            "nn: one trained network per level (train.method honoured); ramps: the ramps method")
+    starts: int | str = Field(500, description="N Gaussian starts around the data's mean with spread start_sigma; "
+                                               "'subset-sums:2,3,4' for the stability audit; or a .npy/.csv file")
+    start_sigma: float | None = Field(None, gt=0, description="spread of the Gaussian starts; default sigma_max")
+    sigma_max: float | None = Field(None, gt=0, description="the start level sigma_T; default the recipe's noise "
+                                                            "scale (sigma, or the radius)")
+    sigma_min: float | None = Field(None, gt=0, description="where a probability flow stops; default sigma_max / 100")
+    levels: int = Field(8, ge=1, description="trained denoisers of a probability flow, one per level of a geometric "
+                                             "schedule (the closed form needs none: it is exact at any level)")
+    step: float | None = Field(None, gt=0, le=1, description="Euler step dr in r; default 0.01 (probability), 1 "
+                                                             "(score: the paper's fixed-point iteration)")
+    steps: int = Field(1000, ge=1, description="the score flow's steps at most (it stops once no start moves)")
+    threshold: float = Field(0.2, gt=0, description="an endpoint within this L-infinity distance of a clean point or "
+                                                    "subset sum ends there (the paper's 0.2)")
+    apex: Literal["auto", "none"] | int = Field("auto", description="the clean point whose subset sums are virtual "
+                                                "points: auto (the closed form's apex of an obtuse or orthogonal "
+                                                "simplex), none, or its index")
+    audit_limit: int = Field(30000, ge=1, description="subset sums per size in the audit; beyond, a seeded sample")
+    duplicate: int = Field(0, ge=0, description="the first k clean points duplicated: each has a second, "
+                                                "independent set of noise.samples samples (trained denoisers)")
+    record: int = Field(50, ge=0, description="trajectories kept for trajectories.csv and the figure")
+
+
 class Recipe(_Section):
     name: str = Field("recipe", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                       description="a safe file name: letters, digits, '.', '_', '-' (it names the run's folder)")
@@ -130,6 +161,7 @@ class Recipe(_Section):
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     compare: CompareSpec = Field(default_factory=CompareSpec)
+    flow: FlowSpec = Field(default_factory=FlowSpec)
 
 
 class _Loader(yaml.SafeLoader):

@@ -16,6 +16,8 @@ ROW_KEYS = {
     "closed-form": ("cost", "cost_formula", "rho", "rho_rule", "units", "ramps"),
     "align": ("aligned_fraction", "baseline_fraction", "baseline_sd", "function_gap", "plane_gap", "n_units_kept"),
     "certify": ("lower", "upper", "gap", "lower_method", "rounds"),
+    "flow": ("kind", "denoiser", "starts", "memorized", "virtual_fraction", "boundary_fraction", "other_fraction",
+             "cost_ratio_max"),
 }
 FIT_IN_ALIGN = ("cost", "closed_form_cost", "cost_ratio", "max_residual", "max_residual_rel", "steps")
 _REFERENCE_SLACK = 1.05      # a fit more than 5% above a known exact interpolant gets a note
@@ -265,3 +267,65 @@ class CertifySummary:
     def to_dict(self) -> dict:
         closed = self.reference.to_dict() | (self.position or {})
         return {**self.certificate.to_dict(), "closed_form": closed, "fit": self.fit, "polish": self.polish}
+
+
+@dataclass(frozen=True)
+class FlowSummary:
+    """`reluden flow`: where the flow of the recipe's denoisers ended (docs/theory.md 10), and with which ones."""
+
+    kind: str                               # score | probability
+    denoiser: str                           # closed-form | nn | ramps
+    n_starts: int
+    schedule: list                          # [{sigma, rho}], the start level first
+    levels: list                            # per level: sigma, rho, cost, closed_form_cost, cost_ratio (+ fit facts)
+    classes: object                         # flows.Classification of the endpoints
+    flow: object | None = None              # flows.Flow (None for the audit, which runs one flow per size)
+    audits: dict = field(default_factory=dict)   # denoiser label -> flows.Audit
+    figures: tuple = ()
+
+    @property
+    def unconverged(self) -> list[float]:
+        return [lv["sigma"] for lv in self.levels if lv.get("interpolates") is False]
+
+    @property
+    def status(self) -> str:
+        return "not-converged" if self.unconverged else "ok"
+
+    @property
+    def reason(self) -> str | None:
+        if not self.unconverged:
+            return None
+        shown = ", ".join(f"{s:.3g}" for s in self.unconverged)
+        return (f"the trained denoisers at noise level {shown} do not interpolate their samples (max residual above "
+                f"train.tol): "
+                "they are not the min-cost interpolants the flow is about; see each level's max_residual_rel in "
+                "result.json (more train.steps, or fewer levels down to a larger flow.sigma_min)")
+
+    @property
+    def notes(self) -> list[str]:
+        """The classification's notes, and each trained level well above its closed form (not the min-cost
+        interpolant the flow is about; docs/theory.md 10)."""
+        out = list(self.classes.notes)
+        for lv in self.levels:
+            if lv.get("cost_ratio") is not None and lv["cost_ratio"] > _REFERENCE_SLACK and "cached" in lv:
+                out.append(f"the denoiser at noise level {lv['sigma']:.3g} costs {lv['cost_ratio']:.3g}x the closed "
+                           "form there: not the min-cost interpolant, so its flow is not the theory's")
+        return out
+
+    def to_dict(self) -> dict:
+        c = self.classes.to_dict() | {"notes": self.notes}
+        out = {"kind": self.kind, "denoiser": self.denoiser, "starts": self.n_starts, "schedule": self.schedule,
+               "levels": self.levels, **c,
+               "memorized": c["fractions"]["training"], "virtual_fraction": c["fractions"]["virtual"],
+               "boundary_fraction": c["fractions"]["boundary"], "other_fraction": c["fractions"]["other"]}
+        ratios = [lv["cost_ratio"] for lv in self.levels if lv.get("cost_ratio") is not None]
+        out["cost_ratio_max"] = max(ratios) if ratios else None
+        if self.flow is not None:
+            f = self.flow
+            out["flow"] = {"steps": f.steps, "dr": f.dr, "r_end": f.r, "sigma_end": f.sigma_end,
+                           "stopped": f.stopped, "moved": f.moved}
+        if self.audits:
+            out["audit"] = self.audits[self.denoiser].to_dict()
+            out.update({f"audit_{k.replace('-', '_')}": a.to_dict() for k, a in self.audits.items()
+                        if k != self.denoiser})
+        return out | ({"figures": list(self.figures)} if self.figures else {})

@@ -151,13 +151,16 @@ _SUMMARY_DPI = 120
 
 def main_metric(command: str, rows: list[dict]) -> str:
     """The column a sweep's figure shows: cost_ratio (fit, where closed forms exist), cost, aligned_fraction, mse,
-    upper (certify: the certified cost of an exact interpolant)."""
+    upper (certify: the certified cost of an exact interpolant), memorized (flow: the share of flows ending at a
+    training point)."""
     if command == "compare":
         return "mse"
     if command == "align":
         return "aligned_fraction"
     if command == "certify":
         return "upper"
+    if command == "flow":
+        return "memorized"
     if command == "fit" and any(r.get("cost_ratio") is not None for r in rows):
         return "cost_ratio"
     return "cost"

@@ -90,9 +90,11 @@ def _run_command(point, run_dir: Path, facts: dict) -> None:
                                    n_test=recipe.compare.n_test, nn=o["nn"], device=o["device"], **common)
     elif point.command == "align":
         workflows.align_workflow(recipe, base, tolerance=o["tolerance"], device=o["device"], **common)
-    else:
+    elif point.command == "certify":
         workflows.certify_workflow(recipe, base, time_limit=o["time_limit"], tol=o["tol"], device=o["device"],
                                    **common)
+    else:                                       # flow: every option is in the recipe's flow section
+        workflows.flow_workflow(recipe, base, device=o["device"], **common)
 
 
 def _facts(point) -> dict:

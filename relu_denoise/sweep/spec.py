@@ -21,7 +21,7 @@ from ..files import to_jsonable
 from ..recipe import (Recipe, format_validation_error, load_recipe, parse_recipe, read_raw_recipe, read_yaml,
                       read_yaml_file, recipe_to_yaml)
 
-COMMANDS = ("closed-form", "fit", "compare", "align", "certify")
+COMMANDS = ("closed-form", "fit", "compare", "align", "certify", "flow")
 _RANGE = re.compile(r"\s*(-?\d+)\s*:\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?")
 # command options -> the command they belong to; those that change a point's result are hashed into its name
 _OPTION_OF = {"noise": "compare", "repeats": "compare", "n_test": "compare", "nn": "compare",
@@ -35,12 +35,12 @@ class SweepFile(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: str = Field(min_length=1, description="the sweep's name; default: the file's stem")
-    command: Literal["closed-form", "fit", "compare", "align", "certify"]
+    command: Literal["closed-form", "fit", "compare", "align", "certify", "flow"]
     recipe: str = Field(min_length=1, description="the recipe, relative to the sweep file")
     grid: dict[str, list[Any] | str] = Field(default_factory=dict, description="recipe key -> values, or "
                                              "'START:STOP[:STEP]' for integers")
     set_: dict[str, Any] = Field(default_factory=dict, alias="set", description="fixed recipe overrides")
-    device: str = Field("auto", description="device of the fits (fit, compare, align, certify): auto, cpu, cuda, "
+    device: str = Field("auto", description="device of the fits (fit, compare, align, certify, flow): auto, cpu, cuda, "
                         "cuda:N, mps")
     figures: bool = Field(False, description="each point's own figures (fit.png, ...); off for speed")
     batch: bool = Field(True, description="fit: train the fits of one data shape together as one network with "
