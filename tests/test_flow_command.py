@@ -94,3 +94,30 @@ def test_trained_levels_are_cached_and_an_interrupted_flow_keeps_the_finished_on
     res, again, _ = _flow(tmp_path, {**raw, "flow": {**raw["flow"], "starts": 30}}, name="c")
     assert seen == [2, 1] and again["starts"] == 30 and [lv["cached"] for lv in again["levels"]] == [True, True]
     assert [lv["cost"] for lv in again["levels"]] == [lv["cost"] for lv in result["levels"]]
+
+
+def test_starts_from_a_file_a_fit_run_as_the_denoiser_and_a_sweep_of_flows(tmp_path):
+    import numpy as np
+
+    starts = tmp_path / "starts.csv"
+    np.savetxt(starts, [[1.4, 1.1], [0.1, 0.2], [1.3, -0.1]], delimiter=",")
+    res, result, out = _flow(tmp_path, ORTHOGONAL, "--starts", starts, name="file")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.reader((out / "endpoints.csv").read_text().splitlines()))[1:]
+    assert [r[4] for r in rows] == ["virtual", "training", "training"] and result["starts"] == 3
+    fit = CliRunner().invoke(app, ["fit", str(tmp_path / "file.yaml"), "--out", str(tmp_path / "fit"), "-q",
+                                   "--no-figures"])
+    assert fit.exit_code == 0, fit.output
+    res = CliRunner().invoke(app, ["flow", str(tmp_path / "fit"), "--out", str(tmp_path / "from-fit"), "--json", "-q",
+                                   "--no-figures", "--starts", "50"])
+    assert res.exit_code == 0, res.output
+    from_fit = json.loads(res.stdout)
+    assert from_fit["denoiser"] == "nn" and len(from_fit["levels"]) == 1 and from_fit["starts"] == 50
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(yaml.safe_dump({"name": "s", "command": "flow", "recipe": "file.yaml",
+                                     "grid": {"flow.threshold": [0.1, 0.3]}, "set": {"flow.starts": 40}}))
+    res = CliRunner().invoke(app, ["sweep", str(sweep), "--out", str(tmp_path / "sw"), "--jobs", "1", "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    table = json.loads(res.stdout)
+    assert [r["flow.threshold"] for r in table] == [0.1, 0.3] and all(r["starts"] == 40 for r in table)
+    assert table[0]["memorized"] <= table[1]["memorized"]                 # a wider threshold keeps more
