@@ -192,7 +192,7 @@ def _facts(sigma: float, ref, cost: float) -> dict:
 
 def _trained_levels(recipe: Recipe, problems: list[Problem], kind: str, device, cache, events):
     """One network per level: from the cache where the same FitJob was fitted before, else trained (the levels
-    together, train.fit_many) and cached as each finishes."""
+    together, train.fit_many) and cached when training ends, the finished levels also when it was interrupted."""
     train_spec = recipe.train if kind == "nn" else recipe.train.model_copy(update={"method": "ramps"})
     rec = recipe.model_copy(update={"train": train_spec})
     jobs = [p.fit_job(rec, device=device) for p in problems]
