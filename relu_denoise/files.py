@@ -95,16 +95,23 @@ def to_jsonable(obj):
 def read_json(path, *, what: str | None = None) -> dict:
     """A JSON object from `path`; RunError naming the file when it is missing, unreadable, not JSON or not an
     object (a hand-edited or truncated file)."""
+    return read_mapping(path, json.loads, errors=(json.JSONDecodeError,), what=what, kind="a JSON object")
+
+
+def read_mapping(path, parse: Callable[[str], object], *, errors: tuple = (), what: str | None = None,
+                 kind: str = "a mapping") -> dict:
+    """`parse(text)` of the file at `path`, which must give a dict; RunError naming the file when it is missing,
+    unreadable, does not parse (`errors`) or is not a mapping."""
     path = Path(path)
     name = what or path.name
     try:
-        data = json.loads(path.read_text())
+        data = parse(path.read_text())
     except FileNotFoundError:
         raise RunError(f"{path}: no {name}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, *errors) as exc:
         raise RunError(f"{path}: {name} is unreadable ({type(exc).__name__}: {_first_line(exc)})") from None
     if not isinstance(data, dict):
-        raise RunError(f"{path}: {name} is not a JSON object (got {type(data).__name__})")
+        raise RunError(f"{path}: {name} is not {kind} (got {type(data).__name__})")
     return data
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import RunError
-from ..files import atomic_write_text, read_json, utc_now, write_json
+from ..files import atomic_write_text, read_json, read_mapping, utc_now, write_json
 from ..recipe import read_yaml, recipe_to_yaml
 from ..runs import ERROR_FILE, ending, unexpected
 
@@ -32,13 +32,7 @@ def read_recipe(run_dir: Path) -> dict:
     path = run_dir / "recipe.yaml"
     if not path.exists():
         return {}
-    try:
-        data = read_yaml(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RunError(f"{path}: recipe.yaml is unreadable ({type(exc).__name__})") from None
-    if not isinstance(data, dict):
-        raise RunError(f"{path}: recipe.yaml is not a mapping of sections (got {type(data).__name__})")
-    return data
+    return read_mapping(path, read_yaml, errors=(yaml.YAMLError,), kind="a mapping of sections")
 
 
 def manifest_of(run_dir: Path) -> dict:
