@@ -188,8 +188,6 @@ class Run:
             if reason:
                 header["reason"] = reason
             written = {**header, **{k: v for k, v in result.items() if k not in header and k != "reason"}}
-            result.clear()                       # callers still holding `result` see the file (until results.py)
-            result.update(written)
             self.write_json("result.json", written)
         self._write_manifest()
         if self.lock is not None:

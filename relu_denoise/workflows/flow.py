@@ -35,7 +35,7 @@ def flow_workflow(recipe: Recipe, base_dir, *, device="auto", out=None, force=Fa
     starts, audit_sizes = _starts(recipe, problem, base_dir, sigma_max)
     kind = _denoiser_kind(spec.denoiser, problem, net)
     level_problems = [_level_problem(recipe, base_dir, s) for s in levels] if kind != "closed-form" else []
-    _check_levels(recipe, kind, level_problems)
+    _check_levels(recipe, level_problems)
     from ..train import resolve_device
 
     dev = resolve_device(device) if kind in ("nn", "ramps") else "cpu"
@@ -136,15 +136,14 @@ def _level_problem(recipe: Recipe, base_dir, sigma: float) -> Problem:
     return replace(p, samples=np.concatenate([p.samples, second], axis=1))
 
 
-def _check_levels(recipe: Recipe, kind: str, problems: list[Problem]) -> None:
-    """Refuse at once a level training cannot answer (overlapping clouds), naming the level and the fix."""
+def _check_levels(recipe: Recipe, problems: list[Problem]) -> None:
+    """Refuse at once a level training cannot answer (Problem.refusal: overlapping clouds, a trivial problem),
+    naming the level and the flow's own fix."""
     for p in problems:
-        overlap = p.overlap()
-        if overlap is not None and not recipe.train.allow_overlap:
-            raise RecipeError(f"flow: at noise level {p.noise.scale:g} {overlap.reason()}; lower flow.sigma_max "
-                              "(--sigma-max) or keep the clean points further apart")
-        if p.trivial() is not None and recipe.model.skip:
-            raise RecipeError(f"flow: at noise level {p.noise.scale:g}: {p.trivial().message()}")
+        why = p.refusal(recipe)
+        if why is not None:
+            raise RecipeError(f"flow: at noise level {p.noise.scale:g}: {why}; in a flow, lower flow.sigma_max "
+                              "(--sigma-max) to keep every level in the regime")
 
 
 def _denoisers(recipe, problem, levels, level_problems, kind, device, cache, net, events):
