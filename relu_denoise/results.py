@@ -8,6 +8,7 @@ a sweep's table takes from each command's result.json is `ROW_KEYS` (one list, b
 from dataclasses import dataclass, field
 
 from .closed_forms import Reference
+from .train.stats import FitReference
 
 ROW_KEYS = {
     "fit": ("cost", "closed_form_cost", "cost_ratio", "reference_kind", "reference_cost", "reference_ratio",
@@ -52,24 +53,6 @@ class ClosedFormSummary:
                "ramps": len(form.ramps), "dim": form.dim, "affine_dim": form.affine_dim, "n_points": form.n_points,
                "notes": form.notes, "data": self.data}
         return out | ({"figure": self.figure} if self.figure else {})
-
-
-@dataclass(frozen=True)
-class FitReference:
-    """The best exact interpolant of the same samples a fit is compared with (issue: a fit never claims a
-    minimality nobody measured): the closed form where it interpolates the samples, else the ramps method's
-    solution (with its lower bound over its dictionary of ramps), or why there is none."""
-
-    kind: str                               # closed-form | ramps | none
-    cost: float | None = None
-    lower_bound: float | None = None        # ramps: over its dictionary only (not a bound on the true minimum)
-    max_residual: float | None = None       # of the reference on the samples
-    seconds: float | None = None
-    complete: bool = True                   # False: the ramps method stopped at its time budget
-    reason: str | None = None               # kind none: why
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import torch
 
 from ..errors import ReludenError
 from ..recipe import ModelSpec, TrainSpec
-from ..results import FitReference
 from .problem import ell_of, noise_stats, tol_unit
+from .stats import FitReference
 
 
 def best_reference(points: np.ndarray, samples: np.ndarray, form, model: ModelSpec, train: TrainSpec, *,

@@ -83,3 +83,21 @@ class FitResult:
     history: dict
     stats: FitStats
     polish: Polish | None = None
+
+
+@dataclass(frozen=True)
+class FitReference:
+    """The best exact interpolant of the same samples a fit is compared with (issue: a fit never claims a
+    minimality nobody measured): the closed form where it interpolates the samples, else the ramps method's
+    solution (with its lower bound over its dictionary of ramps), or why there is none."""
+
+    kind: str                               # closed-form | ramps | none
+    cost: float | None = None
+    lower_bound: float | None = None        # ramps: over its dictionary only (not a bound on the true minimum)
+    max_residual: float | None = None       # of the reference on the samples
+    seconds: float | None = None
+    complete: bool = True                   # False: the ramps method stopped at its time budget
+    reason: str | None = None               # kind none: why
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
