@@ -14,7 +14,7 @@ from ..problem import Problem, make_problem
 from ..recipe import Recipe, load_recipe
 from ..results import AlignSummary, CertifySummary, ClosedFormSummary, CompareSummary
 from ..runs import Run, load_run
-from .common import Events, Outcome, data_files, open_training_run, train_one
+from .common import Events, Outcome, check_memory_of, data_files, open_training_run, train_one
 from .fitting import fit_into, panels
 
 # ---------------------------------------------------------------- closed-form
@@ -88,10 +88,7 @@ def compare_workflow(recipe: Recipe, base_dir, *, noise: list[float], repeats: i
     problem = make_problem(recipe, base_dir)             # a data error stops here, before the directory exists
     check_test_points(recipe, problem.source)
     if nn:
-        from ..train import check_fit_memory
-
-        N, d = problem.points.shape
-        check_fit_memory(N, recipe.noise.samples, d, recipe.model, recipe.train)
+        check_memory_of(recipe, problem)
     run = Run.create("compare", recipe, out=out, force=force, device=str(dev), dtype=recipe.train.dtype,
                      data_files=data_files(recipe, base_dir), figures=figures, **(facts or {}))
     done = []

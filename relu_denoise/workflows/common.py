@@ -50,15 +50,21 @@ def data_files(recipe: Recipe, base_dir) -> list[Path]:
 def training_problem(recipe: Recipe, base_dir) -> Problem:
     """The recipe's problem, refused at once where training cannot answer (RecipeError, exit 2: overlapping
     clouds, a trivial problem) or where it cannot fit in memory; before any run directory exists."""
-    from ..train import check_fit_memory
-
     problem = make_problem(recipe, base_dir)
     refusal = problem.refusal(recipe)
     if refusal is not None:
         raise RecipeError(refusal)
-    N, d = problem.points.shape
-    check_fit_memory(N, recipe.noise.samples, d, recipe.model, recipe.train)
+    check_memory_of(recipe, problem)
     return problem
+
+
+def check_memory_of(recipe: Recipe, problem: Problem) -> None:
+    """Refuse (RecipeError) a fit of the recipe on this problem whose working set cannot fit in memory."""
+    from ..train import check_fit_memory
+
+    N, d = problem.points.shape
+    M = recipe.noise.samples if problem.samples is None else problem.samples.shape[1]
+    check_fit_memory(N, M, d, recipe.model, recipe.train)
 
 
 def open_training_run(command: str, recipe: Recipe, base_dir, device, out, force, figures=True, *, checks=(),

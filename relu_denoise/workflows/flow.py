@@ -18,7 +18,7 @@ from ..problem import Problem, make_problem, rng
 from ..recipe import Recipe
 from ..results import FlowSummary
 from ..runs import Run
-from .common import Events, Outcome, data_files, train
+from .common import Events, Outcome, check_memory_of, data_files, train
 
 DEFAULT_CACHE = Path("results") / "cache" / "denoisers"
 
@@ -138,8 +138,9 @@ def _level_problem(recipe: Recipe, base_dir, sigma: float) -> Problem:
 
 def _check_levels(recipe: Recipe, problems: list[Problem]) -> None:
     """Refuse at once a level training cannot answer (Problem.refusal: overlapping clouds, a trivial problem),
-    naming the level and the flow's own fix."""
+    naming the level and the flow's own fix, or whose fit cannot fit in memory."""
     for p in problems:
+        check_memory_of(recipe, p)
         why = p.refusal(recipe)
         if why is not None:
             raise RecipeError(f"flow: at noise level {p.noise.scale:g}: {why}; in a flow, lower flow.sigma_max "
