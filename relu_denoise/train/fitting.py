@@ -156,15 +156,14 @@ def polish_fit(train: TrainSpec, points: np.ndarray, samples: np.ndarray | None,
 
 def _fit_by_ramps(job: FitJob, X: np.ndarray, data: OfflineSamples | OnlineNoise) -> FitResult:
     """The ramps method (ramps.py, docs/training.md 12) with the trainer's facts, measured on the samples."""
-    from .ramps import fit_ramps
+    from .ramps import fit_ramps, ramps_rng
 
     if data.online:
         raise RecipeError("train.method ramps needs offline samples (noise.mode: offline): it interpolates a "
                           "fixed set of samples")
     S, train = data.samples, job.train
     start = time.perf_counter()
-    generator = torch.Generator().manual_seed(job.seed)
-    rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=generator)))
+    rng = ramps_rng(job.seed)
     net, history, info = fit_ramps(X, S, job.model, train, rng=rng, callback=job.callback)
     dev = resolve_device(job.device) if isinstance(job.device, str) else torch.device(job.device)
     net = net.to(device=dev, dtype=resolve_dtype(train.dtype, dev))

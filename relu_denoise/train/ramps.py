@@ -60,6 +60,14 @@ class Ramps:
         return Ramps(self.u[keep], self.lo[keep], self.hi[keep], self.pattern[keep])
 
 
+def ramps_rng(seed: int) -> np.random.Generator:
+    """The ramps method's generator for a fit's seed (the FitJob's): the first draw of the torch generator a
+    trained fit would start from, so the same seed means the same random directions wherever it runs."""
+    import torch
+
+    return np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=torch.Generator().manual_seed(seed))))
+
+
 def directions(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Candidate unit directions (D, d): the clean points' differences (the edges, docs/theory.md 6; all pairs up
     to _EDGES_MAX, else a random choice) and _RANDOM random directions in their span (outside it no ramp helps:

@@ -6,7 +6,6 @@ known interpolant it stopped."""
 import time
 
 import numpy as np
-import torch
 
 from ..errors import ReludenError
 from ..recipe import ModelSpec, TrainSpec
@@ -29,11 +28,11 @@ def best_reference(points: np.ndarray, samples: np.ndarray, form, model: ModelSp
 
 
 def _ramps_reference(points, samples, model: ModelSpec, train: TrainSpec, *, seed: int) -> FitReference:
-    from .ramps import fit_ramps
+    from .ramps import fit_ramps, ramps_rng
 
     start, budget = time.perf_counter(), train.reference_seconds
     late = lambda record: time.perf_counter() - start > budget  # noqa: E731
-    rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=torch.Generator().manual_seed(seed))))
+    rng = ramps_rng(seed)
     try:
         net, history, info = fit_ramps(points, samples, ModelSpec(width=None, skip=model.skip),
                                        train.model_copy(update={"steps": 1000}), rng=rng, callback=late)
