@@ -71,11 +71,12 @@ class Comparison:
 FitNN = Callable[[Problem], object]    # a problem -> a trained denoiser (ShallowDenoiser)
 
 
-def level_noise(noise: NoiseSpec, level: float) -> NoiseSpec:
-    """The recipe's noise model at scale `level` (sigma, or the radius for sphere/ball noise), offline."""
+def level_noise(noise: NoiseSpec, level: float, *, mode: str = "offline") -> NoiseSpec:
+    """The recipe's noise model at scale `level` (sigma, or the radius for sphere/ball noise), in `mode`
+    (compare's levels are offline: it tests a denoiser trained on fixed samples)."""
     key = "sigma" if noise.distribution == "gaussian" else "radius"
     try:                                         # validated: model_copy(update=...) would not check the level
-        return NoiseSpec.model_validate({**noise.model_dump(), key: float(level), "mode": "offline"})
+        return NoiseSpec.model_validate({**noise.model_dump(), key: float(level), "mode": mode})
     except ValidationError as exc:
         raise RecipeError(f"noise level {level!r}: noise.{key} {exc.errors()[0]['msg'].lower()}; "
                           "give levels > 0") from None

@@ -117,10 +117,7 @@ def _level_problem(recipe: Recipe, base_dir, sigma: float) -> Problem:
     flow.duplicate clean points given a second independent set of samples."""
     from ..compare import level_noise
 
-    noise = level_noise(recipe.noise, sigma)
-    if recipe.noise.mode == "online":                        # compare's levels are offline; a flow keeps the mode
-        noise = type(noise).model_validate({**noise.model_dump(), "mode": "online"})
-    p = make_problem(recipe, base_dir, noise=noise)
+    p = make_problem(recipe, base_dir, noise=level_noise(recipe.noise, sigma, mode=recipe.noise.mode))
     k = recipe.flow.duplicate
     if k and p.samples is None:
         raise RecipeError("flow.duplicate: duplicated points get a second set of offline samples; online noise "
