@@ -4,11 +4,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
+from . import render
 from .app import (FiguresOpt, FitDeviceOpt, ForceOpt, JsonOpt, OutOpt, QuietOpt, RichEvents, SeedOpt, SetOpt, app,
-                  err, finish, load)
+                  finish, load)
 
 
 def _opt(help_text: str, *names: str, **kw):
@@ -79,28 +78,5 @@ def flow(target: Annotated[Path, typer.Argument(metavar="RECIPE|RUN_DIR", help="
     outcome = flow_workflow(r, base, device=device, out=out, force=force, figures=figures, cache=cache, net=net,
                             events=RichEvents(quiet))
     if not quiet:
-        _render(outcome.summary)
+        render.flow(outcome.summary)
     finish(outcome, as_json, quiet)
-
-
-def _render(summary) -> None:
-    c = summary.classes
-    n = len(c.cls)
-    table = Table(title=f"{summary.kind} flow of the {summary.denoiser} denoiser: {n} starts, threshold "
-                        f"{c.threshold:g} (L-infinity)", title_justify="left")
-    for col in ("end", "count", "share"):
-        table.add_column(col, justify="left" if col == "end" else "right")
-    for cls, k in c.counts.items():
-        table.add_row(cls, str(k), f"{k / n:.1%}" if n else "-")
-    err.print(table)
-    if c.virtual_by_size:
-        err.print("virtual points by |S|: " + ", ".join(f"{m}: {k}" for m, k in sorted(c.virtual_by_size.items())))
-    ratios = [(lv["sigma"], lv["cost_ratio"]) for lv in summary.levels if lv.get("cost_ratio") is not None]
-    if summary.denoiser != "closed-form" and ratios:
-        err.print("denoiser cost / closed form per level: " + ", ".join(f"sigma {s:.3g}: {q:.4g}" for s, q in ratios))
-    for label, audit in summary.audits.items():
-        rows = ", ".join(f"m = {m}: {v['stable']} of {v['total']}" + (f" (a sample of C = {v['population']})"
-                         if v["sampled"] else "") for m, v in audit.to_dict().items())
-        err.print(f"audit ({label}): subset sums kept by the score flow: {rows}")
-    for note in summary.notes:
-        err.print(f"note: {escape(note)}", soft_wrap=True)
