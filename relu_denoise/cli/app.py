@@ -222,14 +222,14 @@ class RichEvents:
             yield lambda message: bar.update(task, advance=1, description=message)
 
     @contextlib.contextmanager
-    def progress(self, counts, sweep):
+    def progress(self, counts, name):
         from rich.progress import BarColumn, TextColumn
 
         with self._bar(TextColumn("[bold]{task.description}[/]"), BarColumn(bar_width=20),
                        TextColumn("{task.completed}/{task.total} done"),
                        TextColumn("{task.fields[running]} running  {task.fields[failed]} failed  "
                                   "{task.fields[cached]} cached"), transient=False) as bar:
-            task = bar.add_task(f"sweep {escape(sweep.spec.name)}", total=counts.total, running=counts.running,
+            task = bar.add_task(escape(name), total=counts.total, running=counts.running,
                                 failed=0, cached=counts.cached)
 
             def update(counts, point, rows) -> None:

@@ -33,7 +33,7 @@ class Counts:
 class SweepEvents:
     """How a sweep reports progress. This default is silent; the CLI passes a rich one."""
 
-    def progress(self, counts: Counts, sweep: Sweep):
+    def progress(self, counts: Counts, name: str):
         """A context manager yielding `update(counts, point, rows)`, called after every finished point."""
         return contextlib.nullcontext(lambda counts, point, rows: None)
 
@@ -62,6 +62,26 @@ class SweepResult:
 def run_sweep(sweep: Sweep, *, jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
               events: SweepEvents = SweepEvents()) -> SweepResult:
     """Run the sweep's points that need it on `executor`, writing the table after every finished point."""
+    jobs = check_executor(jobs, executor, scheduler)
+    if scheduler is None:
+        check_device(sweep.spec.command, sweep.spec.device, where=f"sweep {sweep.source.name}")
+    spec = sweep.spec
+    meta = {"name": spec.name, "command": spec.command, "recipe": str((sweep.source.parent / spec.recipe).resolve()),
+            "sweep_file": str(sweep.source.resolve()), "keys": sweep.keys}
+    with claim_sweep_dir(sweep.directory, holder=f"sweep {sweep.source}"):
+        points = plan(sweep)
+        table = run_points(sweep.directory, points, meta, jobs=jobs, executor=executor, scheduler=scheduler,
+                           events=events, name=f"sweep {spec.name}")
+        rows = table.rows()
+        if rows and (table.counts.done or not (sweep.directory / "sweep.png").exists()):
+            from ..plots import summary_figure
+
+            summary_figure(sweep.directory / "sweep.png", rows, sweep.keys, spec.command, title=spec.name)
+    return SweepResult(sweep, rows, table.counts, table.stopped, len(table.by_index))
+
+
+def check_executor(jobs: int | None, executor: str, scheduler: str | None) -> int:
+    """The job count (default: the cores here), after checking the executor options."""
     jobs = jobs or available_cores()
     if jobs < 1:
         raise RecipeError(f"--jobs: must be >= 1, got {jobs}")
@@ -69,26 +89,19 @@ def run_sweep(sweep: Sweep, *, jobs: int | None = None, executor: str = "local",
         raise RecipeError(f"--executor: expected local or dask, got {executor!r}")
     if scheduler is not None and executor != "dask":
         raise RecipeError("--scheduler: only with --executor dask")
-    if scheduler is None:
-        _check_device(sweep)
-    with _claim(sweep.directory, sweep.source):
-        points = plan(sweep)
-        threads = max(1, available_cores() // jobs) if executor == "local" or scheduler is None else None
-        for p in points:
-            p.threads, p.argv = threads, list(sys.argv)
-        return _drive(sweep, points, jobs, executor, scheduler, events)
+    return jobs
 
 
-def _check_device(sweep: Sweep) -> None:
-    """The sweep's device must exist here (on a remote cluster the workers' devices count)."""
-    if sweep.spec.command == "closed-form":
+def check_device(command: str, device: str, *, where: str) -> None:
+    """The device of the fits must exist here (on a remote cluster the workers' devices count)."""
+    if command == "closed-form":
         return
     from ..train import resolve_device
 
     try:
-        resolve_device(sweep.spec.device)
+        resolve_device(device)
     except RecipeError as exc:
-        raise RecipeError(f"sweep {sweep.source.name}: device: {exc}") from None
+        raise RecipeError(f"{where}: device: {exc}") from None
 
 
 def available_cores() -> int:
@@ -99,7 +112,7 @@ def available_cores() -> int:
 
 
 @contextlib.contextmanager
-def _claim(directory: Path, source: Path):
+def claim_sweep_dir(directory: Path, *, holder: str):
     """Create the sweep directory and hold its lock (files.lock_dir) while the sweep runs; refuse a non-empty
     folder that is not a sweep's (a sweep never deletes what it did not write)."""
     if directory.exists() and not directory.is_dir():
@@ -108,30 +121,33 @@ def _claim(directory: Path, source: Path):
             and not (directory / "sweep.json").exists() and not any(directory.glob(f"*/{POINT_FILE}")):
         raise RecipeError(f"--out {directory}: not empty and not a sweep directory (no sweep.json); "
                           "choose another --out")
-    lock = lock_dir(directory, holder=f"sweep {source}")
+    lock = lock_dir(directory, holder=holder)
     try:
         yield
     finally:
         lock.release()
 
 
-def _drive(sweep: Sweep, points: list[Point], jobs: int, executor: str, scheduler, events) -> SweepResult:
-    """Collect rows as points finish (any order), keep the table current, stop on an interruption."""
-    spec = sweep.spec
-    meta = {"name": spec.name, "command": spec.command, "recipe": str((sweep.source.parent / spec.recipe).resolve()),
-            "sweep_file": str(sweep.source.resolve()), "keys": sweep.keys, "points": len(points)}
+def run_points(directory: Path, points: list[Point], meta: dict, *, jobs: int, executor: str, scheduler,
+               events: SweepEvents, name: str) -> "_Table":
+    """Run the planned points (any commands) into `directory`, whose lock the caller holds: collect rows as
+    points finish (any order), keep sweep.csv / sweep.json current, stop on an interruption."""
+    threads = max(1, available_cores() // jobs) if executor == "local" or scheduler is None else None
+    for p in points:
+        p.threads, p.argv = threads, list(sys.argv)
     todo = [p for p in points if p.action not in ("cached", "unreadable")]
-    table = _Table(sweep.directory, meta, Counts(total=len(todo), running=min(jobs, len(todo))), jobs)
+    meta = {**meta, "points": len(points)}
+    table = _Table(directory, meta, Counts(total=len(todo), running=min(jobs, len(todo))), jobs)
     for p in points:
         if p.action in ("cached", "unreadable"):
             table.by_index[p.index] = run_rows(p.run_dir, p.keys)
             table.counts.cached += p.action == "cached"
             table.counts.unreadable += p.action == "unreadable"
     table.write()
-    with events.progress(table.counts, sweep) as update:
+    with events.progress(table.counts, name) as update:
         table.update = update
         run = {"local": executors.run_local if jobs > 1 else executors.run_here, "dask": executors.run_dask}[executor]
-        stop = executors.StopFlag(sweep.directory / executors.STOP_FILE)
+        stop = executors.StopFlag(directory / executors.STOP_FILE)
         stop.clear()                                  # left by a sweep that was killed while stopping
         try:
             if todo:
@@ -140,12 +156,7 @@ def _drive(sweep: Sweep, points: list[Point], jobs: int, executor: str, schedule
             table.stopped = True
         finally:
             stop.clear()
-    rows = table.rows()
-    if rows and (table.counts.done or not (sweep.directory / "sweep.png").exists()):
-        from ..plots import summary_figure
-
-        summary_figure(sweep.directory / "sweep.png", rows, sweep.keys, spec.command, title=spec.name)
-    return SweepResult(sweep, rows, table.counts, table.stopped, len(table.by_index))
+    return table
 
 
 @dataclass
