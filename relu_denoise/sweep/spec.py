@@ -218,7 +218,7 @@ def _yaml_value(text: str, where: str):
         raise RecipeError(f"{where}: {text!r} is not valid YAML") from None
 
 
-def _override(key: str, value) -> str:
+def override(key: str, value) -> str:
     """A `--set` string whose YAML value reads back as `value`."""
     text = yaml.safe_dump(to_jsonable(value), default_flow_style=True, width=math.inf).strip()
     return f"{key}={text.removesuffix('...').strip()}"
@@ -266,13 +266,13 @@ def _check_keys(path: Path, raw: dict, fixed: dict, grid: dict) -> None:
     both = sorted(set(fixed) & set(grid))
     if both:
         raise RecipeError(f"sweep {path.name}: {both[0]} is both fixed (set) and swept (grid); keep one")
-    base = [_override(k, v) for k, v in fixed.items()]
+    base = [override(k, v) for k, v in fixed.items()]
     firsts = {k: values[0] for k, values in grid.items()}
     trials = [(k, v) for k, values in grid.items() for v in values] or [(None, None)]
     for key, value in trials:
         chosen = {**firsts, key: value} if key is not None else {}
         try:
-            parse_recipe(raw, [*base, *(_override(k, v) for k, v in chosen.items())])
+            parse_recipe(raw, [*base, *(override(k, v) for k, v in chosen.items())])
         except RecipeError as exc:
             if key is None or _fails_alike(raw, base, str(exc)):
                 raise RecipeError(f"sweep {path.name}: set: {exc}") from None
@@ -290,27 +290,32 @@ def _fails_alike(raw: dict, base: list[str], message: str) -> bool:
 def _points(spec: SweepFile, path: Path, recipe_path: Path, raw: dict, fixed: dict, grid: dict,
             directory: Path) -> list[Point]:
     """The cartesian product of the grid (last key fastest), each with its resolved recipe and run directory."""
-    base = [_override(k, v) for k, v in fixed.items()]
-    options = spec.options()
-    hashed = {k: v for k, v in options.items() if k in _HASHED}
+    base = [override(k, v) for k, v in fixed.items()]
     points, seen = [], {}
     for i, combo in enumerate(itertools.product(*grid.values())):
         values = dict(zip(grid, combo))
-        overrides = [*base, *(_override(k, v) for k, v in values.items())]
         try:
-            recipe = parse_recipe(raw, overrides)
+            point = make_point(i, spec.command, recipe_path, raw, [*base, *(override(k, v) for k, v in values.items())],
+                               spec.options(), directory, values=values, keys=list(grid), sweep=spec.name)
         except RecipeError as exc:
             shown = ", ".join(f"{k}={show(v)}" for k, v in values.items())
             raise RecipeError(f"sweep {path.name}: grid point {shown}: {exc}") from None
-        digest = point_hash(spec.command, recipe_to_yaml(recipe), hashed)
-        if digest in seen:
-            raise RecipeError(f"sweep {path.name}: grid points {seen[digest]} and {values} give the same recipe; "
+        if point.digest in seen:
+            raise RecipeError(f"sweep {path.name}: grid points {seen[point.digest]} and {values} give the same recipe; "
                               "remove the duplicate value")
-        seen[digest] = values
-        points.append(Point(i, spec.command, values, overrides, str(recipe_path),
-                            str(directory / f"{spec.command}-{digest}"), list(grid), spec.name, recipe, digest,
-                            dict(options)))
+        seen[point.digest] = values
+        points.append(point)
     return points
+
+
+def make_point(index: int, command: str, recipe_path: Path, raw: dict, overrides: list[str], options: dict,
+               directory: Path, *, values: dict, keys: list[str], sweep: str) -> Point:
+    """One point: `raw` (the recipe file's mapping) with the `--set` strings `overrides`, resolved and validated
+    (RecipeError), in `directory`/<command>-<hash of its content>."""
+    recipe = parse_recipe(raw, overrides)
+    digest = point_hash(command, recipe_to_yaml(recipe), {k: v for k, v in options.items() if k in _HASHED})
+    return Point(index, command, values, overrides, str(recipe_path), str(directory / f"{command}-{digest}"),
+                 keys, sweep, recipe, digest, dict(options))
 
 
 def point_hash(command: str, recipe_yaml: str, options: dict) -> str:
