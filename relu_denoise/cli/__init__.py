@@ -3,6 +3,7 @@
     app.py       the Typer app, the exit-status tables (ENDINGS, RUN_STATUSES), shared options, RichEvents
     commands.py  closed-form, fit, compare, align, certify
     flow.py      flow
+    reproduce.py reproduce
     sweep.py     sweep, collect
     render.py    what each command prints, from the typed summaries of relu_denoise.results
 
@@ -10,7 +11,7 @@ Human output goes to stderr, data (--json) to stdout. Start-up imports neither t
 matplotlib: `--help` and usage errors stay fast. The console script is `relu_denoise.cli:main`.
 """
 
-from . import commands, flow, sweep  # noqa: F401  (their commands register on `app`, in this order in --help)
+from . import commands, flow, reproduce, sweep  # noqa: F401  (their commands register on `app`, in this order in --help)
 from .app import ENDINGS, RUN_STATUSES, app, main
 
 __all__ = ["ENDINGS", "RUN_STATUSES", "app", "main"]

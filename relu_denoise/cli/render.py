@@ -277,3 +277,31 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+# ---------------------------------------------------------------- reproduce
+
+_VERDICT_STYLE = {"holds": "green", "fails": "bold red", "inconclusive": "yellow", "not built": "dim"}
+
+
+def reproduce(report: dict, files: dict) -> None:
+    """The report's rows, one table per paper, under a header of version, commit, machine and the counts."""
+    s = report["summary"]
+    built = len(report["rows"]) - s["not built"]
+    err.print(f"[bold]reluden reproduce[/] {'--quick ' if report['quick'] else ''}{report['version']} "
+              f"({(report['git_commit'] or 'no git commit')[:10]})  {escape(report['machine'])}  "
+              f"device {report['device']}  {report['seconds']:.0f} s")
+    for paper in dict.fromkeys(r["paper"] for r in report["rows"]):
+        table = Table(title=paper, title_justify="left")
+        for col in ("claim", "measured", "expected", "verdict", "s"):
+            table.add_column(col, justify="right" if col == "s" else "left", overflow="fold")
+        for r in (r for r in report["rows"] if r["paper"] == paper):
+            style = _VERDICT_STYLE[r["verdict"]]
+            verdict = f"[{style}]{r['verdict']}[/]" + (f"\n{escape(r['reason'])}" if r["reason"] else "")
+            table.add_row(f"[bold]{escape(r['id'])}[/]\n{escape(r['claim'])}", escape(r["measured_text"]),
+                          escape(r["expected"]), verdict, f"{r['seconds']:.0f}")
+        err.print(table)
+    err.print(f"[bold]{s['holds']} of {built} built claims hold[/]; {s['fails']} fail, {s['inconclusive']} "
+              f"inconclusive, {s['not built']} not built")
+    for path in files.values():
+        err.print(f"wrote {escape(str(path))}", soft_wrap=True)

@@ -1,0 +1,152 @@
+"""How the claims' numbers come from their runs' results (result.json, and model.pt where a property of the
+network itself is measured). Each returns a Measurement, inconclusive with the reason where the run cannot
+decide its claim (a fit that did not converge, an ambiguous alignment, overlapping clouds)."""
+
+from pathlib import Path
+
+import numpy as np
+
+from .spec import Measurement, RunResult
+
+
+def not_decisive(run: RunResult, what: str) -> str | None:
+    """Why `run` cannot decide a claim about `what` (None: it can)."""
+    if run.status != "ok":
+        return f"{what}: {run.status}" + (f" ({run.reason})" if run.reason else "")
+    return None
+
+
+def fit_matches_closed_form(runs: dict, name: str = "fit") -> Measurement:
+    """Trained cost / closed-form cost, and the function gap (docs/theory.md 1), of a fit."""
+    r = runs[name]
+    values = {"cost ratio": r.result.get("cost_ratio"), "function gap": r.result.get("function_gap")}
+    text = (f"cost {r.result.get('cost', float('nan')):.4g} / closed form "
+            f"{r.result.get('closed_form_cost') or float('nan'):.4g} = {_g(values['cost ratio'])}; "
+            f"function gap {_g(values['function gap'])} x diameter")
+    return Measurement(values, text, not_decisive(r, "the fit"))
+
+
+def certified(runs: dict, name: str = "certify") -> Measurement:
+    """Where the closed form's cost lies in the certified interval [lower, upper] of the minimum (docs/theory.md
+    8): its ratio to the lower bound (1: the closed form is the minimum, to the interval's width)."""
+    r = runs[name]
+    res, form = r.result, r.result.get("closed_form", {})
+    lower, upper, cost = res.get("lower"), res.get("upper"), form.get("cost")
+    if not isinstance(lower, (int, float)) or cost is None:
+        return Measurement({}, "no certified lower bound", not_decisive(r, "certify") or "no lower bound")
+    values = {"closed form / lower": cost / lower if lower > 0 else None, "closed form / upper": cost / upper}
+    text = (f"minimum in [{lower:.5g}, {upper:.5g}] (gap {res.get('gap', float('nan')):.2g}); "
+            f"closed form {cost:.5g}")
+    return Measurement(values, text, not_decisive(r, "certify"))
+
+
+def aligned(runs: dict, name: str = "align") -> Measurement:
+    """The aligned cost fraction at the tolerance and at half the separation (the widest tolerance that still
+    tells predicted from rival directions), against its random-rotation baseline (docs/theory.md 6)."""
+    r = runs[name]
+    res = r.result
+    frac, base, wide = res.get("aligned_fraction"), res.get("baseline_fraction"), res.get("aligned_at_discriminating")
+    values = {"aligned at half separation": wide,
+              "aligned - baseline": frac - base if None not in (frac, base) else None}
+    text = (f"aligned {_g(frac)} within {_g(res.get('tolerance_deg'))} deg (random directions {_g(base)}), "
+            f"{_g(wide)} within {_g(res.get('discriminating_deg'))} deg (half the separation); nearest a predicted "
+            f"direction {_g(res.get('nearest_fraction'))}; cost {_g(res.get('cost_ratio'))} x the closed form")
+    why = not_decisive(r, "the fit")
+    if why is None and res.get("ambiguous"):
+        why = (f"ambiguous: predicted and rival directions {_g(res.get('separation_deg'))} degrees apart, under "
+               f"twice the tolerance (docs/theory.md 6)")
+    if why is None and (res.get("cost_ratio") or 0) > 1.05:
+        why = (f"the fit costs {res['cost_ratio']:.3g}x the closed form: not a min-cost interpolant, whose "
+               "directions the claim predicts (docs/theory.md 6)")
+    return Measurement(values, text, why)
+
+
+def emmse_ratio(runs: dict, name: str = "compare") -> Measurement:
+    """NN / eMMSE test MSE at the lowest noise level, with a conservative 95% interval of the ratio (the ends of
+    the two means' intervals), and the levels where the ordering is reversed or the NN is not available."""
+    res = runs[name].result
+    est, low, high = res.get("estimators", {}), res.get("ci_low", {}), res.get("ci_high", {})
+    noise = res.get("noise", [])
+    if "nn" not in est or "emmse" not in est or not noise or est["nn"][0] is None:
+        why = (res.get("unavailable", {}).get("nn") or ["nn not run"])[0]
+        return Measurement({}, "no nn at the lowest level", f"nn unavailable: {why}")
+    ratio = est["nn"][0] / est["emmse"][0]
+    upper = high["nn"][0] / low["emmse"][0] if low["emmse"][0] > 0 else None
+    parts = []
+    for i, s in enumerate(noise):
+        nn, em = est["nn"][i], est["emmse"][i]
+        parts.append(f"{s:g}: " + ("n/a" if nn is None else f"{nn / em:.3g}"))
+    values = {"nn / emmse": ratio, "nn / emmse (95% upper)": upper}
+    text = (f"nn / emmse = {ratio:.3g} (95% interval up to {_g(upper)}) at sigma {noise[0]:g}; "
+            f"by level {', '.join(parts)}" + _flip(noise, est))
+    return Measurement(values, text, not_decisive(runs[name], "compare"))
+
+
+def _flip(noise: list, est: dict) -> str:
+    """Where the ordering flips: the first level at which eMMSE is at least as good as the NN."""
+    for i, s in enumerate(noise):
+        nn, em = est["nn"][i], est["emmse"][i]
+        if nn is None:
+            return f"; nn not available from sigma {s:g} (noise clouds overlap)"
+        if nn >= em:
+            return f"; the ordering flips at sigma {s:g}"
+    return "; eMMSE never wins over these levels"
+
+
+def contraction(runs: dict, name: str = "fit") -> Measurement:
+    """The trained 1-D network's worst excess max_y |h(y) - x_near(y)| - |y - x_near(y)| over a fine grid
+    around the data, relative to the diameter (<= 0: contractive toward the data, docs/theory.md 2)."""
+    r = runs[name]
+    net, x = _network_and_points(r.run_dir)
+    lo, hi = float(x.min()), float(x.max())
+    span = hi - lo
+    y = np.linspace(lo - 0.2 * span, hi + 0.2 * span, 20001)[:, None]         # (n, 1)
+    h = net.predict(y)
+    near = x[np.abs(y - x[:, 0][None, :]).argmin(axis=1)]                      # (n, 1)
+    excess = float((np.abs(h - near) - np.abs(y - near)).max()) / span
+    monotone = float(np.diff(h[:, 0]).min()) / span
+    values = {"contraction excess": excess, "monotone (min step)": monotone}
+    return Measurement(values, f"max(|h(y) - x_near| - |y - x_near|) = {excess:.2g} x diameter over 20001 inputs; "
+                       f"smallest step {monotone:.2g}", not_decisive(r, "the fit"))
+
+
+def offline_online(runs: dict) -> Measurement:
+    """The largest gap between the offline and the online network over the offline samples, relative to the
+    data's diameter, beside each fit's cost ratio."""
+    off, on = runs["offline"], runs["online"]
+    net_off, x = _network_and_points(off.run_dir)
+    net_on, _ = _network_and_points(on.run_dir)
+    y = _samples(off.run_dir)
+    diameter = float(np.max(np.linalg.norm(x[:, None] - x[None], axis=-1)))
+    gap = float(np.linalg.norm(net_off.predict(y) - net_on.predict(y), axis=1).max()) / diameter
+    values = {"gap offline-online": gap, "cost ratio online": on.result.get("cost_ratio")}
+    why = not_decisive(off, "the offline fit")
+    text = (f"max ||h_off - h_on|| = {gap:.3g} x diameter over the {len(y)} offline samples; cost ratios "
+            f"{_g(off.result.get('cost_ratio'))} offline, {_g(on.result.get('cost_ratio'))} online")
+    return Measurement(values, text, why)
+
+
+def _network_and_points(run_dir: Path):
+    """The run's network (model.pt) and clean points (rebuilt from its recipe.yaml, as the run drew them)."""
+    from ..network import ShallowDenoiser
+
+    net, _ = ShallowDenoiser.load(run_dir / "model.pt")
+    return net, _problem(run_dir).points
+
+
+def _samples(run_dir: Path) -> np.ndarray:
+    """The run's offline samples, (N M, d)."""
+    problem = _problem(run_dir)
+    return problem.samples.reshape(-1, problem.points.shape[1])
+
+
+def _problem(run_dir: Path):
+    from ..problem import make_problem
+    from ..recipe import load_recipe
+
+    recipe, base = load_recipe(run_dir / "recipe.yaml")
+    return make_problem(recipe, base)
+
+
+def _g(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
