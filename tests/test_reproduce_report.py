@@ -143,6 +143,20 @@ def test_a_missing_figure_is_a_caption_not_a_failure(tmp_path):
     assert "figure missing: runs/align-77/directions.png" in text
 
 
+def test_a_png_path_that_is_not_a_png_is_named_not_inlined(tmp_path):
+    report = sample_report(tmp_path)
+    (tmp_path / "runs/flow-9f/classes.png").write_text("<html>an error page</html>")
+    text = render_html(report)
+    assert text.count("data:image/png;base64,") == 2
+    assert "figure not a PNG file: runs/flow-9f/classes.png" in text
+
+
+def test_a_run_that_did_not_finish_says_so_in_both_reports(tmp_path):
+    report = sample_report(tmp_path) | {"status": "interrupted", "reason": "stopped by Ctrl-C after 3 of 5 claims"}
+    assert 'class="status-bad">run interrupted: stopped by Ctrl-C after 3 of 5 claims' in render_html(report)
+    assert "- status: interrupted: stopped by Ctrl-C after 3 of 5 claims" in render_markdown(report).splitlines()
+
+
 def test_text_is_escaped(tmp_path):
     text = _write(tmp_path)[1]["html"].read_text()
     page = _Elements(text)

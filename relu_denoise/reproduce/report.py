@@ -38,16 +38,21 @@ h1 { margin: 0 0 4px; font-size: 28px; } h2 { margin-top: 32px; border-bottom: 1
 .status-bad { color: var(--fails); font-weight: 600; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; vertical-align: top; padding: 6px 8px; border-bottom: 1px solid #d0d7de; }
-thead th { background: #f6f8fa; position: sticky; top: 0; }
+thead th { background: #f6f8fa; }
 tbody tr:nth-child(even) { background: #f6f8fa; }
 tr.paper th { background: #eaeef2; font-size: 15px; }
 td.id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: nowrap; }
-td.num { text-align: right; white-space: nowrap; }
+td.num, th.num { text-align: right; white-space: nowrap; }
 td .verdict { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; white-space: nowrap; }
 .small, ul.checks, ul.evidence { font-size: 12px; color: #59636e; }
-ul.checks, ul.evidence { margin: 4px 0 0; padding-left: 16px; }
+ul.checks, ul.evidence { margin: 4px 0 0; padding: 0; list-style: none; }
+ul.checks li { margin-top: 2px; }
+td.measured { min-width: 160px; } td.claim { min-width: 130px; } td.expected { min-width: 100px; }
+td.source { max-width: 110px; } td.reason { min-width: 120px; }
+.scroll { overflow-x: auto; }
 ul.checks li.bad { color: var(--fails); }
-.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 16px; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 16px;
+  align-items: start; }
 figure { margin: 0; border: 1px solid #d0d7de; border-radius: 6px; padding: 8px; }
 figure img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 figcaption { font-size: 13px; margin-top: 6px; }
@@ -177,24 +182,24 @@ _COLUMNS = ("id", "claim", "source", "the paper says", "measured", "expected", "
 
 
 def _html_table(report: dict, rows: list, where) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in _COLUMNS)
+    head = "".join(f'<th class="num">{_e(c)}</th>' if c == "seconds" else f"<th>{_e(c)}</th>" for c in _COLUMNS)
     bodies = []
     for paper, group in _by_paper(rows):
         cells = "".join(_html_row(report, row, where) for row in group)
         bodies.append(f'<tbody id="paper-{_slug(paper)}"><tr class="paper"><th colspan="{len(_COLUMNS)}">'
                       f'{_e(paper)}</th></tr>{cells}</tbody>')
-    return (f'<section id="claims"><h2>Claims</h2><table><thead><tr>{head}</tr></thead>'
-            f'{"".join(bodies)}</table></section>')
+    return (f'<section id="claims"><h2>Claims</h2><div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f'{"".join(bodies)}</table></div></section>')
 
 
 def _html_row(report: dict, row: dict, where) -> str:
     cid, verdict = row.get("id"), row.get("verdict")
-    cells = [f'<td class="id">{_e(cid)}</td>', f"<td>{_e(row.get('claim', ''))}</td>",
-             f'<td class="small">{_e(row.get("source", ""))}</td>', f"<td>{_e(row.get('paper_says', ''))}</td>",
-             f"<td>{_e(_measured(row))}{_html_checks(row)}</td>",
-             f'<td>{_e(row.get("expected", ""))}<div class="small">{_e(row.get("why") or "")}</div></td>',
+    cells = [f'<td class="id">{_e(cid)}</td>', f'<td class="claim">{_e(row.get("claim", ""))}</td>',
+             f'<td class="small source">{_e(row.get("source", ""))}</td>', f"<td>{_e(row.get('paper_says', ''))}</td>",
+             f'<td class="measured">{_e(_measured(row))}{_html_checks(row)}</td>',
+             f'<td class="expected">{_e(row.get("expected", ""))}<div class="small">{_e(row.get("why") or "")}</div></td>',
              f'<td><span class="verdict {_verdict_class(verdict)}">{_e(verdict)}</span></td>',
-             f"<td>{_e(row.get('reason') or '')}</td>", f'<td class="num">{_e(_seconds(row.get("seconds")))}</td>',
+             f'<td class="reason">{_e(row.get("reason") or "")}</td>', f'<td class="num">{_e(_seconds(row.get("seconds")))}</td>',
              f"<td>{_html_evidence(report, row, where)}</td>"]
     return f'<tr id="row-{_slug(cid)}" data-verdict="{_e(verdict)}">{"".join(cells)}</tr>'
 
