@@ -34,7 +34,8 @@ def certified(runs: dict, name: str = "certify") -> Measurement:
     lower, upper, cost = res.get("lower"), res.get("upper"), form.get("cost")
     if not isinstance(lower, (int, float)) or cost is None:
         return Measurement({}, "no certified lower bound", not_decisive(r, "certify") or "no lower bound")
-    values = {"closed form / lower": cost / lower if lower > 0 else None, "closed form / upper": cost / upper}
+    values = {"closed form / lower": cost / lower if lower > 0 else None, "closed form / upper": cost / upper,
+              "gap": res.get("gap")}
     text = (f"minimum in [{lower:.5g}, {upper:.5g}] (gap {res.get('gap', float('nan')):.2g}); "
             f"closed form {cost:.5g}")
     return Measurement(values, text, not_decisive(r, "certify"))
