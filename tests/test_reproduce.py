@@ -184,3 +184,12 @@ def test_bad_options_are_one_line_with_status_2(tmp_path):
     result = runner.invoke(app, ["reproduce", "--only", FAST[0], "--out", str(tmp_path / "mine")])
     assert result.exit_code == 2 and "not a reproduce directory" in result.output
     assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+
+
+def test_dask_gives_the_same_rows_as_local_processes(tmp_path):
+    local = rp.reproduce(tmp_path / "local", claims=_fast_claims(), jobs=1, device="cpu")
+    dask = rp.reproduce(tmp_path / "dask", claims=_fast_claims(), jobs=2, executor="dask", device="cpu")
+    assert [(r["verdict"], r["measured"]) for r in dask["rows"]] == [(r["verdict"], r["measured"])
+                                                                     for r in local["rows"]]
+    assert [e["path"] for r in dask["rows"] for e in r["evidence"]] == [e["path"] for r in local["rows"]
+                                                                        for e in r["evidence"]]

@@ -80,7 +80,8 @@ def run_claims(claims: tuple, out: Path, *, quick: bool, jobs: int | None, execu
     summary = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     status = "interrupted" if table.stopped else ("failed" if summary["fails"] else "ok")
     return {"command": "reproduce", "status": status, "reason": _reason(status, summary), "run_dir": str(out),
-            "seed": 0, "version": _version(), "git_commit": git_commit(), "machine": machine(), "device": device,
+            "seed": 0, "version": _version(), "git_commit": git_commit(), "machine": machine(),
+            "device": _device_shown(device),
             "quick": quick, "started": started, "seconds": time.perf_counter() - start,
             "summary": summary, "rows": rows}
 
@@ -140,6 +141,16 @@ def _reason(status: str, summary: dict) -> str | None:
     if status == "failed":
         return f"{summary['fails']} claim(s) fail"
     return None
+
+
+def _device_shown(device: str) -> str:
+    """The device the fits ran on, as resolved here ("auto" -> cpu or cuda)."""
+    from ..train import resolve_device
+
+    try:
+        return str(resolve_device(device))
+    except RecipeError:
+        return device                               # only the cluster's workers have it
 
 
 def _version() -> str:
