@@ -104,7 +104,8 @@ def test_bad_query_shape(tmp_path):
     assert "--query (" in res.output and "): expected shape (n, 2), got (4, 3)" in res.output
 
 
-@pytest.mark.parametrize("command", ["closed-form", "fit", "compare", "align", "certify", "sweep", "collect"])
+@pytest.mark.parametrize("command", ["closed-form", "fit", "compare", "align", "certify", "flow", "reproduce", "sweep",
+                                     "collect"])
 def test_every_command_has_help_and_is_in_the_readme(command):
     res = run(command, "--help")
     assert res.exit_code == 0 and "Usage" in res.stdout

@@ -95,7 +95,7 @@ CLAIMS = (
                  "digits-acute.yaml", {"noise.samples": 50}),
     Claim("mnist-size-closed-form", PAPER, "A 28x28 triangle (d = 784) is fitted at the closed form's cost",
           "Section 5; docs/theory.md 5", "at d = 784 the learned function matches the closed form",
-          runs=(RunSpec("fit", "fit", "mnist-size-triangle.yaml", {}, {"noise.samples": 200, "model.width": 256},
+          runs=(RunSpec("fit", "fit", "mnist-size-triangle.yaml", {"train.steps": 200}, {"train.steps": 100},
                         figures=True),),
           measure=measures.fit_matches_closed_form,
           checks=(RATIO,), evidence=(("fit", "training.png"),)),
