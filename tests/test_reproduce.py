@@ -115,10 +115,15 @@ def test_alignment_is_inconclusive_when_ambiguous_or_not_min_cost():
     assert m.inconclusive is None and m.values["aligned - baseline"] == pytest.approx(0.8)
 
 
-def test_a_fit_that_did_not_converge_decides_nothing():
-    m = measures.fit_matches_closed_form({"fit": _run({"cost_ratio": 1.0, "function_gap": 0.0, "cost": 1.0,
-                                                       "closed_form_cost": 1.0}, "not-converged", "max-steps")})
-    assert m.inconclusive == "the fit: not-converged (max-steps)"
+def test_a_fit_decides_only_when_its_returned_network_interpolates():
+    fit = {"cost_ratio": 1.0, "function_gap": 0.0, "cost": 1.0, "closed_form_cost": 1.0, "tol": 1e-3}
+    far = measures.fit_matches_closed_form({"fit": _run(fit | {"max_residual_rel": 0.2}, "not-converged")})
+    assert far.inconclusive.startswith("the fit returned a network that does not interpolate its samples: max "
+                                       "residual 0.2")
+    polished = measures.fit_matches_closed_form({"fit": _run(fit | {"max_residual_rel": 1e-9}, "not-converged")})
+    assert polished.inconclusive is None and "(not-converged," in polished.text
+    failed = measures.fit_matches_closed_form({"fit": _run(fit | {"max_residual_rel": 1e-9}, "failed", "diverged")})
+    assert failed.inconclusive == "the fit: failed (diverged)"
 
 
 # ---------------------------------------------------------------- end to end

@@ -41,22 +41,22 @@ def select(claims: tuple, only: list[str] | None) -> tuple:
 def claim_points(claims: tuple, directory: Path, *, quick: bool, device: str) -> dict:
     """(claim id, run name) -> its sweep point; runs shared by claims (the same content) are one point."""
     recipes, by_digest, out = recipes_dir(), {}, {}
-    for claim in claims:
-        for spec in claim.runs:
-            path = recipes / spec.recipe if spec.recipe != "builtin" else recipes / "builtin"
-            raw = DEFAULT_RECIPE if spec.recipe == "builtin" else read_raw_recipe(path)
-            sweep = SweepFile(name="reproduce", command=spec.command, recipe=spec.recipe, device=device,
-                              figures=spec.figures, **spec.options)
-            overrides = [override(k, v) for k, v in spec.overrides(quick).items()]
-            try:
-                point = make_point(len(by_digest), spec.command, path, raw, overrides, sweep.options(), directory,
-                                   values={"claim": claim.id, "run": spec.name}, keys=["claim", "run"],
-                                   sweep="reproduce")
-            except RecipeError as exc:
-                raise RecipeError(f"reproduce: claim {claim.id}, run {spec.name}: {exc}") from None
-            point = by_digest.setdefault(point.digest, point)
-            point.options["figures"] = point.options["figures"] or spec.figures
-            out[claim.id, spec.name] = point
+    runs = [(claim, spec) for claim in claims for spec in claim.runs]
+    for claim, spec in sorted(runs, key=lambda cs: -cs[1].weight):       # stable: claim order among equals
+        path = recipes / spec.recipe if spec.recipe != "builtin" else recipes / "builtin"
+        raw = DEFAULT_RECIPE if spec.recipe == "builtin" else read_raw_recipe(path)
+        sweep = SweepFile(name="reproduce", command=spec.command, recipe=spec.recipe, device=device,
+                          figures=spec.figures, **spec.options)
+        overrides = [override(k, v) for k, v in spec.overrides(quick).items()]
+        try:
+            point = make_point(len(by_digest), spec.command, path, raw, overrides, sweep.options(), directory,
+                               values={"claim": claim.id, "run": spec.name}, keys=["claim", "run"],
+                               sweep="reproduce")
+        except RecipeError as exc:
+            raise RecipeError(f"reproduce: claim {claim.id}, run {spec.name}: {exc}") from None
+        point = by_digest.setdefault(point.digest, point)
+        point.options["figures"] = point.options["figures"] or spec.figures
+        out[claim.id, spec.name] = point
     return out
 
 

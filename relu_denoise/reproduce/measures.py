@@ -16,14 +16,31 @@ def not_decisive(run: RunResult, what: str) -> str | None:
     return None
 
 
+def not_interpolating(run: RunResult, what: str = "the fit") -> str | None:
+    """Why a fit's returned network is no interpolant of its samples (None: it is, within train.tol): the claims
+    are about min-cost interpolants, whatever ended the training loop (the polish may finish the job)."""
+    res = run.result
+    if run.status not in ("ok", "not-converged"):
+        return not_decisive(run, what)
+    residual, tol = res.get("max_residual_rel"), res.get("tol")
+    if residual is None or tol is None:
+        return f"{what}: no max_residual_rel or tol in its result.json"
+    if residual > tol:
+        return (f"{what} returned a network that does not interpolate its samples: max residual {residual:.3g} x "
+                f"min(ell, noise radius), above train.tol {tol:g}")
+    return None
+
+
 def fit_matches_closed_form(runs: dict, name: str = "fit") -> Measurement:
-    """Trained cost / closed-form cost, and the function gap (docs/theory.md 1), of a fit."""
+    """Trained cost / closed-form cost, and the function gap (docs/theory.md 1), of a fit whose returned network
+    interpolates its samples."""
     r = runs[name]
     values = {"cost ratio": r.result.get("cost_ratio"), "function gap": r.result.get("function_gap")}
     text = (f"cost {r.result.get('cost', float('nan')):.4g} / closed form "
             f"{r.result.get('closed_form_cost') or float('nan'):.4g} = {_g(values['cost ratio'])}; "
-            f"function gap {_g(values['function gap'])} x diameter")
-    return Measurement(values, text, not_decisive(r, "the fit"))
+            f"function gap {_g(values['function gap'])} x diameter; max residual "
+            f"{_g(r.result.get('max_residual_rel'))} x tol unit ({r.status}, {r.result.get('steps')} steps)")
+    return Measurement(values, text, not_interpolating(r))
 
 
 def certified(runs: dict, name: str = "certify") -> Measurement:

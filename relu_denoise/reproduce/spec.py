@@ -25,6 +25,7 @@ class RunSpec:
     quick: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)    # the sweep file's command options: tolerance, nn, time_limit, tol
     figures: bool = False                   # draw the run's own figures (the report's evidence)
+    weight: float = 1.0                     # rough relative cost: the heaviest runs start first
 
     def overrides(self, quick: bool) -> dict:
         return {**self.set, **(self.quick if quick else {})}
