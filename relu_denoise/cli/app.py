@@ -23,7 +23,32 @@ from typer.core import TyperGroup
 
 from ..errors import NoClosedFormError, ReludenError, SolverError, TrainingError
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False)          # errors and progress, always
+out = Console(highlight=False)                       # the human summary, unless stdout carries data
+
+
+class SummaryConsole:
+    """Where the human summary goes: stdout, or stderr while stdout carries data (--json, collect --csv -), so
+    that `reluden ... --json | jq` reads JSON alone. Every command's --json option sets `to_stderr` as it is
+    parsed (json_option); the app's callback resets it before each command."""
+
+    to_stderr = False
+
+    @property
+    def console(self) -> Console:
+        return err if self.to_stderr else out
+
+    def print(self, *objects, **kwargs) -> None:
+        self.console.print(*objects, **kwargs)
+
+
+summary = SummaryConsole()
+
+
+def json_option(value: bool) -> bool:
+    """--json's callback: stdout carries JSON, so the summary goes to stderr."""
+    summary.to_stderr = bool(value)
+    return value
 
 
 # ---------------------------------------------------------------- how a command ends
@@ -125,6 +150,7 @@ app = typer.Typer(
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="Print the version and exit.")] = False) -> None:
     """Minimum-norm shallow ReLU denoisers."""
+    summary.to_stderr = False                 # until the command's --json says otherwise
 
 
 # ---------------------------------------------------------------- options every command shares
@@ -137,10 +163,11 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE
                    "for this run, e.g. --set noise.sigma=0.1 (value parsed as YAML and checked with the recipe's "
                    "types; repeatable). The run directory's recipe.yaml holds the recipe as overridden.",
                    show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly result.json to stdout, for scripts "
-                    "(reluden ... --json | jq .cost); the summary still goes to stderr unless --quiet.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary on stderr; the run "
-                     "directory is then the only line printed there (for scripts and batch jobs).")]
+JsonOpt = Annotated[bool, typer.Option("--json", callback=json_option, help="Print exactly result.json to stdout, "
+                    "for scripts (reluden ... --json | jq .cost); the summary then goes to stderr, unless --quiet. "
+                    "Without --json the summary goes to stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary; the run directory is then "
+                     "the only line printed, on stderr (for scripts and batch jobs).")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Recipe seed (same as --set seed=N). Every random "
                     "stream derives from it and from what it draws for, never from positions. Default: the "
                     "recipe's seed; change it to repeat an experiment on new draws.", show_default=False)]
@@ -165,8 +192,8 @@ def load(recipe: Path | None, overrides, seed: int | None = None, threads: int |
 
 
 def finish(outcome, as_json: bool, quiet: bool) -> None:
-    """Print result.json (--json, stdout) and the run directory (stderr), then exit as the run's status says
-    (RUN_STATUSES), its reason printed when it is not ok."""
+    """Print result.json (--json, stdout) and the run directory (with the summary; --quiet: alone on stderr), then
+    exit as the run's status says (RUN_STATUSES), its reason printed on stderr when it is not ok."""
     from ..files import to_jsonable
 
     if as_json:
@@ -174,7 +201,7 @@ def finish(outcome, as_json: bool, quiet: bool) -> None:
     if quiet:
         sys.stderr.write(f"{outcome.run.path.resolve()}\n")       # the one line a script reads
     else:
-        err.print(f"run directory: [bold]{escape(str(outcome.run.path.resolve()))}[/]", soft_wrap=True)
+        summary.print(f"run directory: [bold]{escape(str(outcome.run.path.resolve()))}[/]", soft_wrap=True)
     if outcome.status == "ok":
         return
     label = "" if outcome.status == "no-closed-form" else "[red]error:[/] "      # the reason says "no closed form:"
