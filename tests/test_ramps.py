@@ -120,7 +120,7 @@ def test_cli_fit_with_ramps_writes_the_bound_and_no_polish(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(app, ["fit", str(path), "--out", str(out), "--no-figures"])
     assert res.exit_code == 0, res.output
-    assert "fit: ramps (offline)" in res.stderr and "lower bound" in res.stderr and "rounds in" in res.stderr
+    assert "fit: ramps (offline)" in res.stdout and "lower bound" in res.stdout and "rounds in" in res.stdout
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "ok" and result["method"] == "ramps" and "polish" not in result
     assert result["lower_bound"] <= result["cost"] and result["units"] % 2 == 0

@@ -7,8 +7,10 @@
     sweep.py     sweep, collect
     render.py    what each command prints, from the typed summaries of relu_denoise.results
 
-Human output goes to stderr, data (--json) to stdout. Start-up imports neither torch, scipy nor
-matplotlib: `--help` and usage errors stay fast. The console script is `relu_denoise.cli:main`.
+The summary goes to stdout, or to stderr when stdout carries data (--json; collect --csv -); errors and
+progress go to stderr (plain lines at a steady interval where stderr is not a terminal). Start-up imports
+neither torch, scipy nor matplotlib: `--help` and usage errors stay fast. The console script is
+`relu_denoise.cli:main`.
 """
 
 from . import commands, flow, reproduce, sweep  # noqa: F401  (their commands register on `app`, in this order in --help)

@@ -23,7 +23,32 @@ from typer.core import TyperGroup
 
 from ..errors import NoClosedFormError, ReludenError, SolverError, TrainingError
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False)          # errors and progress, always
+out = Console(highlight=False)                       # the human summary, unless stdout carries data
+
+
+class SummaryConsole:
+    """Where the human summary goes: stdout, or stderr while stdout carries data (--json, collect --csv -), so
+    that `reluden ... --json | jq` reads JSON alone. Every command's --json option sets `to_stderr` as it is
+    parsed (json_option); the app's callback resets it before each command."""
+
+    to_stderr = False
+
+    @property
+    def console(self) -> Console:
+        return err if self.to_stderr else out
+
+    def print(self, *objects, **kwargs) -> None:
+        self.console.print(*objects, **kwargs)
+
+
+summary = SummaryConsole()
+
+
+def json_option(value: bool) -> bool:
+    """--json's callback: stdout carries JSON, so the summary goes to stderr."""
+    summary.to_stderr = bool(value)
+    return value
 
 
 # ---------------------------------------------------------------- how a command ends
@@ -125,6 +150,7 @@ app = typer.Typer(
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="Print the version and exit.")] = False) -> None:
     """Minimum-norm shallow ReLU denoisers."""
+    summary.to_stderr = False                 # until the command's --json says otherwise
 
 
 # ---------------------------------------------------------------- options every command shares
@@ -137,10 +163,11 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE
                    "for this run, e.g. --set noise.sigma=0.1 (value parsed as YAML and checked with the recipe's "
                    "types; repeatable). The run directory's recipe.yaml holds the recipe as overridden.",
                    show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly result.json to stdout, for scripts "
-                    "(reluden ... --json | jq .cost); the summary still goes to stderr unless --quiet.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary on stderr; the run "
-                     "directory is then the only line printed there (for scripts and batch jobs).")]
+JsonOpt = Annotated[bool, typer.Option("--json", callback=json_option, help="Print exactly result.json to stdout, "
+                    "for scripts (reluden ... --json | jq .cost); the summary then goes to stderr, unless --quiet. "
+                    "Without --json the summary goes to stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary; the run directory is then "
+                     "the only line printed, on stderr (for scripts and batch jobs).")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Recipe seed (same as --set seed=N). Every random "
                     "stream derives from it and from what it draws for, never from positions. Default: the "
                     "recipe's seed; change it to repeat an experiment on new draws.", show_default=False)]
@@ -165,8 +192,8 @@ def load(recipe: Path | None, overrides, seed: int | None = None, threads: int |
 
 
 def finish(outcome, as_json: bool, quiet: bool) -> None:
-    """Print result.json (--json, stdout) and the run directory (stderr), then exit as the run's status says
-    (RUN_STATUSES), its reason printed when it is not ok."""
+    """Print result.json (--json, stdout) and the run directory (with the summary; --quiet: alone on stderr), then
+    exit as the run's status says (RUN_STATUSES), its reason printed on stderr when it is not ok."""
     from ..files import to_jsonable
 
     if as_json:
@@ -174,7 +201,7 @@ def finish(outcome, as_json: bool, quiet: bool) -> None:
     if quiet:
         sys.stderr.write(f"{outcome.run.path.resolve()}\n")       # the one line a script reads
     else:
-        err.print(f"run directory: [bold]{escape(str(outcome.run.path.resolve()))}[/]", soft_wrap=True)
+        summary.print(f"run directory: [bold]{escape(str(outcome.run.path.resolve()))}[/]", soft_wrap=True)
     if outcome.status == "ok":
         return
     label = "" if outcome.status == "no-closed-form" else "[red]error:[/] "      # the reason says "no closed form:"
@@ -184,14 +211,39 @@ def finish(outcome, as_json: bool, quiet: bool) -> None:
 
 # ---------------------------------------------------------------- progress
 
+PROGRESS_INTERVAL = "RELUDEN_PROGRESS_INTERVAL"     # seconds between plain progress lines (not a terminal)
+_DEFAULT_INTERVAL = 15.0
+
+
+def progress_interval() -> float:
+    """Seconds between plain progress lines: $RELUDEN_PROGRESS_INTERVAL, else 15 (RecipeError when it is not a
+    positive number)."""
+    from ..errors import RecipeError
+
+    text = os.environ.get(PROGRESS_INTERVAL, "").strip()
+    if not text:
+        return _DEFAULT_INTERVAL
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise RecipeError(f"{PROGRESS_INTERVAL}: expected seconds > 0 between progress lines, got {text!r}; "
+                          f"unset it (every {_DEFAULT_INTERVAL:g} s) or give a number such as 30")
+    return value
+
 
 class RichEvents:
-    """Progress on stderr, drawn with rich, for every command: a fit's bar (workflows.Events.training: step,
-    loss, cost, residual, ETA), a bar of tasks (Events.tasks) and a sweep's points (sweep.SweepEvents.progress).
-    With `quiet` nothing is drawn."""
+    """Progress on stderr for every command: a fit's steps (workflows.Events.training: step, loss, cost, residual),
+    a count of tasks (Events.tasks) and a sweep's points (sweep.SweepEvents.progress). On a terminal rich draws
+    bars; elsewhere (a batch job's log, a pipe), where rich would draw nothing until the end, plain lines come
+    every progress_interval() seconds of wall time and once at the end (_Lines). With `quiet` nothing is shown.
+    `label` names the command's tasks in the plain lines."""
 
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
+    def __init__(self, quiet: bool, label: str = "progress"):
+        self.quiet, self.label = quiet, label
+        self.lines = not quiet and not err.is_interactive
+        self.interval = progress_interval() if self.lines else None
 
     def _bar(self, *columns, transient: bool = True):
         from rich.progress import Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -201,6 +253,10 @@ class RichEvents:
 
     @contextlib.contextmanager
     def training(self, steps: int):
+        if self.lines:
+            with _Lines("fit", self.interval) as lines:
+                yield lambda rec: lines.set(_training_words(rec))
+            return
         from rich.progress import BarColumn, TextColumn
 
         with self._bar(BarColumn(bar_width=10), TextColumn("{task.completed}/{task.total}"),
@@ -215,6 +271,16 @@ class RichEvents:
 
     @contextlib.contextmanager
     def tasks(self, total: int | None):
+        if self.lines:
+            with _Lines(self.label, self.interval) as lines:
+                done = [0]
+
+                def advance(message: str) -> None:
+                    done[0] += 1
+                    lines.set(f"{done[0]}{'' if total is None else f'/{total}'} done ({message})")
+
+                yield advance
+            return
         from rich.progress import BarColumn, TextColumn
 
         with self._bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}")) as bar:
@@ -223,6 +289,11 @@ class RichEvents:
 
     @contextlib.contextmanager
     def progress(self, counts, name):
+        if self.lines:
+            with _Lines(name, self.interval) as lines:
+                lines.set(_sweep_words(counts))
+                yield lambda counts, point, rows: lines.set(_sweep_words(counts))
+            return
         from rich.progress import BarColumn, TextColumn
 
         with self._bar(TextColumn("[bold]{task.description}[/]"), BarColumn(bar_width=20),
@@ -237,6 +308,57 @@ class RichEvents:
                            cached=counts.cached)
 
             yield update
+
+
+def _training_words(rec: dict) -> str:
+    return (f"step {rec['step']}/{rec['steps']}  loss {rec['loss']:.3g}  cost {rec['cost']:.6g}  "
+            f"max residual {rec['max_residual']:.2e}")
+
+
+def _sweep_words(counts) -> str:
+    return (f"{counts.done}/{counts.total} done, {counts.running} running, {counts.failed} failed, "
+            f"{counts.cached} cached")
+
+
+class _Lines:
+    """Plain progress lines on stderr: `label: <the latest state>; elapsed N s`, every `interval` seconds of wall
+    time from a background thread (so a slow step or a long solve still shows the work is alive, and a fast
+    loop prints no more often), and when the work ends unless that state was the last line. `set` only records
+    the state."""
+
+    def __init__(self, label: str, interval: float):
+        import threading
+
+        self.label, self.interval, self.state, self._printed = label, interval, None, False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="reluden-progress", daemon=True)
+
+    def __enter__(self) -> "_Lines":
+        import time
+
+        self._start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self._printed != self.state:
+            self._line()
+
+    def set(self, words: str) -> None:
+        self.state = words
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._line()
+
+    def _line(self) -> None:
+        import time
+
+        elapsed, self._printed = time.monotonic() - self._start, self.state
+        err.print(f"{self.label}: {self.state or 'started'}; elapsed {elapsed:.0f} s", markup=False,
+                  highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------- the console script

@@ -181,7 +181,7 @@ def compare(recipe: CompareRecipeArg = None, noise: NoiseOpt = None, repeats: Re
     r, base = load(recipe, set_, seed)
     outcome = compare_workflow(r, base, noise=noise or r.compare.noise, repeats=repeats or r.compare.repeats,
                                n_test=n_test or r.compare.n_test, nn=not no_nn, device=device, out=out,
-                               force=force, figures=figures, events=RichEvents(quiet))
+                               force=force, figures=figures, events=RichEvents(quiet, "compare"))
     if not quiet:
         render.comparison(outcome.summary)
     finish(outcome, as_json, quiet)
@@ -221,7 +221,7 @@ def align(target: Annotated[Path, typer.Argument(metavar="RUN_DIR|RECIPE", help=
     else:
         r, base = load(target, set_, seed)
         outcome = align_workflow(r, base, tolerance=tolerance, device=device, out=out, force=force,
-                                 figures=figures, events=RichEvents(quiet))
+                                 figures=figures, events=RichEvents(quiet, "compare"))
         if not quiet:
             render.fit(outcome.extra["fit_outcome"].summary)
     if not quiet:
@@ -259,7 +259,7 @@ def certify(target: Annotated[Path, typer.Argument(metavar="RUN_DIR|RECIPE", hel
     """
     from ..workflows import certify_run_dir, certify_workflow
 
-    events = RichEvents(quiet)
+    events = RichEvents(quiet, "certify")
     if target.is_dir():
         if set_ or seed is not None:
             raise typer.BadParameter(_NOT_FOR_A_RUN.format("fit or align"), param_hint="--set")

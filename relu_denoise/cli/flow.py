@@ -76,7 +76,7 @@ def flow(target: Annotated[Path, typer.Argument(metavar="RECIPE|RUN_DIR", help="
     else:
         r, base = load(target, [*(set_ or []), *overrides], seed)
     outcome = flow_workflow(r, base, device=device, out=out, force=force, figures=figures, cache=cache, net=net,
-                            events=RichEvents(quiet))
+                            events=RichEvents(quiet, "flow"))
     if not quiet:
         render.flow(outcome.summary)
     finish(outcome, as_json, quiet)

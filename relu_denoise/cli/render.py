@@ -1,5 +1,6 @@
-"""What each command prints on stderr: rich tables and lines drawn from the typed summaries of results.py
-(and a sweep's rows). Renderers print fields; every fact they show was decided by the library."""
+"""What each command prints as its summary (on stdout; on stderr when stdout carries --json): rich tables and
+lines drawn from the typed summaries of results.py (and a sweep's rows). Renderers print fields; every fact they
+show was decided by the library."""
 
 import math
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from .app import err
+from .app import summary as err          # the summary's console (app.SummaryConsole), stdout or stderr
 
 
 def _say(text: str) -> None:
@@ -250,32 +251,62 @@ def _first_rows(rows: list[dict]) -> list[dict]:
     return list({r["run_dir"]: r for r in reversed(rows)}.values())[::-1]
 
 
-_SHOWN = ("cost", "cost_ratio", "max_residual_rel", "aligned_fraction", "noise", "estimator", "mse", "geometry")
-_LEFT = ("command", "status", "reason", "run_dir", "seconds", "estimator", "geometry")
+_LEFT = ("run_dir", "status", "reason", "estimator", "geometry", "lower_method", "kind", "denoiser")
 
 
 def rows(rows: list[dict], limit: int = 40) -> None:
-    """Collected rows (sweep.collect): the swept keys, status and the main results, `limit` rows at most."""
-    from ..sweep import columns
+    """Collected rows (sweep.collect): one table per command, with the columns its rows fill (sweep.shown_columns),
+    `limit` rows at most in each."""
+    from ..sweep import by_command, shown_columns
 
-    cols = columns(rows)
-    keys = cols[:cols.index("command")] if "command" in cols else []
-    shown = [*keys, "status", *(c for c in _SHOWN if c in cols)]
-    table = Table(title=f"{len(rows)} rows ({len(set(r['run_dir'] for r in rows))} runs)", title_justify="left")
-    for c in shown:
-        table.add_column(escape(c), justify="left" if c in _LEFT else "right")
-    for r in rows[:limit]:
-        table.add_row(*(escape(_cell(r.get(c))) for c in shown))
-    err.print(table)
-    if len(rows) > limit:
-        err.print(f"... {len(rows) - limit} more rows (--json or --csv for all)")
+    for command, group in by_command(rows).items():
+        cols, runs = shown_columns(group), len({r["run_dir"] for r in group})
+        per = f", {len(group)} rows (one per noise level and estimator)" if command == "compare" else ""
+        table = Table(title=f"{command or 'no command recorded'}: {runs} run{'s' if runs > 1 else ''}{per}",
+                      title_justify="left")
+        for c in cols:
+            table.add_column("run" if c == "run_dir" else escape(c), justify="left" if c in _LEFT else "right",
+                             max_width=60 if c == "reason" else None)
+        for r in group[:limit]:
+            table.add_row(*(escape(_run_name(r[c]) if c == "run_dir" else _cell(r.get(c), c in _COSTS))
+                            for c in cols))
+        _print_whole(table)
+        if len(group) > limit:
+            err.print(f"... {len(group) - limit} more {command} rows (--json or --csv for all)")
 
 
-def _cell(value) -> str:
+def _print_whole(table: Table) -> None:
+    """A table at its own width where the console is not a terminal (a pipe, a log file): nothing cut to 80
+    columns; on a terminal, at the terminal's width."""
+    from rich.console import Console
+
+    con = err.console
+    width = con.measure(table, options=con.options.update_width(1000)).maximum
+    if con.is_terminal or width <= con.width:
+        con.print(table)
+        return
+    Console(file=con.file, width=width, highlight=False, no_color=con.no_color).print(table)
+
+
+def _run_name(run_dir: str) -> str:
+    """A run directory as the user named it: relative to the working directory when under it."""
+    path = Path(run_dir)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+_COSTS = ("cost", "closed_form_cost", "cost_formula", "reference_cost", "lower", "upper")   # 6 digits, as summaries
+
+
+def _cell(value, cost: bool = False) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.6g}" if cost else f"{value:.4g}"
     return str(value)
 
 

@@ -1,7 +1,8 @@
 """`reluden sweep` and `reluden collect`: batches of runs, over relu_denoise.sweep.
 
 Like every command, their errors end through app.ENDINGS (bad sweep files and options: one line, exit 2);
-human output goes to stderr, `--json` data to stdout.
+progress goes to stderr, the summary to stdout, or to stderr when stdout carries data (`--json`, `collect
+--csv -`).
 """
 
 import json
@@ -12,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import render
-from .app import RichEvents, app, err
+from .app import RichEvents, json_option, app, summary
 
 SweepArg = Annotated[Path, typer.Argument(metavar="SWEEP.yaml", help="Sweep file: name, command (closed-form | fit "
                      "| compare | align), recipe (relative to the sweep file), grid (recipe key -> list of values, or "
@@ -43,16 +44,17 @@ BatchOpt = Annotated[Optional[bool], typer.Option("--batch/--no-batch", help="fi
                      "a data shape (seeds, noise levels) together as one network with stacked weights; the results "
                      "are the same, bit for bit. Default: the sweep file's `batch`, else on; --no-batch to time "
                      "points alone.", show_default=False)]
-RowsJsonOpt = Annotated[bool, typer.Option("--json", help="Print the table's rows to stdout as a JSON array of "
-                        "objects (the rows of sweep.json), for scripts.")]
+RowsJsonOpt = Annotated[bool, typer.Option("--json", callback=json_option, help="Print the table's rows to stdout "
+                        "as a JSON array of objects (the rows of sweep.json), for scripts; the summary then goes to "
+                        "stderr.")]
 
 
 @app.command("sweep")
 def sweep(sweep_file: SweepArg, jobs: JobsOpt = None, executor: ExecutorOpt = "local",
           scheduler: SchedulerOpt = None, out: SweepOutOpt = None, grid: GridOpt = None, force: RerunOpt = False,
           figures: PointFiguresOpt = None, batch: BatchOpt = None, as_json: RowsJsonOpt = False,
-          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary on "
-                                              "stderr.")] = False):
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or "
+                                              "summary.")] = False):
     """Run a grid of runs of one command: cached, resumable, on local processes or a Dask cluster.
 
     Each point of the grid (the cartesian product of the swept keys, last key fastest) is an
@@ -92,38 +94,46 @@ def sweep(sweep_file: SweepArg, jobs: JobsOpt = None, executor: ExecutorOpt = "l
 def collect(paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Run directories, sweep "
                              "directories or any folders holding run directories (searched recursively).",
                              show_default=False)],
-            as_json: Annotated[bool, typer.Option("--json", help="Print the rows to stdout as a JSON array of "
-                               "objects, for scripts.")] = False,
+            as_json: Annotated[bool, typer.Option("--json", callback=json_option, help="Print the rows to stdout "
+                               "as a JSON array of objects, for scripts; the tables then go to stderr.")] = False,
             csv_file: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", help="Write the rows as CSV "
-                                "to FILE (tidy: one row per run; compare: one per noise level and estimator). "
-                                "Default: no file.", show_default=False)] = None,
-            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on stderr.")] = False):
+                                "to FILE, or to stdout with --csv - (tidy: one row per run; compare: one per noise "
+                                "level and estimator; every column). Default: no CSV.", show_default=False)] = None,
+            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables.")] = False):
     """Gather the results of run directories into one table, as a sweep does.
 
     Finds every run directory (a folder with a manifest.json) under the PATHs: sweeps, single
     runs, results of hand-made shell loops. Columns: the keys a sweep swept (or, for runs made
     by hand, the recipe keys whose values differ between the runs), command, status, reason,
-    run_dir, seconds and the scalar results. Prints a summary table on stderr; --json prints the
-    rows to stdout, --csv writes them to a file. In Python, relu_denoise.sweep.collect_frame(paths)
-    returns the same rows as a pandas DataFrame.
+    run_dir, seconds and the scalar results. Prints one table per command with the columns its
+    rows fill (on stdout; on stderr with --json or --csv -); --json prints every row to stdout,
+    --csv FILE writes them as CSV (--csv - to stdout). In Python,
+    relu_denoise.sweep.collect_frame(paths) returns the same rows as a pandas DataFrame.
     """
     from ..errors import RecipeError
     from ..files import atomic_write_text
     from ..sweep import collect as collect_rows
     from ..sweep import to_csv
 
+    to_stdout = csv_file is not None and str(csv_file) == "-"
+    if to_stdout and as_json:
+        raise typer.BadParameter("--csv - and --json both print to stdout; give one, or --csv FILE",
+                                 param_hint="--csv")
     rows = collect_rows(paths)
     if not rows:
         raise RecipeError(f"collect: no run directories (folders with a manifest.json) under "
                           f"{', '.join(map(str, paths))}")
-    if csv_file is not None:
+    summary.to_stderr = as_json or to_stdout
+    if to_stdout:
+        sys.stdout.write(to_csv(rows))
+    elif csv_file is not None:
         atomic_write_text(csv_file, to_csv(rows))
     if as_json:
         _print_json(rows)
     if not quiet:
         render.rows(rows)
-        if csv_file is not None:
-            err.print(f"wrote {csv_file}", soft_wrap=True, markup=False)
+        if csv_file is not None and not to_stdout:
+            summary.print(f"wrote {csv_file}", soft_wrap=True, markup=False)
 
 
 def _print_json(rows: list[dict]) -> None:

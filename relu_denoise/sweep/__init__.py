@@ -58,9 +58,10 @@ from .plan import FINISHED, SUCCESS, plan, point_action
 from .records import POINT_FILE
 from .runner import Counts, SweepEvents, SweepResult, available_cores, run_sweep
 from .spec import COMMANDS, Point, Sweep, SweepFile, load_sweep, parse_grid_option, parse_values, point_hash
-from .table import collect, collect_frame, columns, find_runs, run_rows, to_csv, varying_keys, write_table
+from .table import (by_command, collect, collect_frame, columns, find_runs, run_rows, shown_columns, to_csv,
+                    varying_keys, write_table)
 
 __all__ = ["COMMANDS", "FINISHED", "POINT_FILE", "SUCCESS", "Counts", "Point", "Sweep", "SweepEvents", "SweepFile",
-           "SweepResult", "available_cores", "collect", "collect_frame", "columns", "find_runs", "guarded_task",
-           "load_sweep", "parse_grid_option", "parse_values", "plan", "point_action", "point_hash", "run_point",
-           "run_rows", "run_sweep", "run_task", "tasks", "to_csv", "varying_keys", "write_table"]
+           "SweepResult", "available_cores", "by_command", "collect", "collect_frame", "columns", "find_runs",
+           "guarded_task", "load_sweep", "parse_grid_option", "parse_values", "plan", "point_action", "point_hash", "run_point",
+           "run_rows", "run_sweep", "run_task", "shown_columns", "tasks", "to_csv", "varying_keys", "write_table"]

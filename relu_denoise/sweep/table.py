@@ -40,7 +40,7 @@ def run_rows(run_dir, keys: list[str]) -> list[dict]:
         row.update(status="unreadable", reason=f"{unreadable[0]}; repair the file, or delete {run_dir.name}/ "
                                                "(a sweep then runs its point again)")
     if command == "compare":
-        return _compare_rows(row, result)
+        return _compare_rows(_without_level_key(row, recipe), result)
     return [{**row, **_scalars(command, result)}]
 
 
@@ -85,6 +85,15 @@ def _scalars(command: str, result: dict) -> dict:
         out.update({k: fit.get(k) for k in FIT_IN_ALIGN})
     out.update({k: result.get(k) for k in ROW_KEYS.get(command, ())})
     return out
+
+
+def _without_level_key(row: dict, recipe: dict) -> dict:
+    """A compare row without the recipe's own noise level: compare measures at each of its levels instead
+    (compare.level_noise replaces noise.sigma, or noise.radius for sphere and ball noise), and the level of
+    a row is its `noise` column. The key stays (blank), so the table keeps its columns."""
+    noise = recipe.get("noise") if isinstance(recipe.get("noise"), dict) else {}
+    key = "noise.sigma" if noise.get("distribution", "gaussian") == "gaussian" else "noise.radius"
+    return {**row, key: None} if key in row else row
 
 
 def _compare_rows(row: dict, result: dict) -> list[dict]:
@@ -184,3 +193,43 @@ def varying_keys(recipes: list[dict]) -> list[str]:
     flat = [flatten(r) for r in recipes]
     keys = list(dict.fromkeys(k for f in flat for k in f))
     return [k for k in keys if len({json.dumps(to_jsonable(f.get(k)), sort_keys=True) for f in flat}) > 1]
+
+
+# ---------------------------------------------------------------- the terminal's tables
+
+# The results a terminal table shows for each command, in this order, each where some row fills it (sweep.csv,
+# sweep.json, collect --csv and --json hold every column).
+SHOWN = {
+    "closed-form": ("geometry", "cost", "cost_formula", "rho", "units"),
+    "fit": ("geometry", "cost", "cost_ratio", "reference_ratio", "max_residual_rel", "function_gap", "steps",
+            "converged"),
+    "compare": ("noise", "estimator", "mse", "ci_low", "ci_high", "best"),
+    "align": ("aligned_fraction", "baseline_fraction", "function_gap", "n_units_kept"),
+    "certify": ("lower", "upper", "gap", "lower_method", "rounds", "closed_form_cost"),
+    "flow": ("kind", "denoiser", "memorized", "virtual_fraction", "boundary_fraction", "other_fraction",
+             "cost_ratio_max"),
+}
+
+
+def by_command(rows: list[dict]) -> dict:
+    """command -> its rows, in the order of SHOWN, then any other command (None: a run whose manifest names
+    none); the rows of each in their order."""
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault(row.get("command"), []).append(row)
+    order = list(SHOWN)
+    return dict(sorted(groups.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+
+
+def shown_columns(rows: list[dict]) -> list[str]:
+    """The columns of a terminal table of one command's rows, each only where some row fills it: run_dir unless
+    the keys tell the runs apart, the keys (swept, or differing between runs), status, the command's results
+    (SHOWN), seconds and reason."""
+    cols = columns(rows)
+    keys = cols[:cols.index("command")] if "command" in cols else []
+    wanted = [*keys, "status", *SHOWN.get(rows[0].get("command"), ()), "seconds", "reason"]
+    shown = [c for c in wanted if any(r.get(c) is not None for r in rows)]
+    told_apart = {json.dumps([to_jsonable(r.get(k)) for k in keys if k in shown]) for r in rows}
+    if len(told_apart) < len({r["run_dir"] for r in rows}):
+        shown.insert(0, "run_dir")
+    return shown
