@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import render
-from .app import FitDeviceOpt, QuietOpt, RichEvents, app
+from .app import FitDeviceOpt, QuietOpt, RichEvents, app, json_option
 from .sweep import ExecutorOpt, JobsOpt, RerunOpt, SchedulerOpt
 
 
@@ -23,8 +23,8 @@ def reproduce(quick: Annotated[bool, typer.Option("--quick", help="Every claim a
                              "results/reproduce/ (--quick: results/reproduce-quick/), so that running again finds "
                              "the finished runs.", show_default=False)] = None,
               device: FitDeviceOpt = "auto", force: RerunOpt = False,
-              as_json: Annotated[bool, typer.Option("--json", help="Print report.json to stdout, for "
-                                 "scripts.")] = False,
+              as_json: Annotated[bool, typer.Option("--json", callback=json_option, help="Print report.json to "
+                                 "stdout, for scripts; the table then goes to stderr.")] = False,
               quiet: QuietOpt = False):
     """Reproduce every claim of the two papers as a measured row, in one report.
 
@@ -47,7 +47,7 @@ def reproduce(quick: Annotated[bool, typer.Option("--quick", help="Every claim a
     out = out or Path("results") / ("reproduce-quick" if quick else "reproduce")
     ids = [i.strip() for i in only.split(",") if i.strip()] if only else None
     report = run(out, quick=quick, only=ids, jobs=jobs, executor=executor, scheduler=scheduler, device=device,
-                 force=force, events=RichEvents(quiet))
+                 force=force, events=RichEvents(quiet, "reproduce"))
     if as_json:
         from ..files import to_jsonable
 
