@@ -48,7 +48,8 @@ def certified(runs: dict, name: str = "certify") -> Measurement:
     8): its ratio to the lower bound (1: the closed form is the minimum, to the interval's width)."""
     r = runs[name]
     res, form = r.result, r.result.get("closed_form", {})
-    lower, upper, cost = res.get("lower"), res.get("upper"), form.get("cost")
+    lower, upper = res.get("lower"), res.get("upper")
+    cost = form.get("cost_formula", form.get("cost"))          # "cost" in runs written before it was renamed
     if not isinstance(lower, (int, float)) or cost is None:
         return Measurement({}, "no certified lower bound", not_decisive(r, "certify") or "no lower bound")
     values = {"closed form / lower": cost / lower if lower > 0 else None, "closed form / upper": cost / upper,
