@@ -185,7 +185,7 @@ def test_the_markdown_has_one_table_line_per_row_and_the_links(tmp_path):
     for row in report["rows"]:
         table_lines = [line for line in lines if line.startswith(f"| {row['id']} |")]
         assert len(table_lines) == 1
-        assert table_lines[0].replace(r"\|", "").count("|") == 8            # 7 cells: pipes inside escaped
+        assert table_lines[0].replace(r"\|", "").count("|") == 9            # 8 cells: pipes inside escaped
         assert f"| {row['verdict']} |" in table_lines[0]
     assert r"| <b>bold</b> & a\|b |" in text
     assert lines.index("## NeurIPS 2023") < lines.index("## ICML 2025")

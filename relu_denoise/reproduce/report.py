@@ -270,8 +270,8 @@ def render_markdown(report: dict, *, where=None) -> str:
         f"{v} {n}" for v, n in _counts(rows).items()), ""]
     lines += [f"- {k}: {_md(v)}" for k, v in _meta(report)] + [""]
     for paper, group in _by_paper(rows):
-        lines += [f"## {_md(paper)}", "", "| id | claim | measured | expected | verdict | reason | seconds |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [f"## {_md(paper)}", "", "| id | claim | the paper says | measured | expected | verdict | reason | seconds |",
+                  "|---|---|---|---|---|---|---|---|"]
         lines += [_md_row(row) for row in group] + [""]
     with_evidence = [row for row in rows if row.get("evidence")]
     if with_evidence:
@@ -287,7 +287,8 @@ def _md(x) -> str:
 
 
 def _md_row(row: dict) -> str:
-    cells = [row.get("id"), row.get("claim"), _measured(row), row.get("expected"), row.get("verdict"),
+    cells = [row.get("id"), row.get("claim"), row.get("paper_says", ""), _measured(row), row.get("expected"),
+             row.get("verdict"),
              row.get("reason") or "", _seconds(row.get("seconds"))]
     return "| " + " | ".join(_md(c) for c in cells) + " |"
 
