@@ -13,7 +13,7 @@ from relu_denoise.workflows import (align_run_dir, align_workflow, closed_form_w
                                     fit_workflow)
 
 TRIANGLE = {"name": "tri", "data": {"kind": "points", "points": [[0, 0], [2, 0], [-1, 1]]},
-            "model": {"width": 48}, "train": {"steps": 4000}, "compare": {"test_points": "training"}}
+            "model": {"width": 48}, "train": {"steps": 5000}, "compare": {"test_points": "training"}}
 GAUSSIAN = {**TRIANGLE, "noise": {"distribution": "gaussian", "sigma": 0.04, "samples": 20}}
 SPHERE = {**TRIANGLE, "noise": {"distribution": "sphere", "radius": 0.12, "samples": 20}}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import ReludenError, RunError, TrainingError
 from ..problem import Problem, make_problem
 from ..recipe import Recipe, load_recipe, recipe_to_yaml
-from ..results import FitSummary
+from ..results import Course, FitSummary
 from ..runs import Run, ending, load_run
 from .common import Events, Outcome, open_training_run, train, training_ended, write_history
 
@@ -99,7 +99,8 @@ def summarise_fit(recipe: Recipe, problem: Problem, fit) -> FitSummary:
         gap = function_gap(fit.net, ref.form, problem.points, scale=recipe.noise.scale)
     return FitSummary(s, ref, recipe.train.tol, fit.net.width, active_units(fit.net), gap, fit.polish,
                       _best_reference(recipe, problem, fit),
-                      reason_detail=residual_trend(fit.history, s.tol_unit))
+                      reason_detail=residual_trend(fit.history, s.tol_unit),
+                      course=Course.of(fit.history, s.returned_step))
 
 
 def _best_reference(recipe: Recipe, problem: Problem, fit):
