@@ -3,6 +3,13 @@
 Every summary has `status` (a run status, runs.STATUSES) and `reason` (None when ok); the keys every
 result.json starts with (command, status, run_dir, seed, version) are added by runs.Run.finish. Which keys
 a sweep's table takes from each command's result.json is `ROW_KEYS` (one list, beside the summaries).
+
+One meaning per key, in every command: `cost` is the path cost of the run's own network (the trained one; for
+closed-form its explicit network), `cost_formula` the closed form's formula, `closed_form_cost` (fit, flow
+levels) the same formula beside a trained network; `rho` only the closed form's flat-zone radius (None under the
+empirical rule; `rho_rule` says which rule chose it); `width` the units a network was trained with,
+`kept_units` those of the returned network (model.pt), `active_units` those with a share of its cost, `units`
+(closed-form) those of the explicit network.
 """
 
 from dataclasses import dataclass, field
@@ -13,7 +20,7 @@ from .train.stats import FitReference
 ROW_KEYS = {
     "fit": ("cost", "closed_form_cost", "cost_ratio", "reference_kind", "reference_cost", "reference_ratio",
             "function_gap", "max_residual", "max_residual_rel", "train_mse", "steps", "converged", "active_units",
-            "units"),
+            "kept_units", "width", "returned", "returned_step"),
     "closed-form": ("cost", "cost_formula", "rho", "rho_rule", "units", "ramps"),
     "align": ("aligned_fraction", "baseline_fraction", "baseline_sd", "function_gap", "plane_gap", "n_units_kept"),
     "certify": ("lower", "upper", "gap", "lower_method", "rounds"),
@@ -21,6 +28,8 @@ ROW_KEYS = {
              "cost_ratio_max"),
 }
 FIT_IN_ALIGN = ("cost", "closed_form_cost", "cost_ratio", "max_residual", "max_residual_rel", "steps")
+# keys renamed since: (command, new key) -> the key a run directory of an earlier version holds (collect reads it)
+OLD_KEYS = {("fit", "kept_units"): "units"}
 _REFERENCE_SLACK = 1.05      # a fit more than 5% above a known exact interpolant gets a note
 
 
@@ -94,13 +103,14 @@ class Course:
 class FitSummary:
     """`reluden fit` (and the fit of align and certify): the fitted network's facts beside the reference.
 
-    width: the units trained; units: those of the returned network (model.pt: the polish drops the units it
-    gives no output weight); active_units: those with a share of its path cost (metrics.ACTIVE_SHARE)."""
+    width (stats.width): the units trained; kept_units: those of the returned network (model.pt: the polish
+    drops the units it gives no output weight); active_units: those with a share of its path cost
+    (metrics.ACTIVE_SHARE)."""
 
     stats: object                           # train.FitStats
     reference: Reference
     tol: float
-    units: int
+    kept_units: int
     active_units: int
     function_gap: float | None = None
     polish: object | None = None            # train.Polish
@@ -212,7 +222,8 @@ class FitSummary:
         out.update({k: s[k] for k in ("lower_bound", "directions", "ramps") if k in s})
         out.update(max_residual_rel=s["max_residual_rel"], tol_unit=s["tol_unit"], tol=self.tol, method=s["method"],
                    mode=s["mode"], converged=s["converged"], stop_reason=s["stop_reason"],
-                   trained_with=s["trained_with"], units=self.units, active_units=self.active_units,
+                   trained_with=s["trained_with"], width=s["width"], kept_units=self.kept_units,
+                   active_units=self.active_units,
                    returned=self.returned, returned_step=s["returned_step"], polished=self.polished,
                    closed_form=self.reference.to_dict())
         c = self.course

@@ -105,3 +105,33 @@ def test_a_fit_that_ran_out_of_steps_exits_not_converged(tmp_path):
     assert "train.steps = 200 reached" in out["reason"] and "still falling" not in res.stderr
     assert out["returned"] == "initial" and out["cost_last_check"] > out["cost_initial"]
     assert out["cost_initial"] == pytest.approx(out["polish"]["cost_before"])
+
+
+def test_one_meaning_per_key_and_an_earlier_run_still_collects(tmp_path):
+    """`cost` is the run's own network's path cost, the closed form's formula is `cost_formula` (never `cost`),
+    `width` the units trained and `kept_units` those of model.pt; a fit run written with the earlier keys
+    (`units`, closed_form.cost) gives the same row."""
+    import torch
+
+    from relu_denoise.network import ShallowDenoiser
+    from relu_denoise.sweep import collect
+
+    path = tmp_path / "line3.yaml"
+    path.write_text(json.dumps(LINE3))
+    out = tmp_path / "run"
+    assert _cli("fit", path, "--out", out, "-q", "--no-figures").exit_code == 0
+    result = json.loads((out / "result.json").read_text())
+    net, _ = ShallowDenoiser.load(out / "model.pt")
+    with torch.no_grad():
+        assert result["cost"] == pytest.approx(float(net.path_cost()), rel=1e-9)
+    assert "cost" not in result["closed_form"] and result["closed_form"]["cost_formula"] == result["closed_form_cost"]
+    assert result["width"] == 256 and result["kept_units"] == net.width < 256 and "units" not in result
+    (row,) = collect([out])
+    old = {k: v for k, v in result.items() if k not in ("kept_units", "width", "returned", "returned_step")}
+    old["units"] = result["kept_units"]
+    old["closed_form"] = {**result["closed_form"], "cost": result["closed_form"]["cost_formula"]}
+    (out / "result.json").write_text(json.dumps(old))
+    (before,) = collect([out])
+    assert before["kept_units"] == row["kept_units"] == net.width
+    assert {k: v for k, v in before.items() if k not in ("width", "returned", "returned_step")} == \
+        {k: v for k, v in row.items() if k not in ("width", "returned", "returned_step")}

@@ -45,8 +45,8 @@ def fit(summary) -> None:
     """results.FitSummary: what training returned beside the closed form and the reference."""
     s, form, ramps = summary.stats, summary.reference.form, summary.stats.lower_bound is not None
     table = Table(title=f"fit: {s.method} ({s.mode}), {s.steps} {'rounds' if ramps else 'steps'} in {s.seconds:.1f} s "
-                        f"on {s.device} ({s.dtype}); {summary.active_units} of {summary.units} units active "
-                        f"({s.width} trained)", title_justify="left")
+                        f"on {s.device} ({s.dtype}); {summary.active_units} active of {summary.kept_units} units "
+                        f"kept ({s.width} trained)", title_justify="left")
     for col in ("", "ramps" if ramps else "trained", "closed form" + (f" ({form.status})" if form is not None else "")):
         table.add_column(col, justify="right" if col else "left")
     ratio = f" (ratio {summary.cost_ratio:.4f})" if summary.cost_ratio is not None else ""
