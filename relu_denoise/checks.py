@@ -45,7 +45,8 @@ def check_positive(value, *, name: str) -> float:
 
 
 def read_points_file(path, *, name: str, d: int | None = None) -> np.ndarray:
-    """Points (n, d) from a `.npy` file or a `.csv` with one point per row and no header.
+    """Points (n, d) from a `.npy` file or a `.csv` with one point per row, after an optional header line of
+    column names (a first line none of whose fields is a number, e.g. predictions.csv's y0,y1,...).
 
     Every problem (missing file, unknown suffix, unreadable or non-numeric content, wrong shape)
     is one DataError line that starts with `name`.
@@ -59,17 +60,51 @@ def read_points_file(path, *, name: str, d: int | None = None) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv"):
         raise DataError(f"{name}: expected a .npy or .csv file, got {path.name}")
+    header = 0
     try:
         if suffix == ".npy":
             arr = np.load(path, allow_pickle=False)
         else:
+            header = _csv_header(path)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # an empty file warns; check_points reports it
-                arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+                arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64, skiprows=header)
     except (ValueError, OSError, EOFError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = _file_lines(reason, header)
         raise DataError(f"{name}: cannot read {path}: {reason}") from None
     return check_points(arr, name=f"{name} ({path})", d=d)
+
+
+def _file_lines(reason: str, header: int) -> str:
+    """numpy's loadtxt message with the file's own line numbers: it counts the rows after the skipped header,
+    from 0 for a value it cannot convert and from 1 for a row with another number of fields."""
+    import re
+
+    changed = re.match(r"the number of columns changed from (\d+) to (\d+) at row (\d+)", reason)
+    if changed:
+        first, now, row = map(int, changed.groups())
+        return f"line {row + header} has {now} field(s), the lines before {first}: write one point per row"
+    return re.sub(r"at row (\d+)", lambda m: f"on line {int(m.group(1)) + 1 + header}", reason)
+
+
+def _csv_header(path) -> int:
+    """1 when the file's first line is a header of names (no field parses as a number), else 0: a first line with
+    a number in it is data, and a malformed one is reported by the reader."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    fields = [v.strip() for v in first.split(",")]
+    if not first.strip() or not all(fields):
+        return 0
+
+    def number(v: str) -> bool:
+        try:
+            float(v)
+        except ValueError:
+            return False
+        return True
+
+    return 0 if any(number(v) for v in fields) else 1
 
 
 def check_samples(samples, points: np.ndarray, *, name: str = "samples") -> np.ndarray:

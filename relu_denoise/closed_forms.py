@@ -438,12 +438,15 @@ class Reference:
         return None if self.error is None else str(self.error)
 
     def to_dict(self) -> dict:
-        """What every result.json says about the closed form (the same keys in every command)."""
+        """What every result.json says about the closed form (the same keys in every command): rho (its flat-zone
+        radius, None under the empirical rule) and rho_rule, cost_formula (the formula's value) and cost_weights
+        (the path cost of its explicit network: the same up to rounding). No `cost` here: in every result.json
+        `cost` is the path cost of the run's own network."""
         out = {"rho": self.rho, "rho_rule": self.rho_rule}
         if self.form is None:
             return {**out, "geometry": None, "status": "no-closed-form", "reason": self.reason}
         f = self.form
-        return {**out, "geometry": f.geometry, "status": f.status, "cost": f.cost_formula,
+        return {**out, "geometry": f.geometry, "status": f.status, "cost_formula": f.cost_formula,
                 "cost_weights": f.network.path_cost().item(), "formula": f.formula, "notes": list(f.notes)}
 
 

@@ -4,6 +4,7 @@
     plane_gap(net, form, points)                 the same on the data's plane (three points in R^D)
     active_units(net)                            units carrying a share of the path cost
     residual_trend(history, tol_unit)            whether more steps could help a fit that did not converge
+    cost_trend(costs)                            whether the path cost was falling at the last checks
 """
 
 import functools
@@ -15,6 +16,7 @@ from .geometry import affine_hull, diameter, distance_to_hull_2d
 
 PRUNE_SHARE = 1e-6      # units with a smaller share of the path cost are dropped by ShallowDenoiser.prune
 ACTIVE_SHARE = 1e-3     # units with a smaller share are not counted active, drawn or analysed for alignment
+_NEW_LOW = 1e-3         # a cost this much (relative) below every earlier check is a new low (cost_trend)
 _PROBE_MARGIN = 0.1     # the probe set reaches this fraction of the data diameter beyond the convex hull
 
 
@@ -99,3 +101,19 @@ def residual_trend(history: dict, tol_unit: float) -> str:
         return " (the max residual was still falling: raise train.steps)"
     return (f" (the max residual stopped falling: lowest {last / tol_unit:.3g} x min(ell, noise radius) over the "
             f"last {n} checks against {before / tol_unit:.3g} before them, so more steps are unlikely to help)")
+
+
+def cost_trend(costs: list) -> dict | None:
+    """How the path cost moved at the last recorded checks: the lowest of the last fifth of them (at least one)
+    against the lowest of every check before. None with fewer than three checks: no trend was measured.
+
+    {"trend", "last_low", "before_low", "checks"}: trend "falling" when the last checks reach a new low by more
+    than _NEW_LOW (relative), "above" when they stay more than that above an earlier low (training raised the
+    cost since), "level" otherwise; `checks` the count of the last checks compared."""
+    c = [float(v) for v in costs if v is not None]
+    if len(c) < 3:
+        return None
+    n = max(1, len(c) // 5)
+    last, before = min(c[-n:]), min(c[:-n])
+    trend = "falling" if last < (1 - _NEW_LOW) * before else "above" if last > (1 + _NEW_LOW) * before else "level"
+    return {"trend": trend, "last_low": last, "before_low": before, "checks": n}

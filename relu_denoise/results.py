@@ -3,6 +3,13 @@
 Every summary has `status` (a run status, runs.STATUSES) and `reason` (None when ok); the keys every
 result.json starts with (command, status, run_dir, seed, version) are added by runs.Run.finish. Which keys
 a sweep's table takes from each command's result.json is `ROW_KEYS` (one list, beside the summaries).
+
+One meaning per key, in every command: `cost` is the path cost of the run's own network (the trained one; for
+closed-form its explicit network), `cost_formula` the closed form's formula, `closed_form_cost` (fit, flow
+levels) the same formula beside a trained network; `rho` only the closed form's flat-zone radius (None under the
+empirical rule; `rho_rule` says which rule chose it); `width` the units a network was trained with,
+`kept_units` those of the returned network (model.pt), `active_units` those with a share of its cost, `units`
+(closed-form) those of the explicit network.
 """
 
 from dataclasses import dataclass, field
@@ -13,7 +20,7 @@ from .train.stats import FitReference
 ROW_KEYS = {
     "fit": ("cost", "closed_form_cost", "cost_ratio", "reference_kind", "reference_cost", "reference_ratio",
             "function_gap", "max_residual", "max_residual_rel", "train_mse", "steps", "converged", "active_units",
-            "units"),
+            "kept_units", "width", "returned", "returned_step"),
     "closed-form": ("cost", "cost_formula", "rho", "rho_rule", "units", "ramps"),
     "align": ("aligned_fraction", "baseline_fraction", "baseline_sd", "function_gap", "plane_gap", "n_units_kept"),
     "certify": ("lower", "upper", "gap", "lower_method", "rounds"),
@@ -21,6 +28,8 @@ ROW_KEYS = {
              "cost_ratio_max"),
 }
 FIT_IN_ALIGN = ("cost", "closed_form_cost", "cost_ratio", "max_residual", "max_residual_rel", "steps")
+# keys renamed since: (command, new key) -> the key a run directory of an earlier version holds (collect reads it)
+OLD_KEYS = {("fit", "kept_units"): "units"}
 _REFERENCE_SLACK = 1.05      # a fit more than 5% above a known exact interpolant gets a note
 
 
@@ -56,19 +65,59 @@ class ClosedFormSummary:
 
 
 @dataclass(frozen=True)
+class Course:
+    """What training did to the path cost, read from the recorded checks (history.csv): the cost at the first
+    check (step 0: the initial units), at the last one, at the check whose network was returned (before any
+    polish), and the trend of the last checks (metrics.cost_trend; None: too few checks to tell)."""
+
+    first_step: int
+    first_cost: float
+    last_step: int
+    last_cost: float
+    returned_cost: float | None
+    trend: dict | None
+
+    @classmethod
+    def of(cls, history: dict, returned_step: int | None) -> "Course | None":
+        """The course of a fit's history (column -> list), None when it recorded no check."""
+        from .metrics import cost_trend
+
+        steps, costs = history.get("step") or [], history.get("cost") or []
+        if not steps or len(steps) != len(costs):
+            return None
+        at = dict(zip(steps, costs))
+        return cls(steps[0], costs[0], steps[-1], costs[-1], at.get(returned_step), cost_trend(costs))
+
+    def trend_text(self) -> str:
+        """The measured trend of the path cost at the last checks, as a clause."""
+        t = self.trend
+        if t is None:
+            return "too few checks to tell whether the path cost was falling"
+        said = {"falling": "was still falling", "level": "was level", "above": "stayed above its earlier low"}
+        last = f"lowest {t['last_low']:.6g} over the last {t['checks']} checks" if t["checks"] > 1 else \
+            f"{t['last_low']:.6g} at the last check"
+        return f"the path cost {said[t['trend']]} ({last}, lowest {t['before_low']:.6g} before)"
+
+
+@dataclass(frozen=True)
 class FitSummary:
-    """`reluden fit` (and the fit of align and certify): the fitted network's facts beside the reference."""
+    """`reluden fit` (and the fit of align and certify): the fitted network's facts beside the reference.
+
+    width (stats.width): the units trained; kept_units: those of the returned network (model.pt: the polish
+    drops the units it gives no output weight); active_units: those with a share of its path cost
+    (metrics.ACTIVE_SHARE)."""
 
     stats: object                           # train.FitStats
     reference: Reference
     tol: float
-    units: int
+    kept_units: int
     active_units: int
     function_gap: float | None = None
     polish: object | None = None            # train.Polish
     best: FitReference | None = None
     figures: tuple = ()
     reason_detail: str = ""                 # why more steps may (not) help, measured on the history
+    course: Course | None = None            # what training did to the cost (None: no history)
 
     @property
     def interpolates(self) -> bool:
@@ -76,7 +125,34 @@ class FitSummary:
 
     @property
     def status(self) -> str:
-        return "ok" if self.interpolates else "not-converged"
+        """ok only when the stopping rule was met (docs/training.md 7) by a network within train.tol."""
+        return "ok" if self.interpolates and self.stats.converged else "not-converged"
+
+    @property
+    def returned(self) -> str | None:
+        """What the returned network is: `initial` (the first check's, step 0: training did not improve on the
+        initial units), `trained` (a later check's), `ramps` (the ramps method's solution, nothing trained), or
+        None where the step was not recorded (resumed from a checkpoint of an older version)."""
+        s = self.stats
+        if s.method == "ramps":
+            return "ramps"
+        if s.returned_step is None:
+            return None
+        return "initial" if s.returned_step == 0 else "trained"
+
+    @property
+    def stopped(self) -> str:
+        """Why training stopped, in words (stats.stop_reason)."""
+        return {"converged": "the stopping rule was met (docs/training.md 7)",
+                "max-steps": f"train.steps = {self.stats.steps} reached before the stopping rule was met",
+                "no-interpolant": "gave up: no interpolant in reach (docs/training.md 7)",
+                "callback": "a callback stopped it before the stopping rule was met"}.get(self.stats.stop_reason,
+                                                                                           self.stats.stop_reason)
+
+    @property
+    def polished(self) -> bool | None:
+        """Whether the output layer of the returned network is the polish's (None: no polish for this fit)."""
+        return None if self.polish is None else bool(self.polish.applied)
 
     @property
     def cost_ratio(self) -> float | None:
@@ -94,9 +170,15 @@ class FitSummary:
 
     @property
     def reason(self) -> str | None:
-        if self.interpolates:
-            return None
         s = self.stats
+        if self.interpolates and s.converged:
+            return None
+        if self.interpolates:
+            trend = f"; {self.course.trend_text()}" if self.course is not None else ""
+            why = "a callback stopped it" if s.stop_reason == "callback" else f"train.steps = {s.steps} reached"
+            return (f"did not converge: stopped before the stopping rule was met ({why}){trend}; the returned network "
+                    f"interpolates (max residual {s.max_residual_rel:.3g} x min(ell, noise radius) <= train.tol = "
+                    f"{self.tol:g}): raise train.steps for the rule to decide")
         head = (f"did not converge: max residual {s.max_residual_rel:.3g} x min(ell, noise radius) > train.tol = "
                 f"{self.tol:g} after {s.steps} steps{self.reason_detail}")
         if s.stop_reason != "no-interpolant":
@@ -122,9 +204,11 @@ class FitSummary:
 
     @property
     def notes(self) -> list[str]:
-        s, out = self.stats, []
-        if self.interpolates and not s.converged and s.stop_reason == "max-steps":
-            out.append("the path cost was still falling at train.steps; raise it for a tighter cost")
+        out, c = [], self.course
+        if self.returned == "initial" and c is not None and c.last_step > c.first_step:
+            out.append(f"training did not lower the path cost: no check after step 0 had a cheaper exact interpolant "
+                       f"(the last, at step {c.last_step}, {c.last_cost / c.first_cost:.3g}x step 0's), so the network "
+                       "returned is the initial units' (docs/training.md 10)")
         ratio = self.reference_ratio
         if ratio is not None and ratio > _REFERENCE_SLACK and self.best.kind != "none":
             found = "the closed form" if self.best.kind == "closed-form" else "an exact interpolant found by ramps"
@@ -138,8 +222,14 @@ class FitSummary:
         out.update({k: s[k] for k in ("lower_bound", "directions", "ramps") if k in s})
         out.update(max_residual_rel=s["max_residual_rel"], tol_unit=s["tol_unit"], tol=self.tol, method=s["method"],
                    mode=s["mode"], converged=s["converged"], stop_reason=s["stop_reason"],
-                   trained_with=s["trained_with"], units=self.units, active_units=self.active_units,
+                   trained_with=s["trained_with"], width=s["width"], kept_units=self.kept_units,
+                   active_units=self.active_units,
+                   returned=self.returned, returned_step=s["returned_step"], polished=self.polished,
                    closed_form=self.reference.to_dict())
+        c = self.course
+        if c is not None:
+            out.update(cost_initial=c.first_cost, cost_last_check=c.last_cost,
+                       cost_trend=None if c.trend is None else c.trend["trend"])
         if self.reference.form is not None:
             out.update(closed_form_cost=self.reference.form.cost_formula, cost_ratio=self.cost_ratio,
                        function_gap=self.function_gap)

@@ -182,6 +182,9 @@ class Run:
         if status not in STATUSES:
             raise ValueError(f"run status must be one of {STATUSES}, got {status!r}")
         self.manifest.update(status=status, end=utc_now(), reason=reason)
+        resumes = self.manifest.get("resumes")
+        if resumes and isinstance(resumes[-1], dict) and "end" not in resumes[-1]:      # how this resume ended
+            resumes[-1].update(end=self.manifest["end"], status=status)
         written = None
         if result is not None:
             header = self.result_header()

@@ -128,7 +128,7 @@ def test_ctrl_c_interrupts_every_member_and_each_resumes_alone_to_the_same_end(t
 
 RECIPE = {"name": "tri", "seed": 0, "data": {"kind": "points", "points": TRIANGLE.tolist()},
           "noise": {"distribution": "sphere", "radius": 0.05, "samples": 10},
-          "model": {"width": 32}, "train": {"steps": 800}}
+          "model": {"width": 32}, "train": {"steps": 6000}}
 
 
 def test_the_grouped_workflow_writes_the_runs_a_fit_writes(tmp_path):

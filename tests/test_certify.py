@@ -366,7 +366,7 @@ def test_certify_command_whose_cone_program_fails_exits_1_and_records_the_progra
 
 def test_a_fit_whose_polish_fails_keeps_its_trained_output_layer(tmp_path, failing_clarabel):
     """polish is a bonus: a cone program that fails leaves the fit as trained, and result.json says why."""
-    recipe = _write_recipe(tmp_path)
+    recipe = _write_recipe(tmp_path, train={"steps": 6000})                     # to its stopping rule: ok
     raw = CliRunner().invoke(app, ["fit", str(recipe), "--out", str(tmp_path / "raw"), "--set", "train.polish=false",
                                    "--no-figures", "--json", "-q"])
     assert raw.exit_code == 0, raw.output

@@ -58,6 +58,35 @@ def test_query_writes_predictions(tmp_path, suffix):
     assert rows[:2, 2:] == pytest.approx(np.array([[0, 0], [2, 0]]), abs=1e-12)   # inside the balls
 
 
+def test_a_query_csv_with_a_header_reads_and_the_manifest_records_the_file(tmp_path):
+    """predictions.csv's own header (y0,y1,...) is skipped; the manifest names the file, its points and sha256."""
+    path = tmp_path / "q.csv"
+    path.write_text("y0,y1\n0.0,0.0\n2.05,0.01\n")
+    res = run("closed-form", RECIPES / "obtuse-triangle.yaml", "--query", path, "--out", tmp_path / "r", "-q",
+              "--no-figures")
+    assert res.exit_code == 0, res.stderr
+    rows = (tmp_path / "r" / "predictions.csv").read_text().splitlines()[1:]
+    assert [[float(v) for v in row.split(",")[:2]] for row in rows] == [[0.0, 0.0], [2.05, 0.01]]
+    query = json.loads((tmp_path / "r" / "manifest.json").read_text())["query"]
+    import hashlib
+
+    assert query == {"path": str(path.resolve()), "points": 2, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    again = run("closed-form", RECIPES / "obtuse-triangle.yaml", "--query", tmp_path / "r" / "predictions.csv",
+                "--out", tmp_path / "again", "-q")                     # 4 columns for d = 2: refused, one line
+    assert again.exit_code == 2 and "expected shape (n, 2), got (2, 4)" in again.output
+
+
+@pytest.mark.parametrize("text, words", [("y0,y1\n0,0\n0.5,x\n", "'x' to float64 on line 3, column 2"),
+                                         ("y0,0.3\n0,0\n", "'y0' to float64 on line 1, column 1"),
+                                         ("y0,y1\n0,0\n1\n", "line 3 has 1 field(s), the lines before 2")],
+                         ids=["bad value", "half a header", "short row"])
+def test_a_malformed_query_row_is_one_line_naming_the_files_line(tmp_path, text, words):
+    path = tmp_path / "q.csv"
+    path.write_text(text)
+    res = run("closed-form", RECIPES / "obtuse-triangle.yaml", "--query", path, "--out", tmp_path / "r")
+    assert res.exit_code == 2 and words in res.output and len(res.output.strip().splitlines()) == 1, res.output
+
+
 NO_CLOSED_FORM = [
     (["closed-form", RECIPES / "patches.yaml", "--set", "noise.radius=0.3"], "no closed form: balls overlap"),
     (["closed-form", RECIPES / "rays.yaml", "--set", "data.angles_deg=[0, 60, 180]"], "no closed form: rays"),

@@ -106,7 +106,7 @@ def test_starts_from_a_file_a_fit_run_as_the_denoiser_and_a_sweep_of_flows(tmp_p
     rows = list(csv.reader((out / "endpoints.csv").read_text().splitlines()))[1:]
     assert [r[4] for r in rows] == ["virtual", "training", "training"] and result["starts"] == 3
     fit = CliRunner().invoke(app, ["fit", str(tmp_path / "file.yaml"), "--out", str(tmp_path / "fit"), "-q",
-                                   "--no-figures"])
+                                   "--no-figures", "--set", "train.steps=5000"])      # to its stopping rule: ok
     assert fit.exit_code == 0, fit.output
     res = CliRunner().invoke(app, ["flow", str(tmp_path / "fit"), "--out", str(tmp_path / "from-fit"), "--json", "-q",
                                    "--no-figures", "--starts", "50"])

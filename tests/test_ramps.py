@@ -123,7 +123,7 @@ def test_cli_fit_with_ramps_writes_the_bound_and_no_polish(tmp_path):
     assert "fit: ramps (offline)" in res.stdout and "lower bound" in res.stdout and "rounds in" in res.stdout
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "ok" and result["method"] == "ramps" and "polish" not in result
-    assert result["lower_bound"] <= result["cost"] and result["units"] % 2 == 0
+    assert result["lower_bound"] <= result["cost"] and result["kept_units"] % 2 == 0
     assert json.loads((out / "manifest.json").read_text())["status"] == "ok"
 
 

@@ -181,6 +181,27 @@ def test_resume_refuses_a_finished_fit_unless_given_more_steps(tmp_path):
     assert [r["steps"] for r in _manifest(out)["resumes"]] == [600]
 
 
+def test_a_fit_that_ended_by_its_rule_drops_its_checkpoint_and_resume_says_why(tmp_path):
+    """checkpoint.pt (118 MB at d = 784) is removed once the fit is ok, and the manifest says so; a fit that did not
+    converge keeps it, and each --resume records how it ended."""
+    done = tmp_path / "done"
+    assert _cli("fit", _recipe(tmp_path), "--out", done, "-q", "--no-figures").exit_code == 0
+    manifest = _manifest(done)
+    assert manifest["status"] == "ok" and not (done / "checkpoint.pt").exists() and (done / "model.pt").is_file()
+    assert manifest["checkpoint"].startswith("removed") and "checkpoint.pt" not in manifest["files"]
+    refused = _cli("fit", "--resume", done, "-q")
+    assert refused.exit_code == 2 and "finished by its stopping rule" in refused.output
+    assert "nothing to continue" in refused.output and len(refused.output.strip().splitlines()) == 1
+    short = tmp_path / "short"
+    recipe = _recipe(tmp_path, {**TRI, "train": {"steps": 200}}, name="short.yaml")
+    assert _cli("fit", recipe, "--out", short, "-q", "--no-figures").exit_code == 1
+    assert _manifest(short)["status"] == "not-converged" and (short / "checkpoint.pt").is_file()
+    assert _cli("fit", "--resume", short, "-q", "--set", "train.steps=400", "--no-figures").exit_code == 1
+    (entry,) = _manifest(short)["resumes"]
+    assert entry["from_status"] == "not-converged" and entry["status"] == "not-converged" and entry["end"]
+    assert entry["steps"] == 400
+
+
 def test_a_level_gives_the_same_reference_numbers_alone_or_in_a_grid(tmp_path):
     recipe = _recipe(tmp_path, {**TRI, "data": {"kind": "univariate", "n": 6}, "noise": {"sigma": 0.01}})
     alone = _cli("compare", recipe, "--noise", 0.02, "--no-nn", "--n-test", 50, "--out", tmp_path / "a", "--json",
@@ -218,9 +239,9 @@ def test_help_and_version_import_no_torch():
 def test_a_corrupt_run_file_is_one_line_naming_it_and_exit_2(tmp_path, name, damage):
     """align RUN_DIR, certify RUN_DIR and fit --resume on a hand-edited or truncated file: one line naming the
     file, exit 2, nothing else changed; a .pt file is read with weights_only (no code runs)."""
-    out = tmp_path / "fit"
+    out = tmp_path / "fit"                      # stopped at train.steps: not-converged, its checkpoint kept
     assert _cli("fit", _recipe(tmp_path, {**TRI, "train": {"steps": 300}}), "--out", out, "-q",
-                "--no-figures").exit_code == 0
+                "--no-figures").exit_code == 1
     path = out / name
     path.write_bytes(damage) if isinstance(damage, bytes) else path.write_text(damage)
     commands = [("align", out), ("certify", out, "--time-limit", 2)] if name != "checkpoint.pt" else []

@@ -16,9 +16,9 @@ from relu_denoise.sweep import (POINT_FILE, collect, collect_frame, load_sweep, 
 TRIANGLE = np.array([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.0]])   # obtuse: a closed form exists
 RECIPE = {"name": "tri", "seed": 0, "data": {"kind": "file", "path": "tri.npy"},
           "noise": {"distribution": "sphere", "radius": 0.05, "samples": 10},
-          "model": {"width": 32}, "train": {"steps": 3000, "tol": 0.25, "checkpoint_every": 700}}
+          "model": {"width": 32}, "train": {"steps": 6000, "tol": 0.25, "checkpoint_every": 700}}
 SWEEP = {"name": "tri-radius", "command": "fit", "recipe": "tri.yaml",
-         "grid": {"noise.radius": [0.05, 0.1, 0.15]}, "set": {"train": {"steps": 3000}}, "device": "cpu"}
+         "grid": {"noise.radius": [0.05, 0.1, 0.15]}, "set": {"train": {"steps": 6000}}, "device": "cpu"}
 RADII = [0.05, 0.1, 0.15]
 
 
@@ -41,9 +41,13 @@ def _cli(*args):
 
 @pytest.fixture(scope="module")
 def done(tmp_path_factory):
-    """Three fits swept over the noise radius, in this process (--jobs 1): (sweep file, result)."""
+    """Three fits swept over the noise radius, in this process (--jobs 1): (sweep file, result). Their
+    checkpoints are kept (a fit that converges drops its own), so that tests can turn a point into an interrupted
+    one."""
     path = _write(tmp_path_factory.mktemp("sweep"))
-    result = run_sweep(load_sweep(path, out=path.parent / "out"), jobs=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("relu_denoise.workflows.fitting.drop_checkpoint", lambda run: None)
+        result = run_sweep(load_sweep(path, out=path.parent / "out"), jobs=1)
     return path, result
 
 

@@ -21,7 +21,8 @@ RhoOpt = Annotated[Optional[str], typer.Option(help="Flat-zone radius of the clo
                    "Default: the recipe's noise.rho (the radius for sphere and ball noise). Change it to see how "
                    "the denoiser depends on rho, or to find where the balls start to overlap.", show_default=False)]
 QueryOpt = Annotated[Optional[Path], typer.Option(help="Points to denoise with the closed form: .npy of shape "
-                     "(n, d) or .csv with d numeric columns and no header. Writes predictions.csv (y0.., h0..). "
+                     "(n, d) or .csv with d numeric columns (a first line of column names is skipped). Writes "
+                     "predictions.csv (y0.., h0..). "
                      "Default: none.", show_default=False)]
 
 

@@ -46,8 +46,8 @@ def fit(summary) -> None:
     """results.FitSummary: what training returned beside the closed form and the reference."""
     s, form, ramps = summary.stats, summary.reference.form, summary.stats.lower_bound is not None
     table = Table(title=f"fit: {s.method} ({s.mode}), {s.steps} {'rounds' if ramps else 'steps'} in {s.seconds:.1f} s "
-                        f"on {s.device} ({s.dtype}); {summary.active_units} of {summary.units} units active",
-                  title_justify="left")
+                        f"on {s.device} ({s.dtype}); {summary.active_units} active of {summary.kept_units} units "
+                        f"kept ({s.width} trained)", title_justify="left")
     for col in ("", "ramps" if ramps else "trained", "closed form" + (f" ({form.status})" if form is not None else "")):
         table.add_column(col, justify="right" if col else "left")
     ratio = f" (ratio {summary.cost_ratio:.4f})" if summary.cost_ratio is not None else ""
@@ -63,6 +63,7 @@ def fit(summary) -> None:
     if summary.function_gap is not None:
         table.add_row("function gap", f"{summary.function_gap:.3g} x diameter", "")
     err.print(table)
+    _returned(summary)
     ref = summary.reference
     if form is not None:
         rho = f" (rho = {ref.rho:.4g})" if ref.rho is not None else ""
@@ -72,6 +73,26 @@ def fit(summary) -> None:
     _reference(summary)
     for note in summary.notes:
         _say(f"note: {note}")
+
+
+def _returned(summary) -> None:
+    """Which network was returned (the check's step, trained or initial, polished or not), what training did to
+    the path cost on the recorded checks, and why it stopped."""
+    s, c, pol = summary.stats, summary.course, summary.polish
+    what = {"initial": "the step-0 network (the initial units' exact interpolant, not trained)",
+            "ramps": f"the ramps method's solution (round {s.returned_step})",
+            None: "the network of a check whose step was not recorded (resumed from an older checkpoint)"}.get(
+        summary.returned, f"the network of the check at step {s.returned_step}")
+    if pol is not None and pol.applied:
+        what += f", output layer polished: cost {pol.cost_before:.6g} -> {pol.cost:.6g}"
+    elif pol is not None:
+        what += f", not polished ({pol.reason or 'no cheaper exact output layer'})"
+    _say(f"returned: {what}")
+    if c is not None and c.last_step > c.first_step:
+        _say(f"training: path cost {c.first_cost:.6g} at step {c.first_step}, {c.last_cost:.6g} at the last check "
+             f"(step {c.last_step}); returned {s.cost:.6g}; stopped: {summary.stopped}")
+    else:
+        _say(f"stopped: {summary.stopped}")
 
 
 def _reference(summary) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import RecipeError, RunError
 from ..files import atomic_write_text, to_jsonable
-from ..results import FIT_IN_ALIGN, ROW_KEYS
+from ..results import FIT_IN_ALIGN, OLD_KEYS, ROW_KEYS
 from .records import POINT_FILE, read_recipe, read_record
 from .spec import flatten
 
@@ -83,7 +83,7 @@ def _scalars(command: str, result: dict) -> dict:
     if command in ("align", "certify"):             # the fit they ran first
         fit = result.get("fit") or {}
         out.update({k: fit.get(k) for k in FIT_IN_ALIGN})
-    out.update({k: result.get(k) for k in ROW_KEYS.get(command, ())})
+    out.update({k: result.get(k, result.get(OLD_KEYS.get((command, k), k))) for k in ROW_KEYS.get(command, ())})
     return out
 
 

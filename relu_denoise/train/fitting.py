@@ -179,6 +179,7 @@ def _fit_by_ramps(job: FitJob, X: np.ndarray, data: OfflineSamples | OnlineNoise
     stats = FitStats(cost=cost, train_mse=float(np.mean(R ** 2)), max_residual=residual,
                      max_residual_rel=residual / unit, steps=history["step"][-1], seconds=seconds,
                      converged=info["stop_reason"] == "converged", stop_reason=info["stop_reason"],
+                     returned_step=history["step"][-1],
                      method=train.method, mode="offline", device=str(dev), dtype=train.dtype, lr=None, penalty=None,
                      tol_unit=unit, ell=ell, noise_radius=radius, affine_residual=s_max,
                      affine_residual_rel=s_max / unit, width=net.width, threads=train.threads or 1,

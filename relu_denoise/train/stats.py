@@ -14,7 +14,9 @@ class FitStats:
     of train.tol; ell: the smallest distance between clean points; noise_radius: the largest distance of a
     constrained sample from its clean point; affine_residual(_rel): the max residual of the best affine map
     y -> x (what the free linear part alone achieves); stop_reason: converged | max-steps | callback | no-interpolant
-    (the residual stayed far from tol and stopped falling, docs/training.md 7);
+    (the residual stayed far from tol and stopped falling, docs/training.md 7); returned_step: the step of the
+    check whose network was returned (0: the initial units, not trained; None: not recorded, a checkpoint of an
+    older version);
     threads: the count the thread rule chose last (None off the CPU); trained_with: the size of the group of
     fits stepped together (1 alone). The ramps method adds lower_bound (over its dictionary), directions and
     ramps (the dictionary's size).
@@ -43,6 +45,7 @@ class FitStats:
     threads: int | None
     thread_choices: list = field(default_factory=list)
     trained_with: int = 1
+    returned_step: int | None = None
     lower_bound: float | None = None
     directions: int | None = None
     ramps: int | None = None

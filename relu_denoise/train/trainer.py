@@ -182,7 +182,7 @@ class Trainer:
         m = averaged if averaged is not None and st.exact is None else self.measure()
         if st.exact is not None and m["max_residual"] <= spec.tol * self.problem.tol_unit and (
                 st.best is None or m["cost"] < st.best[1]["cost"]):
-            st.best = (_Flat(st.exact.flat.clone(), self.K, self.problem.d), m)
+            st.best = (_Flat(st.exact.flat.clone(), self.K, self.problem.d), {**m, "step": st.step})
         if not all(math.isfinite(v) for v in m.values()) or m["max_residual"] > _EXPLODE * self.problem.ell:
             raise self._diverged(m, checkpoint)
         self._record(m)
@@ -312,14 +312,17 @@ class Trainer:
     def result(self, reason: str, threads, *, trained_with: int = 1) -> FitResult:
         """The returned network: the cheapest exact interpolant within tolerance seen at a check where there is
         one (successive ones jitter in cost; each is a feasible network), else the last reported one. Its
-        measurements are the stats. `threads`: the loop's ThreadRule."""
+        measurements, and the step of the check it comes from (0: the initial units' exact interpolant), are the
+        stats. `threads`: the loop's ThreadRule."""
         st, pr = self.state, self.problem
         chosen, last = self.reported, {k: st.history[k][-1] for k in ("cost", "train_mse", "max_residual")}
-        if st.best is not None:
+        step = st.history["step"][-1] if st.history["step"] else st.step
+        if st.best is not None:          # a checkpoint of an older version has no step for its best
             chosen, last = st.best[0], {k: st.best[1][k] for k in ("cost", "train_mse", "max_residual")}
+            step = st.best[1].get("step")
         net = pr.frame.outward(chosen.network(self.model.skip), self.model.skip).balance()
         stats = FitStats(**last, max_residual_rel=last["max_residual"] / pr.tol_unit, steps=st.step,
-                         seconds=st.seconds, converged=reason == "converged", stop_reason=reason,
+                         seconds=st.seconds, converged=reason == "converged", stop_reason=reason, returned_step=step,
                          method=self.spec.method, mode="online" if pr.online else "offline", device=str(self.device),
                          dtype=self.spec.dtype, lr=st.schedule.lr, penalty=st.schedule.mu if self.method.exact else None,
                          tol_unit=pr.tol_unit, ell=pr.ell, noise_radius=pr.noise_radius,

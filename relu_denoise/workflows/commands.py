@@ -34,8 +34,11 @@ def closed_form_workflow(recipe: Recipe, base_dir, *, rho=None, query=None, out=
     queries = read_points_file(query, name="--query", d=problem.points.shape[1]) if query else None
     ref = problem.reference_at(rho)
     files = data_files(recipe, base_dir) + ([Path(query)] if query else [])
+    asked = {"query": {"path": str(Path(query).resolve()), "points": len(queries)}} if query else {}
     run = Run.create("closed-form", recipe, out=out, force=force, device="cpu", dtype="float64", data_files=files,
-                     figures=figures, **({"query": str(Path(query).resolve())} if query else {}), **(facts or {}))
+                     figures=figures, **asked, **(facts or {}))
+    if query:                                   # the file's sha256 beside its path (data_files has it too)
+        run.update(query={**asked["query"], "sha256": run.manifest["data_files"][str(Path(query))]})
     N, d = problem.points.shape
     summary = ClosedFormSummary(ref, N, d, problem.source.info)
     if ref.form is None:

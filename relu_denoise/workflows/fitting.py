@@ -1,8 +1,9 @@
 """`reluden fit`: train a recipe's denoiser into a run directory; resume one; fit many (sweeps).
 
-A fit's run holds model.pt, checkpoint.pt, history.csv, result.json (results.FitSummary), fit.png and
-training.png. The result's status is "ok" (max residual within train.tol) or "not-converged"; a diverged or
-interrupted fit raises TrainingError after recording its status and reason in the manifest.
+A fit's run holds model.pt, history.csv, result.json (results.FitSummary), fit.png and training.png, and
+checkpoint.pt unless the fit ended by its stopping rule. The result's status is "ok" (the stopping rule met, max
+residual within train.tol) or "not-converged"; a diverged or interrupted fit raises TrainingError after
+recording its status and reason in the manifest.
 """
 
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 from ..errors import ReludenError, RunError, TrainingError
 from ..problem import Problem, make_problem
 from ..recipe import Recipe, load_recipe, recipe_to_yaml
-from ..results import FitSummary
+from ..results import Course, FitSummary
 from ..runs import Run, ending, load_run
 from .common import Events, Outcome, open_training_run, train, training_ended, write_history
 
@@ -37,6 +38,10 @@ def resume_fit(run_dir, *, device=None, steps: int | None = None, figures: bool 
     from ..train import load_checkpoint, resolve_device
 
     manifest, result, path = load_run(run_dir)
+    if manifest.get("command") == "fit" and str(manifest.get("checkpoint", "")).startswith("removed"):
+        raise RunError(f"--resume {path}: the fit finished by its stopping rule ({manifest.get('status')}, "
+                       f"{result.get('steps')} steps): model.pt holds its network and its checkpoint was removed, so "
+                       "there is nothing to continue; for a longer fit start a new one (--set train.steps=N)")
     if manifest.get("command") != "fit" or not (path / "checkpoint.pt").is_file():
         raise RunError(f"--resume {path}: not a fit run with a checkpoint.pt")
     recipe, _ = load_recipe(path / "recipe.yaml")
@@ -77,16 +82,34 @@ def fit_into(run: Run, recipe: Recipe, problem: Problem, device, events: Events,
 
 
 def fitted(run: Run, recipe: Recipe, problem: Problem, fit, close: bool = True) -> Outcome:
-    """Write a finished fit's files (history, model, result, figures) and, if `close`, end the run."""
+    """Write a finished fit's files (history, model, result, figures) and, if `close`, end the run. A fit that
+    ended by its stopping rule (ok) loses its checkpoint (`drop_checkpoint`)."""
     write_history(run, fit.history)
     fit.net.save(run.file("model.pt"), recipe=recipe.model_dump(mode="json"), stats=fit.stats.to_dict())
     summary = summarise_fit(recipe, problem, fit)
     if run.figures:
         summary = _with_figures(summary, fit_figures(run, recipe, fit, problem))
+    if summary.status == "ok":
+        drop_checkpoint(run)
     result = summary.to_dict()
     if close:
         result = run.finish(summary.status, reason=summary.reason, result=result)
     return Outcome(run, summary, result, {"fit": fit, "problem": problem})
+
+
+CHECKPOINT_REMOVED = "removed: the fit ended by its stopping rule and model.pt holds its network"
+
+
+def drop_checkpoint(run: Run) -> None:
+    """Delete the run's checkpoint.pt (a fit's whole training state: 118 MB at d = 784) once the fit ended by its
+    stopping rule: a resumed fit would stop again at once, and model.pt holds the network. The manifest says so.
+    A fit that did not (not-converged, interrupted, failed) keeps it for --resume."""
+    path = run.path / "checkpoint.pt"
+    if not path.is_file():
+        return
+    path.unlink()
+    files = [f for f in run.manifest.get("files", []) if f != "checkpoint.pt"]
+    run.update(files=files, checkpoint=CHECKPOINT_REMOVED)
 
 
 def summarise_fit(recipe: Recipe, problem: Problem, fit) -> FitSummary:
@@ -99,7 +122,8 @@ def summarise_fit(recipe: Recipe, problem: Problem, fit) -> FitSummary:
         gap = function_gap(fit.net, ref.form, problem.points, scale=recipe.noise.scale)
     return FitSummary(s, ref, recipe.train.tol, fit.net.width, active_units(fit.net), gap, fit.polish,
                       _best_reference(recipe, problem, fit),
-                      reason_detail=residual_trend(fit.history, s.tol_unit))
+                      reason_detail=residual_trend(fit.history, s.tol_unit),
+                      course=Course.of(fit.history, s.returned_step))
 
 
 def _best_reference(recipe: Recipe, problem: Problem, fit):
