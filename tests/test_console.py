@@ -36,7 +36,7 @@ PROGRESS = re.compile(r"^(?P<label>[^:]+): (?P<words>.*); elapsed (?P<elapsed>\d
 FIT_WORDS = re.compile(r"^step (\d+)/(\d+)  loss \S+  cost \S+  max residual \S+$")
 TRIANGLE = {"name": "tri", "seed": 0, "data": {"kind": "points", "points": [[0, 0], [2, 0], [-1, 1]]},
             "noise": {"distribution": "sphere", "radius": 0.1, "samples": 10}, "model": {"width": 32},
-            "train": {"steps": 1500, "check_every": 50}, "compare": {"test_points": "training", "n_test": 20}}
+            "train": {"steps": 6000, "check_every": 50}, "compare": {"test_points": "training", "n_test": 20}}
 
 
 def _recipe(tmp_path) -> Path:
@@ -65,7 +65,7 @@ def test_a_fit_not_on_a_terminal_prints_plain_progress_lines_at_the_interval(tmp
     steps = [FIT_WORDS.match(line["words"]) for line in lines]
     assert all(steps) and all(line["label"] == "fit" for line in lines)
     numbers = [int(m.group(1)) for m in steps]
-    assert numbers == sorted(numbers) and {int(m.group(2)) for m in steps} == {1500}
+    assert numbers == sorted(numbers) and {int(m.group(2)) for m in steps} == {6000}
     assert numbers[-1] == result["steps"]                            # the last line is where the fit ended
     quiet = _cli("fit", _recipe(tmp_path), "--out", tmp_path / "q", "--no-figures", "-q",
                  env={"RELUDEN_PROGRESS_INTERVAL": "0.05"})
