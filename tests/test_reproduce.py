@@ -45,7 +45,7 @@ def test_claim_ids_are_unique_and_every_paper_claim_is_listed():
 @pytest.mark.parametrize("quick", [True, False])
 def test_every_claim_run_is_a_valid_recipe(tmp_path, quick):
     points = engine.claim_points(rp.CLAIMS, tmp_path, quick=quick, device="cpu")
-    assert {(c.id, s.name) for c in rp.CLAIMS for s in c.runs} == set(points)
+    assert {(c.id, name) for c in rp.CLAIMS for s in c.runs for name, _ in s.variants(quick)} == set(points)
     assert all(p.run_dir.startswith(str(tmp_path)) for p in points.values())
 
 
@@ -62,6 +62,16 @@ def test_quick_runs_differ_from_full_ones_only_where_a_claim_says_so(tmp_path):
     for c in rp.CLAIMS:
         for s in c.runs:
             assert (quick[c.id, s.name].digest == full[c.id, s.name].digest) == (not s.quick), (c.id, s.name)
+            assert len([k for k in full if k[0] == c.id and k[1].split("@")[0] == s.name]) == max(1, len(s.seeds))
+    assert len(full) > len(quick)                             # the full size runs more seeds
+
+
+def test_seeds_are_measured_by_their_worst():
+    fit = {"function_gap": 0.001, "cost": 1.0, "closed_form_cost": 1.0, "max_residual_rel": 1e-9, "tol": 1e-3}
+    runs = {"fit": _run(fit | {"cost_ratio": 1.001}), "fit@seed=1": _run(fit | {"cost_ratio": 0.97}),
+            "fit@seed=2": _run(fit | {"cost_ratio": 1.02, "function_gap": 0.004})}
+    m = measures.fit_matches_closed_form(runs)
+    assert m.values == {"cost ratio": 0.97, "function gap": 0.004} and "over 3 seeds" in m.text
 
 
 def test_select_names_an_unknown_claim():
@@ -105,7 +115,8 @@ def test_emmse_ratio_interval_and_flip_from_a_comparison():
 
 def test_alignment_is_inconclusive_when_ambiguous_or_not_min_cost():
     res = {"aligned_fraction": 0.9, "baseline_fraction": 0.1, "aligned_at_discriminating": 0.95,
-           "cost_ratio": 1.0, "ambiguous": True, "separation_deg": 6.0}
+           "cost_ratio": 1.0, "ambiguous": True, "separation_deg": 6.0,
+           "fit": {"status": "ok", "max_residual_rel": 1e-9, "tol": 1e-3}}
     assert measures.aligned({"align": _run(res)}).inconclusive.startswith("ambiguous: predicted and rival "
                                                                           "directions 6 degrees apart")
     res.update(ambiguous=False, cost_ratio=1.3)

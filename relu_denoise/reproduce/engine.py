@@ -41,22 +41,22 @@ def select(claims: tuple, only: list[str] | None) -> tuple:
 def claim_points(claims: tuple, directory: Path, *, quick: bool, device: str) -> dict:
     """(claim id, run name) -> its sweep point; runs shared by claims (the same content) are one point."""
     recipes, by_digest, out = recipes_dir(), {}, {}
-    runs = [(claim, spec) for claim in claims for spec in claim.runs]
-    for claim, spec in sorted(runs, key=lambda cs: -cs[1].weight):       # stable: claim order among equals
+    runs = [(claim, spec, name, overrides) for claim in claims for spec in claim.runs
+            for name, overrides in spec.variants(quick)]
+    for claim, spec, name, overrides in sorted(runs, key=lambda r: -r[1].weight):   # stable among equals
         path = recipes / spec.recipe if spec.recipe != "builtin" else recipes / "builtin"
         raw = DEFAULT_RECIPE if spec.recipe == "builtin" else read_raw_recipe(path)
         sweep = SweepFile(name="reproduce", command=spec.command, recipe=spec.recipe, device=device,
                           figures=spec.figures, **spec.options)
-        overrides = [override(k, v) for k, v in spec.overrides(quick).items()]
+        sets = [override(k, v) for k, v in overrides.items()]
         try:
-            point = make_point(len(by_digest), spec.command, path, raw, overrides, sweep.options(), directory,
-                               values={"claim": claim.id, "run": spec.name}, keys=["claim", "run"],
-                               sweep="reproduce")
+            point = make_point(len(by_digest), spec.command, path, raw, sets, sweep.options(), directory,
+                               values={"claim": claim.id, "run": name}, keys=["claim", "run"], sweep="reproduce")
         except RecipeError as exc:
-            raise RecipeError(f"reproduce: claim {claim.id}, run {spec.name}: {exc}") from None
+            raise RecipeError(f"reproduce: claim {claim.id}, run {name}: {exc}") from None
         point = by_digest.setdefault(point.digest, point)
         point.options["figures"] = point.options["figures"] or spec.figures
-        out[claim.id, spec.name] = point
+        out[claim.id, name] = point
     return out
 
 
@@ -76,7 +76,8 @@ def run_claims(claims: tuple, out: Path, *, quick: bool, jobs: int | None, execu
             p.action = "run" if force and action != "unreadable" else action
         table = run_points(directory, unique, {"name": "reproduce", "command": "reproduce", "keys": ["claim", "run"]},
                            jobs=jobs, executor=executor, scheduler=scheduler, events=events, name="reproduce")
-    rows = [claim_row(c, {s.name: run_result(points[c.id, s.name]) for s in c.runs}, out) for c in claims]
+    rows = [claim_row(c, {name: run_result(p) for (cid, name), p in points.items() if cid == c.id}, out)
+            for c in claims]
     summary = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     status = "interrupted" if table.stopped else ("failed" if summary["fails"] else "ok")
     return {"command": "reproduce", "status": status, "reason": _reason(status, summary), "run_dir": str(out),
@@ -123,7 +124,7 @@ def claim_row(claim: Claim, runs: dict, out: Path) -> dict:
 
 def _evidence(claim: Claim, runs: dict, out: Path) -> list[dict]:
     items = [{"label": f"{name} run", "path": _rel(r.run_dir, out)} for name, r in runs.items()]
-    for name, file in claim.evidence:
+    for name, file in claim.evidence:                     # the first seed's figure
         items.append({"label": f"{name}: {file}", "path": _rel(runs[name].run_dir / file, out)})
     return items
 

@@ -17,6 +17,7 @@ from . import measures
 from .spec import Check, Claim, RunSpec, at_least, at_most, within
 
 PAPER = "NeurIPS 2023"
+SEEDS = (0, 1, 2)                   # full size: every fit and alignment over three recipe seeds (quick: seed 0)
 SPHERE = {"noise.distribution": "sphere", "noise.sigma": None}       # the paper's noise balls (docs/theory.md 1)
 RATIO = within("cost ratio", 1.0, 0.01, "min-cost fits land within 1%, local solutions at >= 1.05x (docs/theory.md 6)")
 GAP = at_most("function gap", 0.05, "min-cost fits differ by 0.008-0.03 between the clouds (docs/theory.md 5)")
@@ -29,7 +30,7 @@ ALIGNED = (at_least("aligned at half separation", 0.8, "most cost in the widest 
 def _fit_claim(id, claim, source, says, recipe, radius, quick=None, extra=()):
     return Claim(id, PAPER, claim, source, says,
                  runs=(RunSpec("fit", "fit", recipe, {**SPHERE, "noise.radius": radius, **dict(extra)}, quick or {},
-                               figures=True),),
+                               figures=True, seeds=SEEDS),),
                  measure=measures.fit_matches_closed_form, checks=(RATIO, GAP), evidence=(("fit", "fit.png"),))
 
 
@@ -42,14 +43,14 @@ def _certify_claim(id, claim, source, recipe, radius):
 
 def _align_claim(id, claim, source, says, recipe, weight=1.0):
     return Claim(id, PAPER, claim, source, says,
-                 runs=(RunSpec("align", "align", recipe, figures=True, weight=weight),),
+                 runs=(RunSpec("align", "align", recipe, figures=True, weight=weight, seeds=SEEDS),),
                  measure=measures.aligned, checks=ALIGNED, evidence=(("align", "directions.png"),))
 
 
 CLAIMS = (
     Claim("1d-closed-form", PAPER, "Trained 1-D networks equal the closed-form staircase",
           "Theorem 2; docs/theory.md 2", "the min-cost interpolant is the unique staircase, flat on each ball",
-          runs=(RunSpec("fit", "fit", "univariate.yaml", figures=True),),
+          runs=(RunSpec("fit", "fit", "univariate.yaml", figures=True, seeds=SEEDS),),
           measure=measures.fit_matches_closed_form,
           checks=(RATIO, at_most("function gap", 1e-3, "in 1-D the minimum is unique (docs/theory.md 2)")),
           evidence=(("fit", "fit.png"),)),
@@ -62,14 +63,14 @@ CLAIMS = (
                   at_least("monotone (min step)", -1e-9, "a staircase never decreases (docs/theory.md 2)"))),
     Claim("1d-generalization", PAPER, "At low noise the NN generalizes better than the empirical MMSE",
           "Section 3; docs/theory.md 3", "NN test MSE below eMMSE's on new points at low noise",
-          runs=(RunSpec("compare", "compare", "builtin", {"compare.noise": [0.001, 0.003, 0.01, 0.03]},
-                        {"compare.noise": [0.001, 0.01], "compare.n_test": 500}, figures=True),),
+          runs=(RunSpec("compare", "compare", "builtin", {"compare.noise": [0.001, 0.003, 0.01, 0.03], "compare.repeats": 3},
+                        {"compare.noise": [0.001, 0.01], "compare.n_test": 500, "compare.repeats": 1}, figures=True),),
           measure=measures.emmse_ratio,
           checks=(at_most("nn / emmse (95% upper)", 1.0, "the whole 95% interval below 1"),),
           evidence=(("compare", "compare.png"),)),
     Claim("subspace-closed-form", PAPER, "Data on a line in R^3: trained = closed form", "Section 4.1; docs/theory.md 4.1",
           "the min-cost denoiser is the 1-D one along the data's subspace",
-          runs=(RunSpec("fit", "fit", "subspace.yaml", figures=True),),      # on a line the empirical form is the minimum
+          runs=(RunSpec("fit", "fit", "subspace.yaml", figures=True, seeds=SEEDS),),      # on a line the empirical form is the minimum
           measure=measures.fit_matches_closed_form, checks=(RATIO, GAP), evidence=(("fit", "fit.png"),)),
     _fit_claim("rays-closed-form", "Rays from a common apex: trained = closed form", "Section 4.2; docs/theory.md 4.2",
                "a 1-D staircase along each ray", "rays.yaml", 0.1),

@@ -27,8 +27,23 @@ class RunSpec:
     figures: bool = False                   # draw the run's own figures (the report's evidence)
     weight: float = 1.0                     # rough relative cost: the heaviest runs start first
 
+    seeds: tuple = ()                       # full size: one run per recipe seed (quick: the first only)
+
     def overrides(self, quick: bool) -> dict:
         return {**self.set, **(self.quick if quick else {})}
+
+    def variants(self, quick: bool) -> list[tuple[str, dict]]:
+        """(run name, overrides) of each run: `name`, then `name@seed=S` for the further seeds."""
+        seeds = self.seeds[:1] if quick else self.seeds
+        if not seeds:
+            return [(self.name, self.overrides(quick))]
+        return [(self.name if i == 0 else f"{self.name}@seed={seed}", {**self.overrides(quick), "seed": seed})
+                for i, seed in enumerate(seeds)]
+
+
+def of_run(runs: dict, name: str) -> list:
+    """The runs of RunSpec `name`, one per seed (variants)."""
+    return [r for key, r in runs.items() if key == name or key.startswith(f"{name}@")]
 
 
 @dataclass(frozen=True)
