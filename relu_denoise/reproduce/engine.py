@@ -84,6 +84,9 @@ def run_claims(claims: tuple, out: Path, *, quick: bool, jobs: int | None, execu
             "seed": 0, "version": _version(), "git_commit": git_commit(), "machine": machine(),
             "device": _device_shown(device),
             "quick": quick, "started": started, "seconds": time.perf_counter() - start,
+            "runs": {"total": len(unique), "cached": sum(p.action == "cached" for p in unique),
+                     "ran": table.counts.done + table.counts.interrupted,
+                     "seconds": sum(run_result(p).seconds for p in unique)},
             "summary": summary, "rows": rows}
 
 

@@ -41,14 +41,14 @@ th, td { text-align: left; vertical-align: top; padding: 6px 8px; border-bottom:
 thead th { background: #f6f8fa; }
 tbody tr:nth-child(even) { background: #f6f8fa; }
 tr.paper th { background: #eaeef2; font-size: 15px; }
-td.id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: nowrap; }
+td .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-weight: 600; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td .verdict { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; white-space: nowrap; }
 .small, ul.checks, ul.evidence { font-size: 12px; color: #59636e; }
 ul.checks, ul.evidence { margin: 4px 0 0; padding: 0; list-style: none; }
 ul.checks li { margin-top: 2px; }
-td.measured { min-width: 160px; } td.claim { min-width: 130px; } td.expected { min-width: 100px; }
-td.source { max-width: 110px; } td.reason { min-width: 120px; }
+td.measured { min-width: 220px; } td.claim { min-width: 180px; } td.expected { min-width: 150px; }
+td .reason { margin-top: 4px; max-width: 220px; } td .source { margin-top: 2px; }
 .scroll { overflow-x: auto; }
 ul.checks li.bad { color: var(--fails); }
 .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 16px;
@@ -141,9 +141,17 @@ def _meta(report: dict) -> list[tuple[str, str]]:
     size = "quick" if report.get("quick") else "full"
     return [("version", _value(report.get("version"))), ("git commit", _value(report.get("git_commit"))),
             ("machine", _value(report.get("machine"))), ("device", _value(report.get("device"))),
-            ("size", size), ("total time", _duration(report.get("seconds"))),
+            ("size", size), ("total time", _duration(report.get("seconds"))), *_runs(report),
             ("started", _value(report.get("started"))), ("seed", _value(report.get("seed"))),
             ("status", _value(report.get("status")) + (f": {report['reason']}" if report.get("reason") else ""))]
+
+
+def _runs(report: dict) -> list[tuple[str, str]]:
+    runs = report.get("runs")
+    if not runs:
+        return []
+    return [("runs", f"{runs['total']} runs, {_duration(runs['seconds'])} of run time; {runs['cached']} read back "
+                     f"from an earlier reproduce, {runs['ran']} run now")]
 
 
 # ---------------------------------------------------------------- HTML
@@ -177,8 +185,7 @@ def _html_header(report: dict, rows: list) -> str:
             f'{bad}<p class="badges">{badges}</p><dl class="meta">{meta}</dl></header>')
 
 
-_COLUMNS = ("id", "claim", "source", "the paper says", "measured", "expected", "verdict", "reason", "seconds",
-            "evidence")
+_COLUMNS = ("claim", "the paper says", "measured", "expected", "verdict", "seconds", "evidence")
 
 
 def _html_table(report: dict, rows: list, where) -> str:
@@ -194,12 +201,14 @@ def _html_table(report: dict, rows: list, where) -> str:
 
 def _html_row(report: dict, row: dict, where) -> str:
     cid, verdict = row.get("id"), row.get("verdict")
-    cells = [f'<td class="id">{_e(cid)}</td>', f'<td class="claim">{_e(row.get("claim", ""))}</td>',
-             f'<td class="small source">{_e(row.get("source", ""))}</td>', f"<td>{_e(row.get('paper_says', ''))}</td>",
+    reason = f'<div class="reason small">{_e(row["reason"])}</div>' if row.get("reason") else ""
+    cells = [f'<td class="claim"><div class="id">{_e(cid)}</div>{_e(row.get("claim", ""))}'
+             f'<div class="small source">{_e(row.get("source", ""))}</div></td>',
+             f"<td>{_e(row.get('paper_says', ''))}</td>",
              f'<td class="measured">{_e(_measured(row))}{_html_checks(row)}</td>',
              f'<td class="expected">{_e(row.get("expected", ""))}<div class="small">{_e(row.get("why") or "")}</div></td>',
-             f'<td><span class="verdict {_verdict_class(verdict)}">{_e(verdict)}</span></td>',
-             f'<td class="reason">{_e(row.get("reason") or "")}</td>', f'<td class="num">{_e(_seconds(row.get("seconds")))}</td>',
+             f'<td><span class="verdict {_verdict_class(verdict)}">{_e(verdict)}</span>{reason}</td>',
+             f'<td class="num">{_e(_seconds(row.get("seconds")))}</td>',
              f"<td>{_html_evidence(report, row, where)}</td>"]
     return f'<tr id="row-{_slug(cid)}" data-verdict="{_e(verdict)}">{"".join(cells)}</tr>'
 
