@@ -405,3 +405,21 @@ def test_contour_levels_cover_the_data_and_pin_the_lower_end():
             t = _levels([np.array([lo, hi, np.nan])], lower=lower)
             assert t[0] <= lo and t[-1] >= hi and np.all(np.diff(t) > 0)
             assert lower is None or t[0] == lower
+
+
+def test_mse_vs_noise_keeps_coinciding_estimators_visible(tmp_path, monkeypatch):
+    """Estimators with equal curves (nn on closed_form, lmmse on identity) differ in marker and dash, and the
+    earlier-drawn one has the larger hollow marker, so that the later one does not hide it."""
+    import relu_denoise.plots.runs as runs_plots
+
+    seen = {}
+    monkeypatch.setattr(runs_plots, "_save", lambda fig, path: seen.setdefault("fig", fig) and path)
+    same = {"mse": [1e-6, 1e-4, 1e-2]}
+    runs_plots.mse_vs_noise(tmp_path / "mse.png", [1e-3, 1e-2, 1e-1],
+                            {"nn": same, "closed_form": same, "lmmse": same, "identity": same})
+    lines = [ln for ln in seen["fig"].axes[0].get_lines() if ln.get_label() in ("nn", "closed_form", "lmmse", "identity")]
+    styles = [(ln.get_marker(), ln.get_linestyle()) for ln in lines]
+    assert len(lines) == 4 and len(set(styles)) == 4
+    sizes = [ln.get_markersize() for ln in lines]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
+    assert all(ln.get_markerfacecolor() == "none" for ln in lines)

@@ -99,7 +99,10 @@ def mse_vs_noise(path, noise: Sequence[float], results: Mapping[str, Mapping[str
         if not np.any(np.isfinite(mse)):
             ax.add_line(Line2D([], [], color=color, marker="o", label=f"{name} (unavailable)"))
             continue
-        ax.plot(sigma, mse, "-o", color=color, ms=5, lw=1.6, label=name)
+        # estimators that coincide (nn on closed_form, lmmse on identity) stay visible: each its own marker and
+        # dash, the earlier ones larger and hollow so that a later one drawn on top does not hide them
+        ax.plot(sigma, mse, ls=_DASHES[i % len(_DASHES)], marker=_MARKERS[i % len(_MARKERS)], color=color,
+                ms=max(4.0, 10.0 - 1.2 * i), mfc="none", mew=1.4, lw=1.4, label=name, zorder=3 + i)
         band = np.isfinite(lo) & np.isfinite(hi)
         bars = band & np.isfinite(mse)
         if bars.any():
@@ -120,6 +123,10 @@ def mse_vs_noise(path, noise: Sequence[float], results: Mapping[str, Mapping[str
     if title:
         ax.set_title(title)
     return _save(fig, path)
+
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_DASHES = ("-", "--", "-.", ":")
 
 
 def _mse_curve(r, *, name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
