@@ -304,7 +304,7 @@ def test_summary_figure_of_a_fit_sweep(tmp_path, monkeypatch):
     _assert_png(out, tmp_path)
     (ax,) = drawn[0].axes
     lines = {line.get_label(): line for line in ax.get_lines()}
-    assert set(lines) == {"seed=0", "seed=1"}
+    assert set(lines) == {"seed=0", "seed=1", "closed form"}            # and the reference line at 1
     np.testing.assert_allclose(lines["seed=1"].get_xdata(), [10, 100, 1000])
     np.testing.assert_allclose(lines["seed=1"].get_ydata(), [2.06, 2.15, 3.05])
     assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
@@ -423,3 +423,19 @@ def test_mse_vs_noise_keeps_coinciding_estimators_visible(tmp_path, monkeypatch)
     sizes = [ln.get_markersize() for ln in lines]
     assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
     assert all(ln.get_markerfacecolor() == "none" for ln in lines)
+
+
+def test_summary_figure_marks_the_closed_form_and_keeps_categories_apart(tmp_path, monkeypatch):
+    import relu_denoise.plots.runs as runs_plots
+
+    seen = []
+    monkeypatch.setattr(runs_plots, "_save", lambda fig, path: seen.append(fig) or path)
+    rows = [{"train.method": m, "seed": s, "cost_ratio": 1.0 + 0.01 * s, "status": "ok"}
+            for m in ("augmented-lagrangian", "weight-decay") for s in (0, 1)]
+    runs_plots.summary_figure(tmp_path / "sweep.png", rows, ["train.method", "seed"], "fit")
+    fig = seen[0]
+    assert fig.dpi == 150                                          # as every other figure
+    lines = fig.axes[0].get_lines()
+    assert any(ln.get_label() == "closed form" and list(ln.get_ydata()) == [1.0, 1.0] for ln in lines)
+    data = [ln for ln in lines if ln.get_label().startswith("seed=")]
+    assert data and all(ln.get_linestyle() == "None" for ln in data)   # methods are categories, not joined

@@ -153,7 +153,6 @@ def _log_limits(v: np.ndarray) -> tuple[float, float]:
 # ---------------------------------------------------------------- a sweep's summary
 
 
-_SUMMARY_DPI = 120
 
 
 def main_metric(command: str, rows: list[dict]) -> str:
@@ -183,15 +182,18 @@ def summary_figure(path, rows: list[dict], keys: list[str], command: str, *, tit
     if not good or xkey is None:
         return None
     lines = _lines(good, xkey, ["estimator"] if command == "compare" else keys[1:], metric)
-    fig = _figure((6.4, 4.2), dpi=_SUMMARY_DPI)
+    fig = _figure((6.4, 4.2))                     # the dpi of every other figure
     ax = fig.subplots()
     numeric = all(_is_number(x) for xs, _ in lines.values() for x in xs)
     order = list(dict.fromkeys(_show(x) for xs, _ in lines.values() for x in xs))
     many = len(lines) > 10
     for label, (xs, ys) in lines.items():
         pos = xs if numeric else [order.index(_show(x)) for x in xs]
-        ax.plot(pos, ys, marker="o", ms=3, lw=0.8 if many else 1.5, alpha=0.5 if many else 1.0,
+        ax.plot(pos, ys, marker="o", ms=3 if numeric else 6, lw=0.8 if many else 1.5, alpha=0.5 if many else 1.0,
+                ls="-" if numeric else "none",        # categories (methods, shapes) are not a continuum
                 color="0.5" if many else None, label=None if many else label)
+    if metric == "cost_ratio":                    # a fit at the closed form's cost (docs/theory.md 1)
+        ax.axhline(1.0, color="0.3", ls=":", lw=1, zorder=1, label="closed form")
     if command == "compare":                      # test MSE against the noise level: log-log (docs/theory.md 3)
         ax.set_xscale("log")
         ax.set_yscale("log")
