@@ -50,7 +50,7 @@ def provenance() -> dict:
         except PackageNotFoundError:
             versions[name] = None
     facts = {"versions": versions, "host": platform.node(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
-             "torch_threads": torch.get_num_threads(), **_git()}
+             "torch_threads": torch.get_num_threads(), **git_state()}
     if torch.cuda.is_available():
         facts["cuda_device"] = torch.cuda.get_device_name()
     return facts
@@ -66,7 +66,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _git() -> dict:
+def git_state() -> dict:
     """The commit and dirty flag of the checkout the package runs from (none when installed elsewhere)."""
     import subprocess
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import RecipeError
 from ..sweep.runner import SweepEvents
-from .engine import run_claims, select
+from .engine import RUNS, run_claims, select
 from .followup import CLAIMS as FOLLOWUP_CLAIMS
 from .paper import CLAIMS as PAPER_CLAIMS
 from .spec import VERDICTS, Check, Claim, Measurement, RunSpec
@@ -52,7 +52,7 @@ def check_out(out: Path) -> None:
     """`out` must be new, empty, or an earlier reproduce's (its runs/ or report.json): nothing else is touched."""
     if out.exists() and not out.is_dir():
         raise RecipeError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not ((out / "runs").is_dir() or (out / "report.json").exists()):
+    if out.is_dir() and any(out.iterdir()) and not ((out / RUNS).is_dir() or (out / "report.json").exists()):
         raise RecipeError(f"--out {out}: not empty and not a reproduce directory (no runs/ or report.json); "
                           "choose another --out")
 

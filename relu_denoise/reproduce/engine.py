@@ -2,14 +2,14 @@
 claim's measurement and verdict, as the report's rows."""
 
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 from ..errors import RecipeError, ReludenError, RunError
 from ..files import read_json, utc_now
 from ..recipe import DEFAULT_RECIPE, read_raw_recipe
-from ..sweep.plan import point_action
+from ..runs import git_state
+from ..sweep.plan import plan_points
 from ..sweep.records import POINT_FILE, manifest_of
 from ..sweep.runner import SweepEvents, check_device, check_executor, claim_sweep_dir, run_points
 from ..sweep.spec import SweepFile, make_point, override
@@ -71,22 +71,21 @@ def run_claims(claims: tuple, out: Path, *, quick: bool, jobs: int | None, execu
     points = claim_points(claims, directory, quick=quick, device=device)
     unique = sorted({p.digest: p for p in points.values()}.values(), key=lambda p: p.index)
     with claim_sweep_dir(directory, holder="reproduce"):
-        for p in unique:
-            action = point_action(Path(p.run_dir), p.command)
-            p.action = "run" if force and action != "unreadable" else action
+        plan_points(unique, force=force)
         table = run_points(directory, unique, {"name": "reproduce", "command": "reproduce", "keys": ["claim", "run"]},
                            jobs=jobs, executor=executor, scheduler=scheduler, events=events, name="reproduce")
-    rows = [claim_row(c, {name: run_result(p) for (cid, name), p in points.items() if cid == c.id}, out)
+    results = {p.digest: run_result(p) for p in unique}
+    rows = [claim_row(c, {name: results[p.digest] for (cid, name), p in points.items() if cid == c.id}, out)
             for c in claims]
     summary = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     status = "interrupted" if table.stopped else ("failed" if summary["fails"] else "ok")
     return {"command": "reproduce", "status": status, "reason": _reason(status, summary), "run_dir": str(out),
-            "seed": 0, "version": _version(), "git_commit": git_commit(), "machine": machine(),
+            "seed": 0, "version": _version(), "git_commit": git_state().get("git_commit"), "machine": machine(),
             "device": _device_shown(device),
             "quick": quick, "started": started, "seconds": time.perf_counter() - start,
             "runs": {"total": len(unique), "cached": sum(p.action == "cached" for p in unique),
                      "ran": table.counts.done + table.counts.interrupted,
-                     "seconds": sum(run_result(p).seconds for p in unique)},
+                     "seconds": sum(r.seconds for r in results.values())},
             "summary": summary, "rows": rows}
 
 
@@ -161,16 +160,6 @@ def _version() -> str:
     from .. import __version__
 
     return __version__
-
-
-def git_commit() -> str | None:
-    """The commit of the clone the package runs from (None outside a git checkout)."""
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def machine() -> str:

@@ -56,8 +56,8 @@ def boundary_gain(runs: dict) -> Measurement:
 
 def memorization_by_n(runs: dict) -> Measurement:
     """The memorized share against N; the claim is the fall from the smallest to the largest N."""
-    ordered = sorted(runs.values(), key=_n_points)
-    ns = [_n_points(r) for r in ordered]
+    by_n = sorted(((_n_points(r), r) for r in runs.values()), key=lambda nr: nr[0])
+    ns, ordered = [n for n, _ in by_n], [r for _, r in by_n]
     mem = [r.result.get("memorized") for r in ordered]
     bad = [f"N={n}" for n, r in zip(ns, ordered) if r.status != "ok"]
     why = f"the denoisers at {', '.join(bad)} do not interpolate their samples" if bad else None

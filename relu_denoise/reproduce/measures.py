@@ -161,10 +161,14 @@ def contraction(runs: dict, name: str = "fit") -> Measurement:
 def offline_online(runs: dict) -> Measurement:
     """The largest gap between the offline and the online network over the offline samples, relative to the
     data's diameter, beside each fit's cost ratio."""
+    from ..network import ShallowDenoiser
+
     off, on = runs["offline"], runs["online"]
-    net_off, x = _network_and_points(off.run_dir)
-    net_on, _ = _network_and_points(on.run_dir)
-    y = _samples(off.run_dir)
+    problem = _problem(off.run_dir)
+    x = problem.points
+    y = problem.samples.reshape(-1, x.shape[1])                                 # (N M, d): the offline samples
+    net_off, _ = ShallowDenoiser.load(off.run_dir / "model.pt")
+    net_on, _ = ShallowDenoiser.load(on.run_dir / "model.pt")
     diameter = float(np.max(np.linalg.norm(x[:, None] - x[None], axis=-1)))
     gap = float(np.linalg.norm(net_off.predict(y) - net_on.predict(y), axis=1).max()) / diameter
     values = {"gap offline-online": gap, "cost ratio online": on.result.get("cost_ratio")}
@@ -180,12 +184,6 @@ def _network_and_points(run_dir: Path):
 
     net, _ = ShallowDenoiser.load(run_dir / "model.pt")
     return net, _problem(run_dir).points
-
-
-def _samples(run_dir: Path) -> np.ndarray:
-    """The run's offline samples, (N M, d)."""
-    problem = _problem(run_dir)
-    return problem.samples.reshape(-1, problem.points.shape[1])
 
 
 def _problem(run_dir: Path):

@@ -54,7 +54,7 @@ The package, one concept per module:
 
 from .execute import run_point, run_task, tasks
 from .executors import guarded_task
-from .plan import FINISHED, SUCCESS, plan, point_action
+from .plan import FINISHED, SUCCESS, plan, plan_points, point_action
 from .records import POINT_FILE
 from .runner import Counts, SweepEvents, SweepResult, available_cores, run_sweep
 from .spec import COMMANDS, Point, Sweep, SweepFile, load_sweep, parse_grid_option, parse_values, point_hash
@@ -63,5 +63,5 @@ from .table import (by_command, collect, collect_frame, columns, find_runs, run_
 
 __all__ = ["COMMANDS", "FINISHED", "POINT_FILE", "SUCCESS", "Counts", "Point", "Sweep", "SweepEvents", "SweepFile",
            "SweepResult", "available_cores", "by_command", "collect", "collect_frame", "columns", "find_runs",
-           "guarded_task", "load_sweep", "parse_grid_option", "parse_values", "plan", "point_action", "point_hash", "run_point",
+           "guarded_task", "load_sweep", "parse_grid_option", "parse_values", "plan", "plan_points", "point_action", "point_hash", "run_point",
            "run_rows", "run_sweep", "run_task", "shown_columns", "tasks", "to_csv", "varying_keys", "write_table"]

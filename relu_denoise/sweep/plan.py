@@ -14,10 +14,15 @@ def plan(sweep: Sweep) -> list:
     """Set each point's action from its run directory: cached (finished), resume (an interrupted fit), run,
     or unreadable. `force` reruns every point but an unreadable one: the sweep cannot tell what such a directory
     holds, so it leaves it alone (its row says which file to repair, or to delete the directory)."""
-    for p in sweep.points:
+    return plan_points(sweep.points, force=sweep.force)
+
+
+def plan_points(points: list, *, force: bool) -> list:
+    """`plan` for any points (a sweep's, or reproduce's runs of several commands)."""
+    for p in points:
         action = point_action(Path(p.run_dir), p.command)
-        p.action = "run" if sweep.force and action != "unreadable" else action
-    return sweep.points
+        p.action = "run" if force and action != "unreadable" else action
+    return points
 
 
 def point_action(run_dir: Path, command: str) -> str:
