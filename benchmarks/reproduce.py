@@ -7,6 +7,13 @@
 The ratio is the rerun's share of the first run's time; the goals are a first --quick under 5 minutes on
 2 cores and a rerun under 10 s. Prints the machine's load average before and after (this machine's cores
 may be shared) and the verdict counts of each pass (they must be equal).
+
+Measured (2 CPU cores, otherwise idle: load 0.57 before, 2.32 after; `--jobs 2`):
+
+    first run                   106.5 s   1.000x   holds 23, fails 0, inconclusive 1, not built 0
+    rerun, nothing changed        0.5 s   0.005x   holds 23, fails 0, inconclusive 1, not built 0
+
+(in one process; `reluden reproduce --quick` again from the shell adds the interpreter's start-up: 2.9 s.)
 """
 
 import argparse
