@@ -76,6 +76,14 @@ class ClosedForm:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def setting(self) -> str:
+        """The geometry and where it was solved, for titles: "univariate, on a line in R^3" for lifted data."""
+        if self.affine_dim >= self.dim:
+            return self.geometry
+        hull = {1: "a line", 2: "a plane"}.get(self.affine_dim, f"a {self.affine_dim}-D affine subspace")
+        return f"{self.geometry}, on {hull} in R^{self.dim}"
+
+    @property
     def network(self) -> "ShallowDenoiser":
         """The explicit network (a fresh copy: callers may balance or shift it)."""
         return ramps_network(self.ramps, self.c)

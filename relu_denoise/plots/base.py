@@ -22,6 +22,7 @@ Map = Callable[[np.ndarray], np.ndarray]   # a denoiser's map (n, d) -> (n, d), 
 
 _DPI = 150
 _GRID = 200              # grid points per axis of the contour plots
+_MAX_WIDTH = 11.0        # inches (1650 px at _DPI): wider figures are unreadable at a column's width
 _PAD = 0.4               # contour box: bounding box enlarged by this fraction of its diameter
 _MIN_SHARE = ACTIVE_SHARE  # units with a smaller share of the path cost draw no boundary (network.ACTIVE_SHARE)
 _CHUNK = 2_000_000       # floats per denoiser call on the plane of a high-dimensional triangle
@@ -53,14 +54,16 @@ def _figure(figsize, *, dpi: int = _DPI) -> Figure:
     return fig
 
 
-def _save(fig, path) -> Path:
-    """Tight layout once, then write `fig` (at its dpi) to a temporary file beside `path` and rename it over `path`."""
+def _save(fig, path, *, tight: bool = True) -> Path:
+    """Tight layout once (unless the figure placed its axes itself: tight=False), then write `fig` (at its dpi)
+    to a temporary file beside `path` and rename it over `path`."""
     path = _target(path)
     # One measuring pass, then one drawing pass: the "tight" layout engine measures every label twice and draws
     # the figure once more without rendering before the real draw; bbox_inches="tight" also draws twice, and the
     # constrained layout iterates over every text bounding box.
-    fig.tight_layout()
-    fig.set_layout_engine(None)   # tight_layout() leaves a placeholder engine, which makes savefig draw twice
+    if tight:
+        fig.tight_layout()
+        fig.set_layout_engine(None)   # tight_layout() leaves a placeholder engine, which makes savefig draw twice
     fmt = path.suffix[1:].lower()
     # zlib level 3, the fastest strategy's best: quicker than the default 6 for slightly larger files
     extra = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
@@ -115,9 +118,11 @@ def _box(z: np.ndarray, rho: float | None):
 
 
 def _figsize(xlim, ylim, rows: int, cols: int) -> tuple[float, float]:
-    """Figure size whose equal-aspect panels (4.2 in wide, plus a colorbar) fill their rows."""
+    """Figure size whose equal-aspect panels (4.2 in wide plus a colorbar, narrower where `cols` of them would
+    pass _MAX_WIDTH) fill their rows."""
     aspect = min(max((ylim[1] - ylim[0]) / (xlim[1] - xlim[0]), 0.4), 2.5)
-    return 5.3 * cols, (3.9 * aspect + 0.8) * rows + 0.8
+    scale = min(1.0, _MAX_WIDTH / (5.3 * cols))
+    return 5.3 * cols * scale, (3.9 * aspect + 0.8) * scale * rows + 0.8
 
 
 def _grid(xlim, ylim):

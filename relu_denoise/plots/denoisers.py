@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle
+from matplotlib.ticker import MaxNLocator
 
 from ..checks import check_denoisers, check_nets, check_points, check_rho
 from ..errors import DataError
@@ -40,10 +42,10 @@ def _decorate_plane(ax, z: np.ndarray, rho: float | None, lines, xlim, ylim, lab
         colors = [(0.0, 0.0, 0.0, a) for a in alphas]
         lw = 1.0 if len(segments) <= 64 else 0.5   # wide networks: thinner lines
         ax.add_collection(LineCollection(segments, colors=colors, linewidths=lw, zorder=3), autolim=False)
-    if rho:
+    if rho:    # above the points, which shrink to dots: a circle smaller than a marker would hide under it
         for zn in z:
-            ax.add_patch(Circle(tuple(zn), rho, fill=False, ec="black", ls="--", lw=1.0, zorder=4))
-    ax.plot(z[:, 0], z[:, 1], "o", ms=6, mfc="white", mec="black", zorder=5)
+            ax.add_patch(Circle(tuple(zn), rho, fill=False, ec="black", lw=1.0, zorder=6))
+    ax.plot(z[:, 0], z[:, 1], "o", zorder=5, **_point_style(rho))
     ax.set_xlim(xlim)
     ax.set_ylim(ylim)
     ax.set_aspect("equal")
@@ -51,21 +53,41 @@ def _decorate_plane(ax, z: np.ndarray, rho: float | None, lines, xlim, ylim, lab
     ax.set_ylabel(labels[1])
 
 
+def _point_style(rho: float | None) -> dict:
+    """Clean points: hollow circles, or black dots inside the rho circles when those are drawn."""
+    return dict(ms=2, mfc="black", mec="black") if rho else dict(ms=6, mfc="white", mec="black")
+
+
 def _plane_legend(fig, rho: float | None, has_lines: bool, title: str) -> None:
     """One legend for the whole figure, below the panels, and the figure's title."""
     if title:
         fig.suptitle(title)
-    handles = [Line2D([], [], ls="", marker="o", ms=6, mfc="white", mec="black", label="clean points")]
+    handles = [Line2D([], [], ls="", marker="o", label="clean points", **_point_style(rho))]
     if rho:
-        handles.append(Line2D([], [], color="black", ls="--", lw=1.0, label=f"$\\rho$ = {rho:.3g}"))
+        handles.append(Line2D([], [], ls="", marker="o", ms=9, mfc="none", mec="black", mew=1.0,
+                              label=f"flat zone, radius $\\rho$ = {rho:.3g}"))
     if has_lines:
         handles.append(Line2D([], [], color="black", lw=1.0, label="ReLU boundary (alpha ∝ cost share)"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small", frameon=False)
 
 
 def _filled(fig, ax, Z0, Z1, F, levels, cmap: str, title: str, label: str) -> None:
-    cs = ax.contourf(Z0, Z1, F, levels=levels, cmap=cmap)
-    fig.colorbar(cs, ax=ax, label=label, shrink=0.9)
+    """Filled contours of F with a colorbar as tall as the panel, ticked at round values.
+
+    A diverging map (_COORD_CMAP: output coordinates, which take both signs) is centred on 0 with limits
+    symmetric about it, so white means 0 and equal colour depth means equal |value| on either side; the
+    sequential map of a norm starts at the bottom level.
+    """
+    if cmap == _COORD_CMAP:
+        m = float(max(abs(levels[0]), abs(levels[-1])))
+        norm = Normalize(vmin=-m, vmax=m)
+    else:
+        norm = Normalize(vmin=float(levels[0]), vmax=float(levels[-1]))
+    cs = ax.contourf(Z0, Z1, F, levels=levels, cmap=cmap, norm=norm)
+    cax = ax.inset_axes([1.04, 0.0, 0.05, 1.0])        # follows the panel's box once its aspect is applied
+    bar = fig.colorbar(cs, cax=cax, label=label)
+    ticks = MaxNLocator(6).tick_values(levels[0], levels[-1])
+    bar.set_ticks(ticks[(ticks >= levels[0]) & (ticks <= levels[-1])])
     ax.set_title(title, fontsize="medium")
 
 
@@ -88,7 +110,7 @@ def curve_1d(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | No
     maps = check_denoisers(denoisers, at_least_one=False)
     x = np.sort(check_points(points, name="points", d=1)[:, 0])  # (N,)
     rug = None if samples is None else _check_rug(samples)
-    return _curve(path, maps, x, check_rho(rho), rug, title)
+    return _curve(path, maps, x, check_rho(rho), rug, title, ("noisy input $y$", "denoiser output $h(y)$"))
 
 
 def curve_on_line(path, denoisers: Mapping[str, Denoiser], points, *, rho: float | None = None,
@@ -108,11 +130,13 @@ def curve_on_line(path, denoisers: Mapping[str, Denoiser], points, *, rho: float
     u = basis[:, 0]                                              # (D,)
     along = {name: (lambda t, h=h, name=name: (_apply(h, x_bar + t @ u[None], name) - x_bar) @ u[:, None])
              for name, h in maps.items()}
-    return _curve(path, along, np.sort((x - x_bar) @ u), rho, None, title)
+    return _curve(path, along, np.sort((x - x_bar) @ u), rho, None, title,
+                  ("position along the line $t$, input $y = \\bar x + t u$", "$u^T(h(y) - \\bar x)$"))
 
 
-def _curve(path, maps: Mapping[str, Map], x: np.ndarray, rho: float | None, rug, title: str) -> Path:
-    """The figure of `curve_1d` for checked inputs: sorted clean coordinates x (N,), the rug (n,) or None."""
+def _curve(path, maps: Mapping[str, Map], x: np.ndarray, rho: float | None, rug, title: str, labels) -> Path:
+    """The figure of `curve_1d` for checked inputs: sorted clean coordinates x (N,), the rug (n,) or None,
+    the axis labels (x, y)."""
     m = max(0.15 * (x[-1] - x[0]), 0.1)
     y = np.linspace(x[0] - m, x[-1] + m, 1201)[:, None]         # (n, 1)
     outputs = {name: _apply(h, y, name)[:, 0] for name, h in maps.items()}
@@ -123,20 +147,26 @@ def _curve(path, maps: Mapping[str, Map], x: np.ndarray, rho: float | None, rug,
             ax.axvspan(xn - rho, xn + rho, color="gold", alpha=0.3, lw=0,
                        label=f"flat zones $x_n \\pm \\rho$, $\\rho$ = {rho:.3g}" if i == 0 else None)
     ax.plot(y[:, 0], y[:, 0], ls="--", color="grey", lw=1.0, label="identity")
-    for name, hy in outputs.items():
-        ax.plot(y[:, 0], hy, lw=1.8, label=name)
+    for i, (name, hy) in enumerate(outputs.items()):
+        # curves that coincide (a trained net on its closed form) stay visible: the first wide and pale, each
+        # later one thinner and dashed on top of it
+        style = _CURVE_STYLES[min(i, len(_CURVE_STYLES) - 1)] if len(outputs) > 1 else dict(lw=1.8)
+        ax.plot(y[:, 0], hy, **style, color=f"C{i}", label=name, zorder=3 + i)
     ax.plot(x, x, "o", ms=6, mfc="white", mec="black", zorder=5, label="clean points")
     if rug is not None:
         ax.plot(rug, np.full_like(rug, 0.02), "|", ms=10, color="black", alpha=0.25,
                 transform=ax.get_xaxis_transform(), label="noisy samples")
     ax.set_xlim(y[0, 0], y[-1, 0])
-    ax.set_xlabel("noisy input $y$")
-    ax.set_ylabel("denoiser output $h(y)$")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
     if title:
         ax.set_title(title)
     return _save(fig, path)
+
+
+_CURVE_STYLES = (dict(lw=4.0, alpha=0.5, ls="-"), dict(lw=1.6, ls="--"), dict(lw=1.4, ls=":"), dict(lw=1.2, ls="-."))
 
 
 def _check_rug(samples) -> np.ndarray:
@@ -219,9 +249,9 @@ def plane_contours(path, denoisers: Mapping[str, Denoiser], points, *, rho: floa
     has_lines = False
     for r, (name, F) in enumerate(H.items()):
         lines = (_boundary_lines(nets[name], xlim, ylim, U=U, x_bar=x_bar) if name in nets else ([], []))
-        panels = [(f"{name}: in-plane output $u_{i}^T(h - \\bar x)$", f"$u_{i}^T(h - \\bar x)$",
+        panels = [(f"{name}\nin-plane output $u_{i}^T(h - \\bar x)$", f"$u_{i}^T(h - \\bar x)$",
                    _COORD_CMAP) for i in range(2)]
-        panels.append((f"{name}: out-of-plane $\\|(I - UU^T)(h - \\bar x)\\|$", "out-of-plane norm",
+        panels.append((f"{name}\nout-of-plane $\\|(I - UU^T)(h - \\bar x)\\|$", "out-of-plane norm",
                        _NORM_CMAP))
         for i, (panel_title, label, cmap) in enumerate(panels):
             ax = axes[r, i]

@@ -1,6 +1,6 @@
 """The polar histogram of neuron directions weighted by cost share (docs/theory.md 6), and the angles it draws.
 
-    direction_histogram      polar histogram of neuron directions, candidate directions as radial lines
+    direction_histogram      half-polar histogram of neuron directions (0-180 deg), candidates as radial lines
     neuron_angles_2d         each unit's input direction and cost, d = 2
     candidate_angles_2d      each candidate direction of `align` (edges, altitudes, ...), d = 2
     neuron_angles_plane      the same in the plane through three points in R^D (the basis of plane_contours)
@@ -25,49 +25,72 @@ if TYPE_CHECKING:
 
 
 def direction_histogram(path, angles_rad, weights, *, candidates: Mapping[str, float] | None = None,
-                        predicted: set[str] | None = None, title: str = "", bins: int = 72) -> Path:
-    """Polar histogram of neuron input directions weighted by cost share (docs/theory.md 6).
+                        predicted: set[str] | None = None, title: str = "", bins: int = 36) -> Path:
+    """Polar histogram of neuron input directions weighted by cost share (docs/theory.md 6), over 0-180 degrees.
+
+    Directions are undirected lines (alignment uses |cos|, docs/theory.md 6), so every angle is taken mod pi
+    and the histogram is a half disc: w_k and -w_k fall in the same bin.
 
     Parameters
     ----------
-    angles_rad : (K,) direction angle of each unit's w_k, taken mod 2 pi.
+    angles_rad : (K,) direction angle of each unit's w_k (any real; taken mod pi).
     weights : (K,) nonnegative weights (e.g. unit costs), normalised to shares summing to 1.
-    candidates : name -> angle (radians) of a candidate direction u; drawn as a radial line at
-        the angle and, fainter, at the opposite angle (alignment uses |cos|, so -u counts too).
-    predicted : names of the candidates the closed form predicts to carry the cost: solid and
-        coloured; the others are dotted grey.
+    candidates : name -> angle (radians) of a candidate direction u (taken mod pi); drawn as a labelled
+        radial line above the grid.
+    predicted : names of the candidates the closed form predicts to carry the cost: solid, coloured, one
+        legend entry each; the others are dotted grey and share one legend entry.
+    bins : histogram bins over 180 degrees (default 36: 5 degrees, the default alignment tolerance).
     """
-    theta = np.mod(check_vector(angles_rad, name="angles_rad"), 2 * np.pi)  # (K,)
+    theta = np.mod(check_vector(angles_rad, name="angles_rad"), np.pi)      # (K,)
     wts = check_vector(weights, name="weights", n=theta.size)               # (K,)
     if np.any(wts < 0):
         raise DataError("weights: must be >= 0 (cost shares), got a negative value")
-    candidates = {str(k): float(v) for k, v in (candidates or {}).items()}
+    candidates = {str(k): float(np.mod(v, np.pi)) for k, v in (candidates or {}).items()}
     predicted = set(predicted or ())
     unknown = sorted(predicted - set(candidates))
     if unknown:
         raise DataError(f"predicted: no candidate named {', '.join(unknown)}; "
                         f"known: {', '.join(candidates) or 'none'}")
     share = wts / wts.sum() if wts.sum() > 0 else wts
-    hist, edges = np.histogram(theta, bins=bins, range=(0.0, 2 * np.pi), weights=share)
+    hist, edges = np.histogram(theta, bins=bins, range=(0.0, np.pi), weights=share)
     rmax = 1.15 * float(hist.max()) if hist.size and hist.max() > 0 else 1.0
-    fig = _figure((7.5, 6))
-    ax = fig.add_subplot(projection="polar")
-    ax.bar(edges[:-1], hist, width=2 * np.pi / bins, align="edge", color="tab:blue", alpha=0.75,
-           edgecolor="tab:blue", lw=0.3, label=f"neurons (K = {theta.size}), cost share")
+    fig, ax = _half_disc()
+    ax.set_axisbelow(True)                        # the grid under the bars and the candidate lines
+    ax.bar(edges[:-1], hist, width=np.pi / bins, align="edge", color="tab:blue", alpha=0.75,
+           edgecolor="tab:blue", lw=0.3, zorder=2, label=f"neurons (K = {theta.size}): cost share per {180 / bins:g} deg")
     colors = iter(f"C{i}" for i in range(1, 1000))
+    others = False
     for name, angle in candidates.items():
         is_pred = name in predicted
-        style = (dict(color=next(colors), ls="-", lw=2.0) if is_pred
-                 else dict(color="grey", ls=":", lw=1.5))
-        ax.plot([angle, angle], [0, rmax], **style, label=name + (" (predicted)" if is_pred else ""))
-        ax.plot([angle + np.pi] * 2, [0, rmax], **{**style, "lw": style["lw"] * 0.6}, alpha=0.5)
-        ax.text(angle, rmax * 0.88, name, color=style["color"], fontsize="small", ha="center",
-                va="center", zorder=6, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+        style = (dict(color=next(colors), ls="-", lw=2.0) if is_pred else dict(color="0.35", ls=":", lw=1.6))
+        label = f"{name} (predicted)" if is_pred else (None if others else "other candidates")
+        others = others or not is_pred
+        ax.plot([angle, angle], [0, rmax], **style, zorder=4 if is_pred else 3, label=label)
+        at = min(max(angle, _EDGE), np.pi - _EDGE)    # a label on the base line would sit on 0 or 180 degrees' own
+        ax.text(at, rmax * 0.94, name, color=style["color"], fontsize="small", ha="center", va="center",
+                zorder=6, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
     ax.set_ylim(0, rmax)
     ax.tick_params(axis="y", labelsize="x-small")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize="small")
-    ax.set_title(title or "neuron input directions $w_k/\\|w_k\\|$ weighted by cost share", pad=18)
-    return _save(fig, path)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.21), ncols=2, fontsize="small", frameon=False)
+    fig.suptitle(title or "neuron input directions $\\pm w_k/\\|w_k\\|$ weighted by cost share")
+    return _save(fig, path, tight=False)
+
+
+_EDGE = np.radians(6)                                  # labels stay this far inside the base line
+_WIDTH, _HEIGHT, _DISC, _BELOW = 7.5, 4.6, 5.4, 1.1   # inches: the figure, the half disc's diameter, room under it
+
+
+def _half_disc():
+    """A figure and its polar axes over 0-180 degrees, placed by hand: a polar Axes keeps a square box with the
+    half disc in its middle, so the box reaches past the figure's top and bottom and the disc fills the figure
+    (the title above it, the legend in the _BELOW inches under it)."""
+    fig = _figure((_WIDTH, _HEIGHT))
+    bottom = _BELOW - _DISC / 4                   # the disc's base sits _BELOW over the figure's bottom edge
+    ax = fig.add_axes([(_WIDTH - _DISC) / 2 / _WIDTH, bottom / _HEIGHT, _DISC / _WIDTH, _DISC / _HEIGHT],
+                      projection="polar")
+    ax.set_thetamin(0)
+    ax.set_thetamax(180)
+    return fig, ax
 
 
 # ---------------------------------------------------------------- angles for the histogram

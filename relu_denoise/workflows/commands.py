@@ -62,7 +62,7 @@ def _closed_form_figure(run: Run, form, net, points):
     from .. import plots
 
     name = f"closed form ({form.status})"
-    title = f"{form.geometry}, rho = {form.rho:.4g}" if form.rho is not None else f"{form.geometry}, empirical rho"
+    title = f"{form.setting}, " + (f"rho = {form.rho:.4g}" if form.rho is not None else "empirical rho")
     return plots.denoiser_figure(run.file("closed_form.png"), {name: form}, points, rho=form.rho,
                                  nets={name: net}, title=title)
 
