@@ -304,7 +304,12 @@ def test_summary_figure_of_a_fit_sweep(tmp_path, monkeypatch):
     _assert_png(out, tmp_path)
     (ax,) = drawn[0].axes
     lines = {line.get_label(): line for line in ax.get_lines()}
-    assert set(lines) == {"seed=0", "seed=1", "closed form"}            # and the reference line at 1
+    assert set(lines) == {"seed=0", "seed=1", "closed form's cost"}     # and the reference line at 1
+    assert lines["closed form's cost"].get_ydata()[0] == 1.0
+    # lines that may coincide (seeds on seeds) each keep their own marker and dash, the first larger and hollow
+    s0, s1 = lines["seed=0"], lines["seed=1"]
+    assert s0.get_marker() != s1.get_marker() and s0.get_linestyle() != s1.get_linestyle()
+    assert s0.get_markersize() > s1.get_markersize() and s0.get_markerfacecolor() == "none"
     np.testing.assert_allclose(lines["seed=1"].get_xdata(), [10, 100, 1000])
     np.testing.assert_allclose(lines["seed=1"].get_ydata(), [2.06, 2.15, 3.05])
     assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
@@ -319,7 +324,8 @@ def test_summary_figure_of_compare_and_align_sweeps(tmp_path, monkeypatch):
     ax = drawn[-1].axes[0]
     assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
     assert {line.get_label() for line in ax.get_lines()} == {"nn", "emmse"}
-    assert ax.get_ylabel() == "mse (mean over points)"
+    assert ax.get_ylabel() == "test MSE (mse), mean over the other keys"
+    assert ax.get_xlabel() == "noise level $\\sigma$ (noise)"
     np.testing.assert_allclose(next(li for li in ax.get_lines() if li.get_label() == "nn").get_ydata(),
                                [1.5e-4, 1.5e-2])
     rows = [{"data.kind": k, "aligned_fraction": f} for k, f in (("obtuse", 0.9), ("acute", 0.4), ("obtuse", 0.7))]
@@ -327,6 +333,24 @@ def test_summary_figure_of_compare_and_align_sweeps(tmp_path, monkeypatch):
     ax = drawn[-1].axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["obtuse", "acute"]   # categories in first-seen order
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0.8, 0.4])
+
+
+def test_summary_figure_marks_runs_not_ok_and_names_its_axes(tmp_path, monkeypatch):
+    """A point from a run that did not end ok (max-steps: not-converged) is drawn and marked with a cross; the
+    axes carry the key in words beside the key sweep.csv calls it."""
+    drawn = _drawn_figures(monkeypatch)
+    rows = [{"noise.sigma": n, "seed": s, "cost_ratio": 1 + n + s / 100, "status": "ok" if n > 0.02 else "not-converged"}
+            for n in (0.02, 0.05, 0.1) for s in (0, 1)]
+    plots.summary_figure(tmp_path / "sweep.png", rows, ["noise.sigma", "seed"], "fit")
+    ax = drawn[-1].axes[0]
+    crosses = [li for li in ax.get_lines() if li.get_marker() == "x"]
+    assert len(crosses) == 1 and crosses[0].get_label() == "run not ok (not-converged)"
+    np.testing.assert_allclose(crosses[0].get_xdata(), [0.02, 0.02])
+    np.testing.assert_allclose(sorted(crosses[0].get_ydata()), [1.02, 1.03])
+    assert ax.get_xlabel() == "noise level $\\sigma$ (noise.sigma)"
+    assert ax.get_ylabel() == "path cost / the closed form's (cost_ratio)"
+    plots.summary_figure(tmp_path / "ok.png", [dict(r, status="ok") for r in rows], ["noise.sigma", "seed"], "fit")
+    assert not [li for li in drawn[-1].axes[0].get_lines() if li.get_marker() == "x"]
 
 
 def test_summary_figure_with_nothing_to_draw(tmp_path):
@@ -436,6 +460,6 @@ def test_summary_figure_marks_the_closed_form_and_keeps_categories_apart(tmp_pat
     fig = seen[0]
     assert fig.dpi == 150                                          # as every other figure
     lines = fig.axes[0].get_lines()
-    assert any(ln.get_label() == "closed form" and list(ln.get_ydata()) == [1.0, 1.0] for ln in lines)
+    assert any(ln.get_label() == "closed form's cost" and list(ln.get_ydata()) == [1.0, 1.0] for ln in lines)
     data = [ln for ln in lines if ln.get_label().startswith("seed=")]
     assert data and all(ln.get_linestyle() == "None" for ln in data)   # methods are categories, not joined

@@ -33,13 +33,20 @@ _TRAINING_PANELS = (
 
 
 def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "step", title: str = "",
-                    references: Mapping[str, float] | None = None) -> Path:
+                    references: Mapping[str, float | tuple[float, str]] | None = None,
+                    returned_step: float | None = None, returned: Mapping[str, float] | None = None,
+                    returned_label: str = "returned network") -> Path:
     """Stacked panels, one per present key group: loss, cost, max_residual, lambda/multiplier, lr.
 
     history[x] (default "step") gives the x-axis; without it the record index is used. Entries
     may be None (not recorded at that step; the recorded values are joined). A panel uses a log
-    y-axis when all its finite values are positive and span at least a decade. `references` (key -> value, e.g. {"cost": closed-form cost}) adds a
-    dashed horizontal line to that key's panel.
+    y-axis when all its finite values are positive and span at least a decade.
+
+    references : key -> value or (value, label): a dashed horizontal line in that key's panel (the closed
+        form's cost, the stopping tolerance of the max residual).
+    returned_step : the x of the check whose network was returned: a dotted vertical line in every panel.
+    returned : key -> the returned network's value (after any polish: what the summary reports), a star at
+        returned_step in that key's panel, labelled `returned_label` and the value.
     """
     if not isinstance(history, Mapping):
         raise DataError(f"history: expected a dict key -> list of numbers, got {type(history).__name__}")
@@ -49,7 +56,9 @@ def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "s
         raise DataError(f"history: none of the keys {known} is present; got {', '.join(map(str, history)) or 'none'}")
     n = len(next(iter(history[k] for keys, _ in panels for k in keys if k in history)))
     xs = check_series(history[x], name=f"history[{x!r}]") if x in history else np.arange(n, dtype=np.float64)
-    references = dict(references or {})
+    references = {k: (float(v), f"{k} reference = {float(v):.4g}") if not isinstance(v, tuple) else (float(v[0]), v[1])
+                  for k, v in (references or {}).items()}
+    returned = {k: float(v) for k, v in (returned or {}).items() if v is not None}
     fig = _figure((7.5, 1.1 + 2.0 * len(panels)))
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
     for ax, (keys, label) in zip(axes[:, 0], panels):
@@ -58,15 +67,22 @@ def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "s
         for k, v in series.items():
             kept = np.isfinite(v)                            # None entries: not recorded at that step
             ax.plot(xs[kept], v[kept], lw=1.3, marker="." if kept.sum() < 50 else None, label=k)
-        refs = [(k, float(references[k])) for k in keys if k in references]
-        for k, value in refs:
-            ax.axhline(value, color="grey", ls="--", lw=1.0, label=f"{k} reference = {value:.4g}")
-        finite = np.concatenate([v[np.isfinite(v)] for v in series.values()] + [np.array([r for _, r in refs])])
+        refs = [(k, *references[k]) for k in keys if k in references]
+        for k, value, text in refs:
+            ax.axhline(value, color="grey", ls="--", lw=1.0, label=text)
+        marks = [(k, returned[k]) for k in keys if k in returned and returned_step is not None]
+        if returned_step is not None:
+            ax.axvline(returned_step, color="C3", ls=":", lw=1.2, zorder=1)
+        for k, value in marks:
+            ax.plot([returned_step], [value], ls="", marker="*", ms=12, color="C3", mec="black", mew=0.6, zorder=5,
+                    label=f"{returned_label}: {value:.6g}")
+        finite = np.concatenate([v[np.isfinite(v)] for v in series.values()]
+                                + [np.array([r for _, r, _ in refs] + [m for _, m in marks])])
         if finite.size and np.all(finite > 0) and finite.max() >= 10 * finite.min():
             ax.set_yscale("log")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        if len(series) > 1 or refs:
+        if len(series) > 1 or refs or marks:
             ax.legend(fontsize="small", loc="best")
     axes[-1, 0].set_xlabel(x if x in history else "record")
     if title:
@@ -101,8 +117,7 @@ def mse_vs_noise(path, noise: Sequence[float], results: Mapping[str, Mapping[str
             continue
         # estimators that coincide (nn on closed_form, lmmse on identity) stay visible: each its own marker and
         # dash, the earlier ones larger and hollow so that a later one drawn on top does not hide them
-        ax.plot(sigma, mse, ls=_DASHES[i % len(_DASHES)], marker=_MARKERS[i % len(_MARKERS)], color=color,
-                ms=max(4.0, 10.0 - 1.2 * i), mfc="none", mew=1.4, lw=1.4, label=name, zorder=3 + i)
+        ax.plot(sigma, mse, **_series_style(i), color=color, lw=1.4, label=name, zorder=3 + i)
         band = np.isfinite(lo) & np.isfinite(hi)
         bars = band & np.isfinite(mse)
         if bars.any():
@@ -127,6 +142,14 @@ def mse_vs_noise(path, noise: Sequence[float], results: Mapping[str, Mapping[str
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _DASHES = ("-", "--", "-.", ":")
+
+
+def _series_style(i: int) -> dict:
+    """The i-th series' marker and dash: each its own, earlier ones larger and hollow, so that series which
+    coincide (nn on closed_form, lmmse on identity, seeds on seeds) all stay visible when later ones are drawn
+    on top."""
+    return dict(ls=_DASHES[i % len(_DASHES)], marker=_MARKERS[i % len(_MARKERS)], ms=max(4.0, 10.0 - 1.2 * i),
+                mfc="none", mew=1.4)
 
 
 def _mse_curve(r, *, name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,13 +210,22 @@ def summary_figure(path, rows: list[dict], keys: list[str], command: str, *, tit
     numeric = all(_is_number(x) for xs, _ in lines.values() for x in xs)
     order = list(dict.fromkeys(_show(x) for xs, _ in lines.values() for x in xs))
     many = len(lines) > 10
-    for label, (xs, ys) in lines.items():
+    for i, (label, (xs, ys)) in enumerate(lines.items()):
         pos = xs if numeric else [order.index(_show(x)) for x in xs]
-        ax.plot(pos, ys, marker="o", ms=3 if numeric else 6, lw=0.8 if many else 1.5, alpha=0.5 if many else 1.0,
-                ls="-" if numeric else "none",        # categories (methods, shapes) are not a continuum
-                color="0.5" if many else None, label=None if many else label)
+        if many:
+            ax.plot(pos, ys, marker="o", ms=3, lw=0.8, alpha=0.5, color="0.5", ls="-" if numeric else "none")
+            continue
+        style = _series_style(i)
+        if not numeric:
+            style["ls"] = "none"                      # categories (methods, shapes) are not a continuum
+        ax.plot(pos, ys, **style, lw=1.4, color=f"C{i % 10}", label=label, zorder=3 + i)
     if metric == "cost_ratio":                    # a fit at the closed form's cost (docs/theory.md 1)
-        ax.axhline(1.0, color="0.3", ls=":", lw=1, zorder=1, label="closed form")
+        ax.axhline(1.0, color="0.3", ls=":", lw=1, zorder=1, label="closed form's cost")
+    failed = [r for r in good if r.get("status") not in (None, "ok")]
+    if failed:                                    # a number from a run that did not end ok is drawn, and marked
+        fx = [r[xkey] if numeric else order.index(_show(r[xkey])) for r in failed]
+        ax.plot(fx, [r[metric] for r in failed], ls="none", marker="x", ms=7, mew=1.6, color="black", zorder=20,
+                label=f"run not ok ({', '.join(sorted({str(r['status']) for r in failed}))})")
     if command == "compare":                      # test MSE against the noise level: log-log (docs/theory.md 3)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -203,11 +235,42 @@ def summary_figure(path, rows: list[dict], keys: list[str], command: str, *, tit
         ax.set_xticks(range(len(order)), order, rotation=20)
     if not many and any(lines):
         ax.legend(fontsize=8)
-    ax.set_xlabel(xkey)
-    ax.set_ylabel(metric + (" (mean over points)" if command == "compare" and keys else ""))
+    ax.set_xlabel(axis_label(xkey))
+    ax.set_ylabel(axis_label(metric) + (", mean over the other keys" if command == "compare" and keys else ""))
     ax.set_title(f"{title}: {metric} vs {xkey}" if title else f"{metric} vs {xkey}", fontsize=10)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+# the words of a sweep's keys and metrics on its axes, with the key itself (what the recipe and sweep.csv call it)
+_AXIS_WORDS = {
+    "noise": "noise level $\\sigma$",
+    "noise.sigma": "noise level $\\sigma$",
+    "noise.radius": "noise radius",
+    "noise.samples": "noisy samples per point $M$",
+    "model.width": "network width $K$",
+    "data.dim": "dimension $d$",
+    "data.shape": "shape of the points",
+    "flow.duplicate": "copies of a training point",
+    "flow.sigma_max": "starting noise level $\\sigma_{max}$",
+    "train.lr": "learning rate",
+    "train.steps": "training steps",
+    "train.method": "training method",
+    "train.weight_decay": "weight decay $\\lambda$",
+    "cost_ratio": "path cost / the closed form's",
+    "cost": "path cost",
+    "mse": "test MSE",
+    "aligned_fraction": "aligned cost fraction",
+    "upper": "certified upper bound on the min cost",
+    "memorized": "share of flows ending at a training point",
+}
+
+
+def axis_label(key: str) -> str:
+    """A sweep key or metric in words, followed by the key: "noise level $\\sigma$ (noise.sigma)"; a key with
+    no words of its own is shown as it is."""
+    words = _AXIS_WORDS.get(key)
+    return f"{words} ({key})" if words else key
 
 
 def _lines(rows: list[dict], xkey: str, group_keys: list[str], metric: str) -> dict:

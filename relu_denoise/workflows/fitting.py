@@ -155,6 +155,12 @@ def panels(net, ref) -> tuple[dict, dict]:
     return h, nets
 
 
+def _fit_title(recipe: Recipe, method: str, form) -> str:
+    if form is None:
+        return f"{recipe.name}: trained ({method})"
+    return f"{recipe.name}: trained ({method}) vs closed form ({form.setting})"
+
+
 def fit_figures(run: Run, recipe: Recipe, fit, problem: Problem) -> list[str]:
     from .. import plots
 
@@ -163,13 +169,28 @@ def fit_figures(run: Run, recipe: Recipe, fit, problem: Problem) -> list[str]:
     rho = ref.form.rho if ref.form is not None else None
     names = []
     figure = plots.denoiser_figure(run.file("fit.png"), h, problem.points, rho=rho, nets=nets,
-                                   samples=problem.samples, title=f"{recipe.name}: trained ({method}) vs closed form")
+                                   samples=problem.samples, title=_fit_title(recipe, method, ref.form))
     if figure:
         names.append(figure.name)
-    refs = {"cost": ref.form.cost_formula} if ref.form is not None else None
-    names.append(plots.training_curves(run.file("training.png"), fit.history, references=refs,
-                                       title=f"{recipe.name}: {method}").name)
+    names.append(plots.training_curves(run.file("training.png"), fit.history, title=f"{recipe.name}: {method}",
+                                       **training_marks(fit, recipe.train.tol, ref.form)).name)
     return names
+
+
+def training_marks(fit, tol: float, form) -> dict:
+    """What training.png marks beside the curves: the closed form's cost, the stopping tolerance of the max
+    residual (train.tol x min(ell, noise radius), in data units like the history), and the returned network at
+    the step of its check, with the cost and max residual the summary reports (after the polish)."""
+    s = fit.stats
+    refs = {"max_residual": (tol * s.tol_unit, f"stopping tolerance train.tol × min(ell, noise radius) = "
+                                               f"{tol * s.tol_unit:.3g}")}
+    if form is not None:
+        refs["cost"] = (form.cost_formula, f"closed form's cost = {form.cost_formula:.6g}")
+    polished = fit.polish is not None and fit.polish.applied
+    initial = ": the initial units" if s.returned_step == 0 and s.method != "ramps" else ""
+    label = f"returned (step {s.returned_step}{initial}{', polished' if polished else ''})"
+    return dict(references=refs, returned_step=s.returned_step, returned_label=label,
+                returned={"cost": s.cost, "max_residual": s.max_residual})
 
 
 # ---------------------------------------------------------------- many fits (sweeps)
