@@ -93,12 +93,14 @@ def fit(recipe: FitRecipeArg = None, out: OutOpt = None, set_: SetOpt = None, de
     min(smallest distance between clean points, largest noise norm)) and the path cost has
     stopped falling.
 
-    Writes model.pt, checkpoint.pt, history.csv, result.json (cost, train_mse, max_residual,
-    steps, seconds, device, dtype and, where a closed form exists, closed_form_cost, cost_ratio,
-    function_gap), fit.png and training.png. Exit status 1 when training diverges (the last good
-    state stays in checkpoint.pt; lower train.lr), is interrupted (Ctrl-C saves a checkpoint for
-    --resume; neither writes result.json) or ends at train.steps with the residual above
-    train.tol (result.json then has status "not-converged").
+    Writes model.pt, checkpoint.pt (removed once the stopping rule ends the fit), history.csv,
+    result.json (cost, train_mse, max_residual, steps, seconds, device, dtype and, where a closed
+    form exists, closed_form_cost, cost_ratio, function_gap), fit.png and training.png (the
+    checks' curves, with the returned check and the stopping tolerance marked). Exit status 1
+    when training diverges (the last good state stays in checkpoint.pt; lower train.lr), is
+    interrupted (Ctrl-C saves a checkpoint for --resume; neither writes result.json) or ends at
+    train.steps before the stopping rule was met (result.json then has status "not-converged"
+    and says whether the returned network interpolates; --resume with a larger train.steps).
     """
     from ..workflows import fit_workflow, resume_fit
 
@@ -211,7 +213,8 @@ def align(target: Annotated[Path, typer.Argument(metavar="RUN_DIR|RECIPE", help=
     (docs/theory.md 6), next to baseline_fraction, the same statistic against randomly turned
     candidates. Where a predicted and a rival candidate are under twice the tolerance apart the
     verdict is "ambiguous". Writes neurons.csv, result.json, the trained function beside the
-    closed form with its ReLU boundaries, and a polar histogram of neuron directions.
+    closed form with its ReLU boundaries, and a histogram of neuron directions over a half disc
+    (0-180 degrees: a direction is a line, w and -w count alike).
     """
     from ..workflows import align_run_dir, align_workflow
 
