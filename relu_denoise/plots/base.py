@@ -5,6 +5,7 @@ Shared by the figure modules of `plots`; `relu_boundaries` is public.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,6 +69,11 @@ def _save(fig, path, *, tight: bool = True) -> Path:
     # zlib level 3, the fastest strategy's best: quicker than the default 6 for slightly larger files
     extra = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=fig.dpi, **extra))
+
+
+def _wrapped(title: str, width: int = 64) -> str:
+    """A title broken into lines of at most `width` characters: a 7-inch figure's title line holds about 64."""
+    return textwrap.fill(title, width, break_long_words=False, break_on_hyphens=False)
 
 
 def _apply(h: Map, y: np.ndarray, name: str) -> np.ndarray:

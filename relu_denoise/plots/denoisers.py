@@ -25,7 +25,7 @@ from ..checks import check_denoisers, check_nets, check_points, check_rho
 from ..errors import DataError
 from ..geometry import plane_basis, span_basis
 from .base import (_CHUNK, _COORD_CMAP, _NORM_CMAP, Map, _apply, _boundary_lines, _box, _figsize, _figure,
-                   _grid, _levels, _save)
+                   _grid, _levels, _save, _wrapped)
 
 if TYPE_CHECKING:
     from ..estimators import Denoiser
@@ -162,7 +162,7 @@ def _curve(path, maps: Mapping[str, Map], x: np.ndarray, rho: float | None, rug,
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
     if title:
-        ax.set_title(title)
+        ax.set_title(_wrapped(title))
     return _save(fig, path)
 
 

@@ -59,25 +59,41 @@ def direction_histogram(path, angles_rad, weights, *, candidates: Mapping[str, f
     ax.bar(edges[:-1], hist, width=np.pi / bins, align="edge", color="tab:blue", alpha=0.75,
            edgecolor="tab:blue", lw=0.3, zorder=2, label=f"neurons (K = {theta.size}): cost share per {180 / bins:g} deg")
     colors = iter(f"C{i}" for i in range(1, 1000))
-    others = False
+    styles = {name: dict(color=next(colors), ls="-", lw=2.0) if name in predicted else dict(color="0.35", ls=":", lw=1.6)
+              for name in candidates}
+    handles = {}                                  # legend: the predicted ones, then one entry for all the others
     for name, angle in candidates.items():
         is_pred = name in predicted
-        style = (dict(color=next(colors), ls="-", lw=2.0) if is_pred else dict(color="0.35", ls=":", lw=1.6))
-        label = f"{name} (predicted)" if is_pred else (None if others else "other candidates")
-        others = others or not is_pred
-        ax.plot([angle, angle], [0, rmax], **style, zorder=4 if is_pred else 3, label=label)
-        at = min(max(angle, _EDGE), np.pi - _EDGE)    # a label on the base line would sit on 0 or 180 degrees' own
-        ax.text(at, rmax * 0.94, name, color=style["color"], fontsize="small", ha="center", va="center",
+        (line,) = ax.plot([angle, angle], [0, rmax], **styles[name], zorder=4 if is_pred else 3)
+        handles.setdefault(f"{name} (predicted)" if is_pred else "other candidates", line)
+    for name, (at, r) in _label_places(candidates).items():
+        ax.text(at, r * rmax, name, color=styles[name]["color"], fontsize="small", ha="center", va="center",
                 zorder=6, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
     ax.set_ylim(0, rmax)
     ax.tick_params(axis="y", labelsize="x-small")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.21), ncols=2, fontsize="small", frameon=False)
+    order = sorted(handles, key=lambda k: k == "other candidates")
+    bars = ax.containers[0]
+    ax.legend([handles[k] for k in order] + [bars], order + [bars.get_label()], loc="upper center",
+              bbox_to_anchor=(0.5, 0.21), ncols=2, fontsize="small", frameon=False)
     fig.suptitle(title or "neuron input directions $\\pm w_k/\\|w_k\\|$ weighted by cost share")
     return _save(fig, path, tight=False)
 
 
 _EDGE = np.radians(6)                                  # labels stay this far inside the base line
+_CLOSE = np.radians(12)                                # labels of candidates closer than this are stepped apart
 _WIDTH, _HEIGHT, _DISC, _BELOW = 7.5, 4.6, 5.4, 1.1   # inches: the figure, the half disc's diameter, room under it
+
+
+def _label_places(candidates: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+    """name -> (angle, radius as a fraction of the axis) of each candidate's label: near the rim, kept _EDGE inside
+    the base line (a label there would cover 0 or 180 degrees' own), and stepped inwards where candidates lie
+    within _CLOSE of each other (their labels would overlap)."""
+    places, last, level = {}, None, 0
+    for name, angle in sorted(candidates.items(), key=lambda kv: kv[1]):
+        level = level + 1 if last is not None and angle - last < _CLOSE else 0
+        last = angle
+        places[name] = (min(max(angle, _EDGE), np.pi - _EDGE), 0.94 - 0.14 * (level % 3))
+    return places
 
 
 def _half_disc():

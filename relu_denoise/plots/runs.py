@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from ..checks import check_series, check_vector
 from ..errors import DataError
 from ..files import to_jsonable
-from .base import _figure, _save
+from .base import _figure, _save, _wrapped
 
 
 # ---------------------------------------------------------------- 4. training curves
@@ -86,7 +86,7 @@ def training_curves(path, history: Mapping[str, Sequence[float]], *, x: str = "s
             ax.legend(fontsize="small", loc="best")
     axes[-1, 0].set_xlabel(x if x in history else "record")
     if title:
-        axes[0, 0].set_title(title)
+        axes[0, 0].set_title(_wrapped(title))
     return _save(fig, path)
 
 
@@ -136,7 +136,7 @@ def mse_vs_noise(path, noise: Sequence[float], results: Mapping[str, Mapping[str
     ax.grid(alpha=0.1, which="minor")
     ax.legend(fontsize="small", loc="best")
     if title:
-        ax.set_title(title)
+        ax.set_title(_wrapped(title))
     return _save(fig, path)
 
 
