@@ -339,8 +339,8 @@ def test_summary_figure_marks_runs_not_ok_and_names_its_axes(tmp_path, monkeypat
     """A point from a run that did not end ok (max-steps: not-converged) is drawn and marked with a cross; the
     axes carry the key in words beside the key sweep.csv calls it."""
     drawn = _drawn_figures(monkeypatch)
-    rows = [{"noise.sigma": n, "seed": s, "cost_ratio": 1 + n + s / 100, "status": "ok" if n > 0.02 else "not-converged"}
-            for n in (0.02, 0.05, 0.1) for s in (0, 1)]
+    rows = [{"noise.sigma": n, "seed": s, "cost_ratio": 1 + n + s / 100,
+             "status": "ok" if n > 0.02 else "not-converged"} for n in (0.02, 0.05, 0.1) for s in (0, 1)]
     plots.summary_figure(tmp_path / "sweep.png", rows, ["noise.sigma", "seed"], "fit")
     ax = drawn[-1].axes[0]
     crosses = [li for li in ax.get_lines() if li.get_marker() == "x"]

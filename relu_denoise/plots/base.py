@@ -124,8 +124,8 @@ def _box(z: np.ndarray, rho: float | None):
 
 
 def _figsize(xlim, ylim, rows: int, cols: int) -> tuple[float, float]:
-    """Figure size whose equal-aspect panels (about 3.6 in wide, plus a colorbar and labels, narrower where `cols` of them would
-    pass _MAX_WIDTH) fill their rows."""
+    """Figure size whose equal-aspect panels (about 3.6 in wide, plus a colorbar and labels; narrower where `cols`
+    of them would pass _MAX_WIDTH) fill their rows."""
     aspect = min(max((ylim[1] - ylim[0]) / (xlim[1] - xlim[0]), 0.4), 2.5)
     scale = min(1.0, _MAX_WIDTH / (5.3 * cols))
     return 5.3 * cols * scale, (3.5 * aspect + 0.9) * scale * rows + 0.8

@@ -57,10 +57,11 @@ def direction_histogram(path, angles_rad, weights, *, candidates: Mapping[str, f
     fig, ax = _half_disc()
     ax.set_axisbelow(True)                        # the grid under the bars and the candidate lines
     ax.bar(edges[:-1], hist, width=np.pi / bins, align="edge", color="tab:blue", alpha=0.75,
-           edgecolor="tab:blue", lw=0.3, zorder=2, label=f"neurons (K = {theta.size}): cost share per {180 / bins:g} deg")
+           edgecolor="tab:blue", lw=0.3, zorder=2,
+           label=f"neurons (K = {theta.size}): cost share per {180 / bins:g} deg")
     colors = iter(f"C{i}" for i in range(1, 1000))
-    styles = {name: dict(color=next(colors), ls="-", lw=2.0) if name in predicted else dict(color="0.35", ls=":", lw=1.6)
-              for name in candidates}
+    styles = {name: dict(color=next(colors), ls="-", lw=2.0) if name in predicted
+              else dict(color="0.35", ls=":", lw=1.6) for name in candidates}
     handles = {}                                  # legend: the predicted ones, then one entry for all the others
     for name, angle in candidates.items():
         is_pred = name in predicted

@@ -88,7 +88,7 @@ def fitted(run: Run, recipe: Recipe, problem: Problem, fit, close: bool = True) 
     fit.net.save(run.file("model.pt"), recipe=recipe.model_dump(mode="json"), stats=fit.stats.to_dict())
     summary = summarise_fit(recipe, problem, fit)
     if run.figures:
-        summary = _with_figures(summary, fit_figures(run, recipe, fit, problem))
+        summary = _with_figures(summary, fit_figures(run, recipe, fit, problem, summary))
     if summary.status == "ok":
         drop_checkpoint(run)
     result = summary.to_dict()
@@ -161,7 +161,7 @@ def _fit_title(recipe: Recipe, method: str, form) -> str:
     return f"{recipe.name}: trained ({method}) vs closed form ({form.setting})"
 
 
-def fit_figures(run: Run, recipe: Recipe, fit, problem: Problem) -> list[str]:
+def fit_figures(run: Run, recipe: Recipe, fit, problem: Problem, summary: FitSummary) -> list[str]:
     from .. import plots
 
     ref, method = problem.reference, fit.stats.method
@@ -173,22 +173,21 @@ def fit_figures(run: Run, recipe: Recipe, fit, problem: Problem) -> list[str]:
     if figure:
         names.append(figure.name)
     names.append(plots.training_curves(run.file("training.png"), fit.history, title=f"{recipe.name}: {method}",
-                                       **training_marks(fit, recipe.train.tol, ref.form)).name)
+                                       **training_marks(summary)).name)
     return names
 
 
-def training_marks(fit, tol: float, form) -> dict:
+def training_marks(summary: FitSummary) -> dict:
     """What training.png marks beside the curves: the closed form's cost, the stopping tolerance of the max
     residual (train.tol x min(ell, noise radius), in data units like the history), and the returned network at
     the step of its check, with the cost and max residual the summary reports (after the polish)."""
-    s = fit.stats
+    s, form, tol = summary.stats, summary.reference.form, summary.tol
     refs = {"max_residual": (tol * s.tol_unit, f"stopping tolerance train.tol × min(ell, noise radius) = "
                                                f"{tol * s.tol_unit:.3g}")}
     if form is not None:
         refs["cost"] = (form.cost_formula, f"closed form's cost = {form.cost_formula:.6g}")
-    polished = fit.polish is not None and fit.polish.applied
-    initial = ": the initial units" if s.returned_step == 0 and s.method != "ramps" else ""
-    label = f"returned (step {s.returned_step}{initial}{', polished' if polished else ''})"
+    initial = ": the initial units" if summary.returned == "initial" else ""
+    label = f"returned (step {s.returned_step}{initial}{', polished' if summary.polished else ''})"
     return dict(references=refs, returned_step=s.returned_step, returned_label=label,
                 returned={"cost": s.cost, "max_residual": s.max_residual})
 
